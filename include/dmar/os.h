@@ -1,0 +1,81 @@
+/*
+ * dmar/os.h - what the embedding kernel provides to the library (the OS layer).
+ *
+ * The library never calls libc or a kernel directly: every memory allocation, register
+ * access, cache flush, clock read, lock and log line goes through one table of function
+ * pointers with a context pointer, passed when a dmar_system is created. There is no
+ * global state, so several systems (e.g. several simulated machines) can live in one
+ * process.
+ *
+ * Contract for every operation: it may be called from any library call; the library
+ * holds at most one of its own locks while calling it. None of them may call back into
+ * the library.
+ */
+#ifndef DMAR_OS_H
+#define DMAR_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DMAR_PAGE_SIZE 4096u
+#define DMAR_PAGE_SHIFT 12
+
+enum dmar_log_level {
+	DMAR_LOG_ERR = 0,
+	DMAR_LOG_WARN = 1,
+	DMAR_LOG_INFO = 2,
+	DMAR_LOG_DEBUG = 3,
+};
+
+struct dmar_os_ops {
+	/* Small allocation of `size` bytes, any alignment suitable for uint64_t.
+	 * Returns NULL on failure (the library then fails the call cleanly). */
+	void *(*alloc)(void *ctx, size_t size);
+	/* Frees what alloc returned; `size` is the size that was asked for. */
+	void (*free)(void *ctx, void *ptr, size_t size);
+
+	/* One zeroed, 4 KiB-aligned page of physical memory usable for remapping tables,
+	 * with its physical address in *phys. NULL on failure. */
+	void *(*page_alloc)(void *ctx, uint64_t *phys);
+	void (*page_free)(void *ctx, void *va, uint64_t phys);
+
+	/* Translation between the kernel's virtual and physical addresses for memory
+	 * returned by page_alloc (and, for busdma, for buffers a driver loads).
+	 * virt_to_phys returns UINT64_MAX for an address it cannot translate. */
+	void *(*phys_to_virt)(void *ctx, uint64_t phys);
+	uint64_t (*virt_to_phys)(void *ctx, const void *va);
+
+	/* Register access at a unit's physical register address. */
+	uint32_t (*mmio_read32)(void *ctx, uint64_t pa);
+	uint64_t (*mmio_read64)(void *ctx, uint64_t pa);
+	void (*mmio_write32)(void *ctx, uint64_t pa, uint32_t val);
+	void (*mmio_write64)(void *ctx, uint64_t pa, uint64_t val);
+
+	/* Write back CPU caches for [va, va+len) to memory (clflush + fence on x86). Used
+	 * for table writes when the unit's page walks do not snoop (ECAP.C=0). */
+	void (*cache_flush)(void *ctx, const void *va, size_t len);
+	/* Order all earlier memory writes before later ones and before MMIO writes. */
+	void (*wmb)(void *ctx);
+
+	/* Monotonic time in nanoseconds, and a short busy or sleeping delay. */
+	uint64_t (*now_ns)(void *ctx);
+	void (*delay_ns)(void *ctx, uint64_t ns);
+
+	/* Locks. lock_create returns NULL on failure. A lock is never held across a call
+	 * that may sleep in the OS layer, except delay_ns. May be NULL for a
+	 * single-threaded embedder (then the library does no locking). */
+	void *(*lock_create)(void *ctx);
+	void (*lock_acquire)(void *ctx, void *lock);
+	void (*lock_release)(void *ctx, void *lock);
+	void (*lock_destroy)(void *ctx, void *lock);
+
+	/* One finished line of text (no trailing newline) at a level. */
+	void (*log)(void *ctx, enum dmar_log_level level, const char *line);
+};
+
+struct dmar_os {
+	const struct dmar_os_ops *ops;
+	void *ctx;
+};
+
+#endif
