@@ -1,0 +1,152 @@
+/*
+ * dmar/dmar.h - the DMA-remapping driver: system, units, domains, attach, map/unmap.
+ *
+ * A dmar_system is made from the parsed ACPI DMAR table (or units added by hand), the OS
+ * layer and a config. It owns one dmar_unit per remapping unit (DRHD). A domain is one
+ * I/O address space on one unit; devices (PCI source ids) attached to it see exactly what
+ * is mapped in it. Mapping and unmapping are strict: when dmar_unmap() returns, the unit
+ * can no longer use the old translation (the IOTLB was invalidated and the invalidation
+ * completed).
+ *
+ * Concurrency: calls on different domains may run concurrently; calls on one domain are
+ * serialised by the driver (a lock per domain); attach/detach and domain creation take
+ * the unit's lock. dmar_system_create/destroy must not run concurrently with anything
+ * else on that system.
+ * Failure: every call returns 0 or a negative dmar_error and leaves no half-done state.
+ */
+#ifndef DMAR_DMAR_H
+#define DMAR_DMAR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dmar/config.h"
+#include "dmar/error.h"
+#include "dmar/fault.h"
+#include "dmar/os.h"
+#include "dmar/prot.h"
+
+struct dmar_acpi_table;
+struct dmar_system;
+struct dmar_unit;
+struct dmar_domain;
+
+/* Creates a system: one unit per DRHD of `table` (may be NULL: add units with
+ * dmar_system_add_unit). Each unit is brought up (root table set, caches invalidated,
+ * queued invalidation enabled when chosen) but translation is enabled only when the
+ * first device is attached or on dmar_unit_enable_translation(). A DRHD whose register
+ * base is 0 is skipped with a warning. Fails with the first unit's error and frees all. */
+int dmar_system_create(const struct dmar_os *os, const struct dmar_config *cfg,
+		       const struct dmar_acpi_table *table, struct dmar_system **out);
+
+/* Disables translation and queued invalidation on every unit, frees every domain, table
+ * page and record. Domains must not be used afterwards. */
+void dmar_system_destroy(struct dmar_system *sys);
+
+/* Adds and brings up a unit at `reg_base` on PCI segment `segment`. A unit whose
+ * capabilities cannot be used (no SAGAW the driver supports, MGAW too small, register
+ * values all ones) is refused with DMAR_ENOTSUP and a log line saying why. If firmware
+ * left translation enabled, the unit is first disabled (logged), then set up anew. */
+int dmar_system_add_unit(struct dmar_system *sys, uint16_t segment, uint64_t reg_base,
+			 struct dmar_unit **out);
+
+const struct dmar_config *dmar_system_config(const struct dmar_system *sys);
+unsigned dmar_unit_count(const struct dmar_system *sys);
+struct dmar_unit *dmar_unit_at(struct dmar_system *sys, unsigned index);
+
+/* The unit whose DRHD scope covers the device (explicit scope first, then the segment's
+ * INCLUDE_PCI_ALL unit), or NULL. For devices behind bridges, `secondary_bus` reports a
+ * bridge's secondary bus (may be NULL when every device is on the root bus). */
+typedef int (*dmar_secondary_bus_fn)(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev,
+				     uint8_t fn);
+struct dmar_unit *dmar_unit_for_device(struct dmar_system *sys, uint16_t segment,
+				       uint8_t bus, uint8_t dev, uint8_t fn,
+				       dmar_secondary_bus_fn secondary_bus, void *ctx);
+
+struct dmar_unit_info {
+	unsigned index;
+	uint16_t segment;
+	uint64_t reg_base;
+	uint32_t ver;
+	uint64_t cap, ecap;
+	unsigned max_width;      /* widest supported guest address width (bits) */
+	unsigned domains;        /* CAP.ND domains */
+	unsigned nfr;            /* fault recording registers */
+	bool qi;                 /* queued invalidation in use */
+	bool translating;        /* GSTS.TES */
+	bool coherent;           /* ECAP.C */
+	bool caching_mode;       /* CAP.CM */
+	bool passthrough;        /* ECAP.PT */
+	unsigned superpages;     /* bit0: 2 MiB, bit1: 1 GiB */
+};
+void dmar_unit_get_info(const struct dmar_unit *unit, struct dmar_unit_info *info);
+
+/* Turn translation on or off (GCMD.TE, waited for within the timeout). */
+int dmar_unit_enable_translation(struct dmar_unit *unit);
+int dmar_unit_disable_translation(struct dmar_unit *unit);
+
+enum dmar_domain_kind {
+	DMAR_DOMAIN_TRANSLATED,  /* only what is mapped is reachable */
+	DMAR_DOMAIN_IDENTITY,    /* 1:1 page table for [0, identity_limit) */
+	DMAR_DOMAIN_PASSTHROUGH, /* untranslated (TT=2) when ECAP.PT, else an identity table */
+	DMAR_DOMAIN_BLOCKED,     /* nothing reachable; DMA faults and is recorded */
+};
+
+struct dmar_domain_params {
+	enum dmar_domain_kind kind;
+	unsigned width;          /* guest address width wanted in bits (0: 39, or the
+				    smallest the unit supports); rounded up to 39/48/57 */
+	uint64_t identity_limit; /* IDENTITY (and PASSTHROUGH without ECAP.PT): map [0, limit) */
+};
+
+/* Creates a domain on a unit with a fresh domain id (CAP.ND bounds them; id 0 is
+ * reserved when CAP.CM=1). DMAR_ENOSPC when ids run out, DMAR_ENOTSUP when no supported
+ * width fits. */
+int dmar_domain_create(struct dmar_unit *unit, const struct dmar_domain_params *params,
+		       struct dmar_domain **out);
+/* Frees the domain, its tables and its id. DMAR_EBUSY while devices are attached. */
+int dmar_domain_destroy(struct dmar_domain *dom);
+
+struct dmar_domain_info {
+	uint16_t did;
+	enum dmar_domain_kind kind;
+	unsigned width;          /* bits */
+	unsigned levels;         /* page-table levels, 0 for pass-through */
+	bool passthrough_tt;     /* context entries use TT=2 */
+	unsigned devices;        /* attached devices */
+	uint64_t table_pages;
+};
+void dmar_domain_get_info(const struct dmar_domain *dom, struct dmar_domain_info *info);
+struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom);
+
+/* Points the device's context entry at the domain (moving it from another domain of
+ * the same unit if needed) with the invalidations the specification requires, and
+ * enables translation on the unit if it is not on yet. */
+int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid);
+/* Clears the device's context entry (its DMA then faults: context not present). */
+int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid);
+/* The domain a device is attached to on a unit, or NULL. */
+struct dmar_domain *dmar_device_domain(struct dmar_unit *unit, uint16_t sid);
+
+/* Maps [iova, iova+size) to [phys, phys+size) with DMAR_PROT_READ/WRITE. Page-aligned
+ * arguments; superpages are used where alignment and the unit allow. DMAR_EEXIST if any
+ * page is already mapped (nothing changes); DMAR_ERANGE beyond the domain's width. */
+int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
+	     unsigned prot);
+/* Unmaps any page-aligned sub-range of what was mapped (splitting superpages), then
+ * invalidates the IOTLB for exactly what changed and waits for it. DMAR_ENOENT if part
+ * of the range is not mapped (nothing changes). */
+int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size);
+/* Translation the domain's tables give now: DMAR_ENOENT when not mapped. */
+int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned *prot);
+
+/* Counters a test or benchmark can read. */
+struct dmar_unit_stats {
+	uint64_t ctx_invalidations;
+	uint64_t iotlb_global, iotlb_domain, iotlb_page;
+	uint64_t waits;          /* completed invalidation waits */
+	uint64_t wbf;            /* write-buffer flushes */
+};
+void dmar_unit_get_stats(const struct dmar_unit *unit, struct dmar_unit_stats *st);
+
+#endif
