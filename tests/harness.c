@@ -15,6 +15,12 @@ static int ntests;
 static jmp_buf test_env;
 static int test_failed;
 static const char *test_name;
+static const char *test_context;
+
+void harness_set_context(const char *ctx)
+{
+	test_context = ctx;
+}
 
 void harness_register(const char *name, harness_fn fn)
 {
@@ -30,7 +36,8 @@ void harness_register(const char *name, harness_fn fn)
 void harness_fail(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "  FAIL %s (%s:%d): ", test_name, file, line);
+	fprintf(stderr, "  FAIL %s%s%s%s (%s:%d): ", test_name, test_context ? " [" : "",
+		test_context ? test_context : "", test_context ? "]" : "", file, line);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -60,6 +67,7 @@ int main(int argc, char **argv)
 			continue;
 		test_name = tests[i].name;
 		test_failed = 0;
+		test_context = NULL;
 		int r = setjmp(test_env);
 		if (r == 0)
 			tests[i].fn();

@@ -18,6 +18,8 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 _Noreturn void harness_abort_test(void);
 _Noreturn void harness_skip(const char *why);
+/* Names a sub-case (e.g. a configuration) in failure messages until reset with NULL. */
+void harness_set_context(const char *ctx);
 
 #define TEST(name)                                                            \
 	static void name(void);                                               \
