@@ -1,0 +1,170 @@
+/* PCI configuration mechanism #1 and bus enumeration. */
+#include "pci.h"
+
+#include "vm.h"
+#include "x86.h"
+
+#define PCI_ADDR 0xcf8
+#define PCI_DATA 0xcfc
+#define PCI_CMD 0x04
+#define PCI_CMD_MEM 0x2
+#define PCI_CMD_MASTER 0x4
+
+static struct pci_dev devs[PCI_MAX_DEVICES];
+static unsigned ndevs;
+static uint8_t bus_seen[256 / 8];
+
+static void select_reg(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off)
+{
+	outl(PCI_ADDR, 0x80000000u | (uint32_t)bus << 16 | (uint32_t)dev << 11 |
+			       (uint32_t)fn << 8 | (off & 0xfcu));
+}
+
+uint32_t pci_read32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off)
+{
+	select_reg(bus, dev, fn, off);
+	return inl(PCI_DATA);
+}
+
+void pci_write32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off, uint32_t v)
+{
+	select_reg(bus, dev, fn, off);
+	outl(PCI_DATA, v);
+}
+
+uint16_t pci_read16(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off)
+{
+	select_reg(bus, dev, fn, off);
+	return inw((uint16_t)(PCI_DATA + (off & 2)));
+}
+
+void pci_write16(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off, uint16_t v)
+{
+	select_reg(bus, dev, fn, off);
+	outw((uint16_t)(PCI_DATA + (off & 2)), v);
+}
+
+static void scan_bus(uint8_t bus, int parent);
+
+static void scan_function(uint8_t bus, uint8_t dev, uint8_t fn, int parent)
+{
+	uint32_t id = pci_read32(bus, dev, fn, 0);
+	if ((id & 0xffff) == 0xffff || ndevs == PCI_MAX_DEVICES)
+		return;
+	struct pci_dev *d = &devs[ndevs];
+	int self = (int)ndevs++;
+	d->bus = bus;
+	d->dev = dev;
+	d->fn = fn;
+	d->vendor = (uint16_t)id;
+	d->device = (uint16_t)(id >> 16);
+	d->class_rev = pci_read32(bus, dev, fn, 0x08);
+	d->header_type = (uint8_t)(pci_read32(bus, dev, fn, 0x0c) >> 16) & 0x7f;
+	d->parent = parent;
+	if (d->header_type == 1) {
+		d->secondary_bus = (uint8_t)(pci_read32(bus, dev, fn, 0x18) >> 8);
+		if (d->secondary_bus > bus)
+			scan_bus(d->secondary_bus, self);
+	}
+}
+
+static void scan_bus(uint8_t bus, int parent)
+{
+	if (bus_seen[bus / 8] & (1u << (bus % 8)))
+		return;
+	bus_seen[bus / 8] |= (uint8_t)(1u << (bus % 8));
+	for (uint8_t dev = 0; dev < 32; dev++) {
+		if ((pci_read32(bus, dev, 0, 0) & 0xffff) == 0xffff)
+			continue;
+		bool multi = (pci_read32(bus, dev, 0, 0x0c) >> 16) & 0x80;
+		for (uint8_t fn = 0; fn < (multi ? 8 : 1); fn++)
+			scan_function(bus, dev, fn, parent);
+	}
+}
+
+unsigned pci_enumerate(void)
+{
+	ndevs = 0;
+	for (unsigned i = 0; i < sizeof(bus_seen); i++)
+		bus_seen[i] = 0;
+	scan_bus(0, -1);
+	/* Root buses not below bus 0 (e.g. pxb-pcie expander buses). */
+	for (unsigned bus = 1; bus < 256; bus++)
+		if (!(bus_seen[bus / 8] & (1u << (bus % 8))))
+			for (uint8_t dev = 0; dev < 32; dev++)
+				if ((pci_read32((uint8_t)bus, dev, 0, 0) & 0xffff) != 0xffff) {
+					scan_bus((uint8_t)bus, -1);
+					break;
+				}
+	return ndevs;
+}
+
+unsigned pci_count(void) { return ndevs; }
+const struct pci_dev *pci_device_at(unsigned i) { return i < ndevs ? &devs[i] : 0; }
+
+const struct pci_dev *pci_find(uint16_t vendor, uint16_t device, unsigned n)
+{
+	for (unsigned i = 0; i < ndevs; i++)
+		if (devs[i].vendor == vendor && devs[i].device == device && n-- == 0)
+			return &devs[i];
+	return 0;
+}
+
+bool pci_bar_map(const struct pci_dev *d, unsigned bar, uint64_t *base, uint64_t *size)
+{
+	if (d->header_type != 0 || bar > 5)
+		return false;
+	uint8_t off = (uint8_t)(0x10 + bar * 4);
+	uint32_t lo = pci_read32(d->bus, d->dev, d->fn, off);
+	if (lo & 1)
+		return false;
+	bool is64 = ((lo >> 1) & 3) == 2;
+	if (is64 && bar == 5)
+		return false;
+	uint32_t hi = is64 ? pci_read32(d->bus, d->dev, d->fn, (uint8_t)(off + 4)) : 0;
+
+	/* Size the BAR with decoding off so the probe never decodes a stray address. */
+	uint16_t cmd = pci_read16(d->bus, d->dev, d->fn, PCI_CMD);
+	pci_write16(d->bus, d->dev, d->fn, PCI_CMD, (uint16_t)(cmd & ~PCI_CMD_MEM));
+	pci_write32(d->bus, d->dev, d->fn, off, 0xffffffffu);
+	uint64_t mask = pci_read32(d->bus, d->dev, d->fn, off) & ~0xfull;
+	pci_write32(d->bus, d->dev, d->fn, off, lo);
+	if (is64) {
+		pci_write32(d->bus, d->dev, d->fn, (uint8_t)(off + 4), 0xffffffffu);
+		mask |= (uint64_t)pci_read32(d->bus, d->dev, d->fn, (uint8_t)(off + 4)) << 32;
+		pci_write32(d->bus, d->dev, d->fn, (uint8_t)(off + 4), hi);
+	} else {
+		mask |= 0xffffffff00000000ull;
+	}
+	pci_write16(d->bus, d->dev, d->fn, PCI_CMD, cmd);
+
+	uint64_t addr = ((uint64_t)hi << 32) | (lo & ~0xfu);
+	uint64_t sz = ~mask + 1;
+	if (addr == 0 || mask == 0)
+		return false;
+	if (vm_map_mmio(addr, sz))
+		return false;
+	*base = addr;
+	*size = sz;
+	return true;
+}
+
+void pci_enable(const struct pci_dev *d, bool bus_master)
+{
+	uint16_t cmd = pci_read16(d->bus, d->dev, d->fn, PCI_CMD);
+	cmd |= PCI_CMD_MEM;
+	if (bus_master)
+		cmd |= PCI_CMD_MASTER;
+	pci_write16(d->bus, d->dev, d->fn, PCI_CMD, cmd);
+}
+
+int pci_secondary_bus(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn)
+{
+	(void)ctx;
+	if (seg != 0)
+		return -1;
+	for (unsigned i = 0; i < ndevs; i++)
+		if (devs[i].bus == bus && devs[i].dev == dev && devs[i].fn == fn)
+			return devs[i].header_type == 1 ? devs[i].secondary_bus : -1;
+	return -1;
+}

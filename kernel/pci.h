@@ -1,0 +1,51 @@
+/*
+ * pci.h - PCI configuration space (I/O ports 0xcf8/0xcfc, segment 0) and enumeration of
+ * every bus: recursively through PCI-PCI bridges from bus 0, then any other bus that
+ * answers (extra root buses such as pxb-pcie's).
+ */
+#ifndef KERNEL_PCI_H
+#define KERNEL_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PCI_MAX_DEVICES 256
+
+struct pci_dev {
+	uint8_t bus, dev, fn;
+	uint16_t vendor, device;
+	uint32_t class_rev;     /* class << 8 | revision */
+	uint8_t header_type;    /* without the multi-function bit */
+	uint8_t secondary_bus;  /* bridges only */
+	int parent;             /* index of the bridge above it, -1 on a root bus */
+};
+
+uint32_t pci_read32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off);
+void pci_write32(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off, uint32_t v);
+uint16_t pci_read16(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off);
+void pci_write16(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t off, uint16_t v);
+
+/* Finds every function; returns how many (also kept for pci_device_at). */
+unsigned pci_enumerate(void);
+unsigned pci_count(void);
+const struct pci_dev *pci_device_at(unsigned i);
+/* The n-th (0-based) function with this vendor and device id, or NULL. */
+const struct pci_dev *pci_find(uint16_t vendor, uint16_t device, unsigned n);
+
+/* Memory BAR `bar` (64-bit BARs combined): physical base and size, mapped uncached.
+ * Returns false for an I/O or unassigned BAR. */
+bool pci_bar_map(const struct pci_dev *d, unsigned bar, uint64_t *base, uint64_t *size);
+/* Sets memory decoding and bus mastering in the command register. */
+void pci_enable(const struct pci_dev *d, bool bus_master);
+
+/* Source id of DMA from the function (bus << 8 | devfn). */
+static inline uint16_t pci_sid(const struct pci_dev *d)
+{
+	return (uint16_t)(d->bus << 8 | d->dev << 3 | d->fn);
+}
+
+/* For dmar_unit_for_device(): the secondary bus of the bridge at seg/bus/dev/fn, or
+ * -1 if that function is not a bridge. */
+int pci_secondary_bus(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn);
+
+#endif

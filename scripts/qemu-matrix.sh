@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Runs the bare-metal test kernel under QEMU's VT-d model in several configurations and
+# summarises the TAP output.
+#
+#   scripts/qemu-matrix.sh BUILD_DIR [CONFIG_NAME...]
+#
+# BUILD_DIR holds dmar-kernel.elf. With names, only those configurations run. Each run is
+# wrapped in `timeout`; a configuration passes when QEMU exits with status 1 (the kernel
+# wrote 0 to isa-debug-exit) and every planned test printed "ok". Ends with the line
+# "N passed, N failed" (tests over all configurations) and exit status 1 on any failure;
+# 77 when qemu-system-x86_64 is not installed.
+set -uo pipefail
+
+build=${1:?usage: qemu-matrix.sh BUILD_DIR [CONFIG...]}
+shift
+kernel="$build/dmar-kernel.elf"
+qemu=${QEMU:-qemu-system-x86_64}
+per_run_timeout=${QEMU_TIMEOUT:-120}
+
+if ! command -v "$qemu" >/dev/null 2>&1; then
+  echo "qemu-matrix: $qemu not found; skipping"
+  exit 77
+fi
+if [ ! -f "$kernel" ]; then
+  echo "qemu-matrix: $kernel not found (build the kernel first)"
+  exit 1
+fi
+
+# edu's default dma_mask is 28 bits: it silently clamps bus addresses above 256 MiB,
+# translated or not, which would hide IOVAs such as a 1 GiB superpage's.
+edu="edu,dma_mask=0xffffffffffffffff"
+two_edu="-device $edu -device $edu"
+
+# name | intel-iommu options | extra QEMU arguments | kernel command line
+configs=(
+  "default|| $two_edu|"
+  "aw48|,aw-bits=48| $two_edu|"
+  "caching_mode|,caching-mode=on| $two_edu|"
+  "pt_off|,pt=off| $two_edu|"
+  "register_inval|| $two_edu|hw.dmar.qi=0"
+  "behind_root_port||-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 -device $edu,bus=rp1 -device $edu|"
+)
+
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/qemu-matrix.XXXXXX")
+trap 'rm -rf "$logdir"' EXIT
+
+wanted() {
+  [ $# -eq 0 ] && return 0
+  local n
+  for n in "${@:2}"; do [ "$n" = "$1" ] && return 0; done
+  return 1
+}
+
+total_pass=0
+total_fail=0
+total_skip=0
+bad_configs=()
+for entry in "${configs[@]}"; do
+  IFS='|' read -r name iommu_opts extra append <<<"$entry"
+  if [ $# -gt 0 ] && ! wanted "$name" "$@"; then
+    continue
+  fi
+  log="$logdir/$name.log"
+  # shellcheck disable=SC2086
+  timeout --kill-after=5 "$per_run_timeout" "$qemu" -M q35 -m 512M -display none \
+    -serial "file:$log" -monitor none -no-reboot -nic none \
+    -device isa-debug-exit,iobase=0xf4,iosize=4 \
+    -device "intel-iommu$iommu_opts" $extra \
+    -kernel "$kernel" -append "$append" </dev/null >"$logdir/$name.qemu" 2>&1
+  status=$?
+
+  plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$log" | head -n1)
+  ok=$(grep -cE '^ok [0-9]+ - ' "$log")
+  skip=$(grep -cE '^ok [0-9]+ - .*# SKIP' "$log")
+  notok=$(grep -cE '^not ok [0-9]+ - ' "$log")
+  pass=$((ok - skip))
+  fail=$notok
+  missing=0
+  if [ -n "$plan" ]; then
+    missing=$((plan - ok - notok))
+    [ $missing -lt 0 ] && missing=0
+  fi
+  fail=$((fail + missing))
+  verdict=PASS
+  if [ "$status" -ne 1 ] || [ -z "$plan" ] || [ $fail -gt 0 ]; then
+    verdict=FAIL
+    # A run that died without reporting anything still counts as one failure.
+    [ $fail -eq 0 ] && fail=1
+    bad_configs+=("$name")
+  fi
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  total_skip=$((total_skip + skip))
+
+  echo "=== $name: intel-iommu$iommu_opts${append:+ -append '$append'}"
+  grep -E '^(ok|not ok|Bail out!|#.*(FAIL|CHECK|REQUIRE|returned|fault|watchdog|exception))' "$log" | sed 's/^/    /'
+  if [ -s "$logdir/$name.qemu" ]; then
+    sed 's/^/    qemu: /' "$logdir/$name.qemu" | head -n 20
+  fi
+  case $status in
+    1) why="all tests passed" ;;
+    3) why="a test failed" ;;
+    124|137) why="timed out after ${per_run_timeout}s" ;;
+    *) why="QEMU exit status $status" ;;
+  esac
+  echo "--- $name: $verdict ($pass passed, $fail failed, $skip skipped; $why)"
+  if [ "$verdict" = FAIL ] && [ -n "${QEMU_MATRIX_KEEP:-}" ]; then
+    cp "$log" "${QEMU_MATRIX_KEEP}/qemu-matrix-$name.log"
+  fi
+done
+
+[ $total_skip -gt 0 ] && echo "($total_skip skipped)"
+[ ${#bad_configs[@]} -gt 0 ] && echo "failed configurations: ${bad_configs[*]}"
+echo "$total_pass passed, $total_fail failed"
+[ $total_fail -eq 0 ] && [ $((total_pass + total_skip)) -gt 0 ]
