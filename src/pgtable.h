@@ -63,8 +63,9 @@ struct pgtable_flush {
 				  paging-structure caches must be invalidated too (IH=0) */
 	/* private */
 	uint64_t deferred_pages;
-	void *deferred;        /* first detached page; each links the next one's physical
-				  address in its entry 0 (which then reads as not present) */
+	void *deferred;        /* last detached page; each links the previous one's
+				  physical address in its entry 0 (then read as not present) */
+	uint64_t deferred_phys;
 };
 
 /* Allocates the root table. levels: 3..5; sp_levels: any of PGTABLE_SP_*. os must stay
