@@ -17,6 +17,7 @@ struct kenv {
 	struct boot_info boot;
 	struct dmar_config cfg;
 	int cfg_warnings;
+	int verbose;             /* kernel.verbose=1 */
 	struct dmar_os os;
 	int have_dmar;
 	struct acpi_found dmar;  /* the DMAR table, when have_dmar */

@@ -71,7 +71,8 @@ void kmain(uint32_t magic, uint32_t info)
 	kenv.cfg_warnings = dmar_config_parse(&kenv.cfg, kenv.boot.cmdline, config_warning, 0);
 	char verbose[8] = "";
 	boot_cmdline_get(&kenv.boot, "kernel.verbose", verbose, sizeof(verbose));
-	baremetal_os_init(&kenv.os, verbose[0] == '1' ? DMAR_LOG_DEBUG : DMAR_LOG_INFO);
+	kenv.verbose = verbose[0] == '1';
+	baremetal_os_init(&kenv.os, kenv.verbose ? DMAR_LOG_DEBUG : DMAR_LOG_INFO);
 
 	pci_enumerate();
 	print_pci();

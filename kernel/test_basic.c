@@ -14,6 +14,12 @@ void test_acpi_dmar_parsed(struct ktest *t)
 	CHECK(dmar_memcmp(tbl, "DMAR", 4) == 0);
 	CHECK(kenv.dmar.length >= 48);
 	CHECK_EQ(acpi_sum(tbl, kenv.dmar.length), 0);
+	for (unsigned i = 0; kenv.verbose && i < kenv.dmar.length; i += 16) {
+		kprintf("# %04x:", i);
+		for (unsigned j = i; j < i + 16 && j < kenv.dmar.length; j++)
+			kprintf(" %02x", tbl[j]);
+		kprintf("\n");
+	}
 }
 
 /* Bytes the CPU wrote go RAM -> edu -> other RAM with translation off. */
