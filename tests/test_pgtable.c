@@ -23,8 +23,8 @@
 
 /* ---------------------------------------------------------------- fake OS layer --- */
 
-#define FAKE_PAGES 32768u              /* arena capacity, a power of two */
-#define FAKE_SCRAMBLE 0x5a5au          /* page k lives at physical frame k ^ this */
+#define FAKE_PAGES 16384u              /* arena capacity, a power of two */
+#define FAKE_SCRAMBLE 0x2a5au          /* page k lives at physical frame k ^ this */
 #define FAKE_PHYS_BASE 0x7000000000ull /* above 4 GiB: truncation shows */
 #define FAKE_GARBAGE 0xa5
 
