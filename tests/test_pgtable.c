@@ -850,6 +850,21 @@ TEST(explain_says_where_and_why_a_walk_stops)
 	CHECK_EQ(w.page_size, GB);
 	CHECK_EQ(w.phys, 6 * GB + 42);
 	CHECK_EQ(pgtable_explain(pt, 1ull << 48, &w), DMAR_ERANGE);
+
+	/* entries this engine never writes: a table address the OS cannot translate, and
+	 * a large page at level 4 */
+	uint64_t *root = pt->root;
+	root[9] = 0xdead000ull | 3;
+	CHECK_OK(pgtable_explain(pt, 9ull << 39, &w));
+	CHECK_EQ(w.result, PGTABLE_WALK_RESERVED);
+	CHECK_EQ(w.level, 4);
+	CHECK_EQ(w.index, 9);
+	CHECK_EQ(pgtable_lookup(pt, 9ull << 39, NULL, NULL, NULL), DMAR_ENOENT);
+	root[9] = 0x40000000ull | 0x80 | 3;
+	CHECK_OK(pgtable_explain(pt, 9ull << 39, &w));
+	CHECK_EQ(w.result, PGTABLE_WALK_RESERVED);
+	CHECK_EQ(w.entry, 0x40000000ull | 0x80 | 3);
+	root[9] = 0;
 	pgtable_fini(pt);
 	fake_done(f);
 }
