@@ -60,9 +60,10 @@ void harness_skip(const char *why)
 int main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : NULL;
-	int passed = 0, failed = 0, skipped = 0;
+	/* volatile: they live across setjmp/longjmp */
+	volatile int passed = 0, failed = 0, skipped = 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (int i = 0; i < ntests; i++) {
+	for (volatile int i = 0; i < ntests; i++) {
 		if (filter && !strstr(tests[i].name, filter))
 			continue;
 		test_name = tests[i].name;
