@@ -472,7 +472,7 @@ TEST(superpage_used_when_2m_aligned)
 {
 	struct fake *f = fake_new(false);
 	struct pgtable *pt = pt_new(f, 4, PGTABLE_SP_2M);
-	uint64_t sz;
+	uint64_t sz = 0;
 
 	/* both addresses 2 MiB aligned: one 2 MiB leaf, no level-1 table */
 	CHECK_OK(pgtable_map(pt, 2 * MB, 64 * MB, 2 * MB, DMAR_PROT_RW));
@@ -508,7 +508,7 @@ TEST(superpage_1g_only_when_aligned_and_allowed)
 {
 	struct fake *f = fake_new(true);
 	struct pgtable *pt = pt_new(f, 4, PGTABLE_SP_2M | PGTABLE_SP_1G);
-	uint64_t sz;
+	uint64_t sz = 0;
 
 	CHECK_OK(pgtable_map(pt, GB, 3 * GB, 2 * GB + 2 * MB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, GB + 12345 * PG, &sz, NULL), 3 * GB + 12345 * PG);
@@ -541,8 +541,8 @@ TEST(partial_unmap_splits_superpage_and_keeps_the_rest)
 	struct fake *f = fake_new(false);
 	struct pgtable *pt = pt_new(f, 4, 3);
 	struct pgtable_flush fl;
-	uint64_t sz;
-	unsigned prot;
+	uint64_t sz = 0;
+	unsigned prot = 0;
 
 	CHECK_OK(pgtable_map(pt, 2 * MB, 6 * MB, 2 * MB, DMAR_PROT_READ));
 	CHECK_OK(pgtable_unmap(pt, 2 * MB + 5 * PG, PG, &fl));
