@@ -1,0 +1,132 @@
+/*
+ * iova.h - the IOVA allocator: finds device addresses (IOVAs) for DMA loads in one
+ * domain's address space. Pure: no register, no OS call except alloc/free of its own
+ * bookkeeping. One iova_space per domain.
+ *
+ * Model. The space is [first, last] (last inclusive, e.g. 2^aw - 1 for the domain's
+ * address width). Everything is counted in 4 KiB pages. An allocation of n pages at a
+ * owns the extent [a, a + (n + guard) pages): the n pages handed out plus `guard`
+ * unmapped guard pages after them (default 1, 0 allowed), so a device overrunning its
+ * buffer faults instead of hitting a neighbour. Extents never overlap one another nor a
+ * reservation, and lie wholly inside [first, last]. Nothing is reserved by iova_init:
+ * the caller reserves the interrupt window (IOVA_INTR_START..IOVA_INTR_END) and the
+ * RMRRs of the devices in the domain with iova_reserve.
+ *
+ * Requests (struct iova_request):
+ *   size      bytes, a nonzero multiple of 4 KiB;
+ *   align     the first address is a multiple of it: a power of two; 0 or anything below
+ *             4 KiB means 4 KiB;
+ *   boundary  0, or a power of two >= 4 KiB: [a, a + size) does not cross a multiple of
+ *             it (size > boundary is DMAR_EINVAL);
+ *   max_addr  inclusive highest address the allocation may use (a + size - 1 <=
+ *             max_addr); the guard pages after it may lie above. Clamped to `last`.
+ * busdma mapping: FreeBSD's exclusion window (lowaddr, highaddr] maps to max_addr =
+ * lowaddr. When highaddr is below the top of the space (a real window with usable
+ * addresses above it), max_addr = lowaddr is still correct, only more restrictive: the
+ * allocator never returns an address above lowaddr.
+ *
+ * Cost. Freed ranges of up to IOVA_CACHE_PAGES pages are kept in per-size caches
+ * (still owned by the allocator, no longer by the caller) and handed out again in O(1)
+ * when the most recent one satisfies the request; otherwise an address-ordered balanced
+ * tree (a treap) of extents, augmented with the largest free gap per subtree, finds the
+ * lowest fitting address in O(log n) expected for requests whose alignment and boundary
+ * do not fragment the search (a gap big enough for size + guard + alignment slack);
+ * requests that fit only in a gap of exactly the right shape fall back to visiting the
+ * gaps that are big enough in raw size. Freeing finds the allocation through a hash
+ * table in O(1). When the tree has no room, the caches are returned to it and the
+ * search repeats, so a request fails only when no placement exists at all.
+ *
+ * Memory: nodes come from slabs allocated with os->alloc and kept until iova_fini; the
+ * hash table grows with the number of live allocations (if growing fails, it stays,
+ * with longer chains; no call fails because of it).
+ *
+ * Concurrency: no lock inside. The caller serialises every call on one space (in the
+ * library: the domain's lock); different spaces are independent.
+ */
+#ifndef DMAR_IOVA_H
+#define DMAR_IOVA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dmar/os.h"
+
+/* The x86 interrupt address window (MSI writes): never usable as an IOVA. */
+#define IOVA_INTR_START 0xfee00000ull
+#define IOVA_INTR_END 0xfeefffffull /* inclusive */
+
+#define IOVA_DEFAULT_GUARD 1u
+#define IOVA_MAX_GUARD 1024u
+/* Sizes (in pages) that have their own cache of freed ranges. */
+#define IOVA_CACHE_PAGES 256u
+
+struct iova_request {
+	uint64_t size;     /* bytes, multiple of 4 KiB, nonzero */
+	uint64_t align;    /* power of two; < 4 KiB (or 0) means 4 KiB */
+	uint64_t boundary; /* 0 or a power of two >= 4 KiB, >= size */
+	uint64_t max_addr; /* inclusive; UINT64_MAX: the top of the space */
+};
+
+/* Private: one extent (allocation, cached range, reservation) in the tree. */
+struct iova_node {
+	uint64_t start, end;          /* pages, [start, end) */
+	struct iova_node *left, *right;
+	uintptr_t link;               /* next in a hash chain, cache list or free list,
+					 with the node's kind in the low 2 bits */
+	uint32_t gap;                 /* free pages before it (saturated) */
+	uint32_t max_gap;             /* largest gap in its subtree (saturated) */
+};
+
+struct iova_cache_class {
+	struct iova_node *head;
+	uint64_t count;
+};
+
+struct iova_space {
+	/* all private; read through the functions below */
+	const struct dmar_os *os;
+	uint64_t first, end;          /* pages: usable [first, end) */
+	uint64_t guard;               /* guard pages per allocation */
+	struct iova_node *root;
+	struct iova_node sentinel;    /* empty extent at `end`: its gap is the tail gap */
+	struct iova_node **buckets;
+	unsigned hash_bits;
+	uint64_t hashed;              /* live allocations = nodes in the hash */
+	struct iova_node *free_nodes; /* unused nodes from the slabs */
+	void *slabs;                  /* chain of slabs, each starting with a header */
+	uint64_t slab_count;
+	struct iova_cache_class *cache; /* IOVA_CACHE_PAGES classes, [0] = 1 page */
+	uint64_t cached;
+	size_t memory;                /* bytes held from os->alloc */
+};
+
+/* Prepares an empty space [first, last] (first 4 KiB-aligned, last + 1 4 KiB-aligned
+ * or last = UINT64_MAX; first <= last) with guard_pages (0..IOVA_MAX_GUARD) after each
+ * allocation. os must outlive the space. DMAR_EINVAL, DMAR_ENOMEM (then nothing is held
+ * and iova_fini is harmless). */
+int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
+	      unsigned guard_pages);
+/* Frees every byte the space holds; live allocations are forgotten. Safe after a failed
+ * init and twice. */
+void iova_fini(struct iova_space *s);
+
+/* Marks [start, start + size) never to be handed out (rounded out to whole pages,
+ * clipped to the space; nothing to do outside it). Overlapping or adjacent reservations
+ * merge. DMAR_EINVAL (size 0 or wrap-around), DMAR_EBUSY (it overlaps the extent of a
+ * live allocation; nothing changed), DMAR_ENOMEM (nothing changed). */
+int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size);
+
+/* Finds an address for req and stores it in *addr. DMAR_EINVAL for an impossible
+ * request, DMAR_ENOSPC when no placement exists, DMAR_ENOMEM when node storage cannot
+ * be allocated; on failure nothing changed and *addr is untouched. */
+int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr);
+
+/* Returns [addr, addr + size) from iova_alloc (size as requested). DMAR_ENOENT, with
+ * nothing changed, when no live allocation starts at addr with that size. */
+int iova_free(struct iova_space *s, uint64_t addr, uint64_t size);
+
+/* Live allocations, and bytes of memory the space holds from os->alloc. */
+uint64_t iova_live(const struct iova_space *s);
+size_t iova_memory(const struct iova_space *s);
+
+#endif
