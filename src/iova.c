@@ -477,13 +477,13 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 	s->first = first >> PG_SHIFT;
 	s->end = last == UINT64_MAX ? END_MAX : (last + 1) >> PG_SHIFT;
 	s->guard = guard_pages;
+	s->hash_bits = HASH_MIN_BITS; /* before the allocation: fini frees by it */
 	s->buckets = mem_alloc(s, nb * sizeof(*s->buckets));
 	s->cache = mem_alloc(s, IOVA_CACHE_PAGES * sizeof(*s->cache));
 	if (!s->buckets || !s->cache) {
 		iova_fini(s);
 		return DMAR_ENOMEM;
 	}
-	s->hash_bits = HASH_MIN_BITS;
 	for (size_t i = 0; i < nb; i++)
 		s->buckets[i] = NULL;
 	dmar_memset(s->cache, 0, IOVA_CACHE_PAGES * sizeof(*s->cache));
