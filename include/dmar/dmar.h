@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dmar/acpi.h"
 #include "dmar/config.h"
 #include "dmar/error.h"
 #include "dmar/fault.h"
@@ -54,11 +55,16 @@ const struct dmar_config *dmar_system_config(const struct dmar_system *sys);
 unsigned dmar_unit_count(const struct dmar_system *sys);
 struct dmar_unit *dmar_unit_at(struct dmar_system *sys, unsigned index);
 
+/* How the library learns the PCI topology below bridges: the callback returns a
+ * bridge's secondary bus number (see dmar/acpi.h). Scope paths through bridges are
+ * resolved with it; without one only devices named directly on a scope's start bus
+ * match. Set it before attaching devices behind bridges. */
+typedef dmar_acpi_secondary_bus_fn dmar_secondary_bus_fn;
+void dmar_system_set_topology(struct dmar_system *sys, dmar_secondary_bus_fn fn, void *ctx);
+
 /* The unit whose DRHD scope covers the device (explicit scope first, then the segment's
- * INCLUDE_PCI_ALL unit), or NULL. For devices behind bridges, `secondary_bus` reports a
- * bridge's secondary bus (may be NULL when every device is on the root bus). */
-typedef int (*dmar_secondary_bus_fn)(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev,
-				     uint8_t fn);
+ * INCLUDE_PCI_ALL unit), or NULL. `secondary_bus` may be NULL: the system's topology
+ * callback is used then. Systems without a table: the first unit of the segment. */
 struct dmar_unit *dmar_unit_for_device(struct dmar_system *sys, uint16_t segment,
 				       uint8_t bus, uint8_t dev, uint8_t fn,
 				       dmar_secondary_bus_fn secondary_bus, void *ctx);
@@ -121,7 +127,11 @@ struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom);
 
 /* Points the device's context entry at the domain (moving it from another domain of
  * the same unit if needed) with the invalidations the specification requires, and
- * enables translation on the unit if it is not on yet. */
+ * enables translation on the unit if it is not on yet. Before that, every RMRR of the
+ * ACPI table that names the device is identity-mapped (read/write) into a translated
+ * domain, so the device's firmware-owned DMA keeps working; RMRRs that are empty,
+ * unaligned (rounded outward to pages), or collide with other mappings of the domain
+ * are logged and skipped. */
 int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid);
 /* Clears the device's context entry (its DMA then faults: context not present). */
 int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid);
@@ -139,6 +149,14 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size);
 /* Translation the domain's tables give now: DMAR_ENOENT when not mapped. */
 int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned *prot);
+
+/* The identity-mapped RMRR ranges of a domain (an IOVA allocator must avoid them):
+ * copies up to `max` into out[] and returns how many there are. */
+struct dmar_range {
+	uint64_t start, end;     /* end exclusive */
+};
+unsigned dmar_domain_reserved_ranges(const struct dmar_domain *dom, struct dmar_range *out,
+				     unsigned max);
 
 /* Counters a test or benchmark can read. */
 struct dmar_unit_stats {
