@@ -1,0 +1,130 @@
+/*
+ * Root and context entries (VT-d 9.1-9.3, legacy mode) and the invalidation sequences
+ * the specification requires when a context entry changes (6.5.3.3):
+ * - not present -> present: with caching mode, a device-selective context-cache
+ *   invalidation for domain id 0 (where not-present context entries are cached) and a
+ *   domain-selective IOTLB invalidation of the new domain; otherwise a write-buffer
+ *   flush.
+ * - present -> not present: device-selective context-cache invalidation with the old
+ *   domain id, then a domain-selective IOTLB invalidation of the old domain.
+ * A present entry is never rewritten in place: a move clears it first.
+ * All functions run with the unit's lock held.
+ */
+#include "dmar_internal.h"
+
+static uint64_t *ctx_entry(const struct dmar_unit *u, uint16_t sid)
+{
+	void *t = u->ctx[VTD_SID_BUS(sid)];
+	return t ? (uint64_t *)t + 2 * VTD_SID_DEVFN(sid) : NULL;
+}
+
+int context_did(const struct dmar_unit *u, uint16_t sid)
+{
+	const uint64_t *e = ctx_entry(u, sid);
+	if (!e || !(e[0] & VTD_CTX_LO_P))
+		return -1;
+	return (int)VTD_CTX_HI_DID_GET(e[1]);
+}
+
+static int ensure_ctx_table(struct dmar_unit *u, uint8_t bus)
+{
+	const struct dmar_os *os = &u->sys->os;
+	if (u->ctx[bus])
+		return DMAR_OK;
+	u->ctx[bus] = os->ops->page_alloc(os->ctx, &u->ctx_phys[bus]);
+	if (!u->ctx[bus])
+		return DMAR_ENOMEM;
+	unit_flush_table(u, u->ctx[bus], DMAR_PAGE_SIZE);
+	uint64_t *root = (uint64_t *)u->root + 2 * bus;
+	root[1] = 0;
+	root[0] = (u->ctx_phys[bus] & VTD_ROOT_CTP_MASK) | VTD_ROOT_P;
+	unit_flush_table(u, root, 16);
+	return DMAR_OK;
+}
+
+static unsigned aw_for_width(unsigned width)
+{
+	return width > 48 ? VTD_AW_57 : width > 39 ? VTD_AW_48 : VTD_AW_39;
+}
+
+static int flush_old(struct dmar_unit *u, uint16_t sid, uint16_t old_did)
+{
+	int rc = u->inval->context(u, VTD_CC_DEVICE, old_did, sid, 0);
+	if (!rc) {
+		u->stats.iotlb_domain++;
+		rc = u->inval->iotlb(u, VTD_IOTLB_DOMAIN, old_did, 0, 0, false);
+	}
+	if (!rc)
+		rc = inval_sync(u);
+	return rc;
+}
+
+int context_clear(struct dmar_unit *u, uint16_t sid)
+{
+	uint64_t *e = ctx_entry(u, sid);
+	if (!e || !(e[0] & VTD_CTX_LO_P))
+		return DMAR_ENOENT;
+	uint16_t old = (uint16_t)VTD_CTX_HI_DID_GET(e[1]);
+	e[0] = 0;
+	unit_flush_table(u, e, 16);
+	e[1] = 0;
+	unit_flush_table(u, e, 16);
+	return flush_old(u, sid, old);
+}
+
+int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
+{
+	int rc = ensure_ctx_table(u, VTD_SID_BUS(sid));
+	if (rc)
+		return rc;
+	uint64_t *e = ctx_entry(u, sid);
+	if (e[0] & VTD_CTX_LO_P) {
+		rc = context_clear(u, sid);
+		if (rc)
+			return rc;
+	}
+	uint64_t lo, hi;
+	if (dom->passthrough_tt) {
+		/* AW must name a supported width even though no table is walked (9.3). */
+		unsigned widest = (u->sagaw & VTD_SAGAW_57) ? 57 : (u->sagaw & VTD_SAGAW_48) ? 48 : 39;
+		lo = VTD_CTX_LO_TT(VTD_TT_PASSTHROUGH) | VTD_CTX_LO_P;
+		hi = VTD_CTX_HI_AW(aw_for_width(widest)) | VTD_CTX_HI_DID(dom->did);
+	} else {
+		lo = (dom->pt.root_phys & VTD_CTX_LO_SLPTPTR_MASK) | VTD_CTX_LO_TT(VTD_TT_SLPT) |
+		     VTD_CTX_LO_P;
+		hi = VTD_CTX_HI_AW(aw_for_width(dom->width)) | VTD_CTX_HI_DID(dom->did);
+	}
+	e[1] = hi;
+	u->sys->os.ops->wmb(u->sys->os.ctx);
+	e[0] = lo;
+	unit_flush_table(u, e, 16);
+	if (u->cm) {
+		rc = u->inval->context(u, VTD_CC_DEVICE, 0, sid, 0);
+		if (!rc) {
+			u->stats.iotlb_domain++;
+			rc = u->inval->iotlb(u, VTD_IOTLB_DOMAIN, dom->did, 0, 0, false);
+		}
+		if (!rc)
+			rc = inval_sync(u);
+	} else {
+		rc = unit_flush_write_buffer(u);
+	}
+	if (rc) {
+		/* The unit did not confirm; take the entry back out so no half state stays. */
+		e[0] = 0;
+		e[1] = 0;
+		unit_flush_table(u, e, 16);
+	}
+	return rc;
+}
+
+void context_free_tables(struct dmar_unit *u)
+{
+	const struct dmar_os *os = &u->sys->os;
+	for (unsigned b = 0; b < 256; b++) {
+		if (u->ctx[b]) {
+			os->ops->page_free(os->ctx, u->ctx[b], u->ctx_phys[b]);
+			u->ctx[b] = NULL;
+		}
+	}
+}

@@ -1,0 +1,169 @@
+/*
+ * dmar_internal.h - state of the remapping core, shared by system.c, unit.c, inval*.c,
+ * context.c, domain.c and fault.c. Not part of the public API.
+ */
+#ifndef DMAR_INTERNAL_H
+#define DMAR_INTERNAL_H
+
+#include "dmar/dmar.h"
+#include "pgtable.h"
+#include "regs.h"
+#include "util.h"
+
+#define DMAR_MAX_UNITS 64
+#define DMAR_MAX_RESERVED 16
+
+struct dmar_unit;
+
+/* An invalidation backend (inval_reg.c, inval_qi.c). Each call either completes the
+ * invalidation (registers) or queues it (QI); sync() returns when everything issued
+ * before it has completed. All calls are made with the unit's inval lock held. */
+struct inval_backend {
+	const char *name;
+	int (*context)(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid,
+		       unsigned fm);
+	int (*iotlb)(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr,
+		     unsigned am, bool ih);
+	int (*sync)(struct dmar_unit *u);
+};
+
+struct inval_qi {
+	void *ring;              /* one page: 256 descriptors of 16 bytes */
+	uint64_t ring_phys;
+	unsigned tail;           /* next free slot */
+	unsigned head;           /* IQH as last seen (the ring is full when tail+1 == head) */
+	volatile uint32_t *status; /* wait-descriptor status word (in its own page) */
+	void *status_page;
+	uint64_t status_phys;
+	uint32_t seq;
+};
+
+struct dmar_domain {
+	struct dmar_unit *unit;
+	struct dmar_domain *next;  /* the unit's list of domains */
+	uint16_t did;
+	enum dmar_domain_kind kind;
+	unsigned width;
+	bool passthrough_tt;
+	bool has_pgtable;
+	struct pgtable pt;
+	unsigned ndevices;
+	void *lock;
+	unsigned nreserved;      /* identity-mapped RMRR ranges */
+	struct dmar_range reserved[DMAR_MAX_RESERVED];
+};
+
+struct dmar_unit {
+	struct dmar_system *sys;
+	unsigned index;
+	uint16_t segment;
+	uint64_t base;
+	uint32_t ver;
+	uint64_t cap, ecap;
+	unsigned iotlb_off;      /* ECAP.IRO * 16 */
+	unsigned frcd_off;       /* CAP.FRO * 16 */
+	unsigned nfr;
+	unsigned sagaw;          /* supported AGAW bits the driver can use */
+	unsigned mgaw;
+	unsigned ndomains;
+	bool coherent, cm, rwbf;
+	void *lock;              /* context tables, domain ids, domain list, invalidation */
+	void *root;
+	uint64_t root_phys;
+	void *ctx[256];          /* context table per bus, NULL until needed */
+	uint64_t ctx_phys[256];
+	uint64_t *did_map;       /* bitmap of used domain ids */
+	unsigned did_hint;
+	struct dmar_domain *domains;
+	const struct inval_backend *inval;
+	struct inval_qi qi;
+	unsigned fault_next;     /* next fault recording register to look at */
+	struct dmar_unit_stats stats;
+};
+
+struct dmar_system {
+	struct dmar_os os;
+	struct dmar_config cfg;
+	const struct dmar_acpi_table *table;
+	dmar_secondary_bus_fn topology;
+	void *topology_ctx;
+	struct dmar_unit *units[DMAR_MAX_UNITS];
+	unsigned nunits;
+	/* fault ring */
+	void *fault_lock;
+	struct dmar_fault_record *ring;
+	unsigned ring_size, ring_head, ring_count;
+	uint64_t fault_seq;
+	struct dmar_fault_counters fault_counters;
+	dmar_fault_fn fault_cb;
+	void *fault_cb_ctx;
+};
+
+/* log.c */
+void dmar_log(const struct dmar_system *sys, enum dmar_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* OS layer wrappers (locks are optional). */
+void *os_alloc(const struct dmar_os *os, size_t size);   /* zeroed */
+void os_free(const struct dmar_os *os, void *p, size_t size);
+void *os_lock_create(const struct dmar_os *os, bool *failed);
+void os_lock_destroy(const struct dmar_os *os, void *lock);
+static inline void os_lock(const struct dmar_os *os, void *lock)
+{
+	if (lock)
+		os->ops->lock_acquire(os->ctx, lock);
+}
+static inline void os_unlock(const struct dmar_os *os, void *lock)
+{
+	if (lock)
+		os->ops->lock_release(os->ctx, lock);
+}
+/* Makes `len` bytes of table memory at `va` visible to a non-snooping unit. */
+static inline void unit_flush_table(const struct dmar_unit *u, const void *va, size_t len)
+{
+	if (!u->coherent)
+		u->sys->os.ops->cache_flush(u->sys->os.ctx, va, len);
+}
+
+/* unit.c: register access and handshakes */
+uint32_t unit_read32(const struct dmar_unit *u, unsigned off);
+uint64_t unit_read64(const struct dmar_unit *u, unsigned off);
+void unit_write32(const struct dmar_unit *u, unsigned off, uint32_t v);
+void unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v);
+/* Polls a register until (value & mask) == want, within the configured timeout. */
+int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
+	      const char *what);
+/* Sets (on) or clears a persistent GCMD enable and waits for its GSTS bit. */
+int unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on, const char *what);
+/* Flushes the write buffer when CAP.RWBF says it must be. */
+int unit_flush_write_buffer(struct dmar_unit *u);
+int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct dmar_unit **out);
+void unit_destroy(struct dmar_unit *u);
+
+/* inval.c */
+extern const struct inval_backend inval_reg_backend;
+extern const struct inval_backend inval_qi_backend;
+int inval_qi_start(struct dmar_unit *u);
+void inval_qi_stop(struct dmar_unit *u);
+/* Invalidates the IOTLB for [start, end) of a domain: one page-selective invalidation
+ * whose mask covers the range when PSI and MAMV allow, else domain-selective. Queued:
+ * call inval_sync. */
+int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end, bool ih);
+int inval_sync(struct dmar_unit *u);
+
+/* context.c (unit lock held) */
+int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom);
+int context_clear(struct dmar_unit *u, uint16_t sid);
+/* DID of the present context entry of sid, or -1. */
+int context_did(const struct dmar_unit *u, uint16_t sid);
+void context_free_tables(struct dmar_unit *u);
+
+/* domain.c */
+void domain_free(struct dmar_domain *dom);
+
+/* fault.c */
+int fault_ring_init(struct dmar_system *sys);
+void fault_ring_fini(struct dmar_system *sys);
+int fault_drain_unit(struct dmar_unit *u);
+
+#endif

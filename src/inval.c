@@ -1,0 +1,31 @@
+/*
+ * Invalidation interface: what to invalidate (6.5), chosen here; how, by the register
+ * backend (inval_reg.c) or the queued backend (inval_qi.c).
+ */
+#include "dmar_internal.h"
+
+int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end, bool ih)
+{
+	if (end <= start)
+		return DMAR_OK;
+	start &= ~(uint64_t)(DMAR_PAGE_SIZE - 1);
+	unsigned am = 0;
+	/* Smallest naturally aligned block of 2^am pages holding [start, end). */
+	while (am < 52 && (start >> (DMAR_PAGE_SHIFT + am)) != ((end - 1) >> (DMAR_PAGE_SHIFT + am)))
+		am++;
+	if (!(u->cap & VTD_CAP_PSI) || am > VTD_CAP_MAMV(u->cap)) {
+		u->stats.iotlb_domain++;
+		return u->inval->iotlb(u, VTD_IOTLB_DOMAIN, did, 0, 0, false);
+	}
+	u->stats.iotlb_page++;
+	uint64_t addr = start & ~((1ull << (DMAR_PAGE_SHIFT + am)) - 1);
+	return u->inval->iotlb(u, VTD_IOTLB_PAGE, did, addr, am, ih);
+}
+
+int inval_sync(struct dmar_unit *u)
+{
+	int rc = u->inval->sync(u);
+	if (!rc)
+		u->stats.waits++;
+	return rc;
+}

@@ -1,0 +1,184 @@
+/*
+ * Queued invalidation (VT-d 6.5.2): a one-page ring of 256 128-bit descriptors. Requests
+ * are written to the ring and handed to the unit by one IQT write at sync time, followed
+ * by an invalidation wait descriptor whose status write tells that all before it are
+ * done. An invalid descriptor (FSTS.IQE) drops what was queued and fails the sync.
+ */
+#include "dmar_internal.h"
+
+#define QI_ENTRIES 256u
+
+static int qi_wait_head(struct dmar_unit *u, unsigned next);
+
+static uint64_t *slot(struct dmar_unit *u, unsigned i)
+{
+	return (uint64_t *)u->qi.ring + 2 * i;
+}
+
+static void qi_kick(struct dmar_unit *u)
+{
+	u->sys->os.ops->wmb(u->sys->os.ctx);
+	unit_write64(u, VTD_IQT_REG, (uint64_t)u->qi.tail << VTD_IQ_INDEX_SHIFT);
+}
+
+static int qi_recover(struct dmar_unit *u)
+{
+	uint64_t head = unit_read64(u, VTD_IQH_REG);
+	unsigned h = (unsigned)((head & VTD_IQ_INDEX_MASK) >> VTD_IQ_INDEX_SHIFT);
+	dmar_log(u->sys, DMAR_LOG_ERR,
+		 "dmar%u: invalidation queue error at descriptor %u (0x%016llx 0x%016llx); "
+		 "queued requests dropped", u->index, h, (unsigned long long)slot(u, h)[0],
+		 (unsigned long long)slot(u, h)[1]);
+	u->qi.tail = h;
+	u->qi.head = h;
+	unit_write64(u, VTD_IQT_REG, (uint64_t)h << VTD_IQ_INDEX_SHIFT);
+	unit_write32(u, VTD_FSTS_REG, (uint32_t)VTD_FSTS_IQE);
+	return DMAR_EHW;
+}
+
+static int qi_submit(struct dmar_unit *u, uint64_t lo, uint64_t hi)
+{
+	unsigned next = (u->qi.tail + 1) % QI_ENTRIES;
+	int rc = qi_wait_head(u, next);
+	if (rc)
+		return rc;
+	uint64_t *d = slot(u, u->qi.tail);
+	d[0] = lo;
+	d[1] = hi;
+	u->qi.tail = next;
+	return DMAR_OK;
+}
+
+/* Makes room when the ring is full: hands the queue to the unit and waits for the head
+ * to move past slot `next`. */
+static int qi_wait_head(struct dmar_unit *u, unsigned next)
+{
+	const struct dmar_os *os = &u->sys->os;
+	if (next != u->qi.head)
+		return DMAR_OK; /* room, as far as the last look at IQH knows */
+	qi_kick(u);
+	uint64_t start = os->ops->now_ns(os->ctx);
+	for (;;) {
+		if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
+			return qi_recover(u);
+		uint64_t head = unit_read64(u, VTD_IQH_REG);
+		u->qi.head = (unsigned)((head & VTD_IQ_INDEX_MASK) >> VTD_IQ_INDEX_SHIFT);
+		if (next != u->qi.head)
+			return DMAR_OK;
+		if (os->ops->now_ns(os->ctx) - start > u->sys->cfg.timeout_ns) {
+			dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: invalidation queue full, unit "
+				 "does not consume it", u->index);
+			return DMAR_ETIMEDOUT;
+		}
+		os->ops->delay_ns(os->ctx, 1000);
+	}
+}
+
+static int qi_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid,
+		      unsigned fm)
+{
+	u->stats.ctx_invalidations++;
+	return qi_submit(u, VTD_INV_CC | VTD_INV_G(gran) | VTD_INV_CC_DID(did) |
+				    VTD_INV_CC_SID(sid) | VTD_INV_CC_FM(fm), 0);
+}
+
+static int qi_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr,
+		    unsigned am, bool ih)
+{
+	uint64_t lo = VTD_INV_IOTLB | VTD_INV_G(gran);
+	uint64_t hi = 0;
+	if (gran != VTD_IOTLB_GLOBAL)
+		lo |= VTD_INV_IOTLB_DID(did);
+	if (u->cap & VTD_CAP_DRD)
+		lo |= VTD_INV_IOTLB_DR;
+	if (u->cap & VTD_CAP_DWD)
+		lo |= VTD_INV_IOTLB_DW;
+	if (gran == VTD_IOTLB_PAGE)
+		hi = (addr & VTD_IVA_ADDR_MASK) | VTD_INV_IOTLB_HI_AM(am) |
+		     (ih ? VTD_INV_IOTLB_HI_IH : 0);
+	return qi_submit(u, lo, hi);
+}
+
+static int qi_sync(struct dmar_unit *u)
+{
+	const struct dmar_os *os = &u->sys->os;
+	uint32_t seq = ++u->qi.seq;
+	if (seq == 0)
+		seq = ++u->qi.seq;
+	int rc = qi_submit(u, VTD_INV_WAIT | VTD_INV_WAIT_SW | VTD_INV_WAIT_FN |
+				      VTD_INV_WAIT_SDATA(seq),
+			   u->qi.status_phys & VTD_INV_WAIT_HI_ADDR_MASK);
+	if (rc)
+		return rc;
+	qi_kick(u);
+	if (*u->qi.status == seq)
+		goto done;
+	uint64_t start = os->ops->now_ns(os->ctx);
+	uint64_t pause = 100;
+	for (;;) {
+		if (*u->qi.status == seq)
+			goto done;
+		if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
+			return qi_recover(u);
+		if (os->ops->now_ns(os->ctx) - start > u->sys->cfg.timeout_ns) {
+			dmar_log(u->sys, DMAR_LOG_ERR,
+				 "dmar%u: timeout waiting for invalidation wait descriptor",
+				 u->index);
+			return DMAR_ETIMEDOUT;
+		}
+		os->ops->delay_ns(os->ctx, pause);
+		if (pause < 10000)
+			pause *= 2;
+	}
+done:
+	/* Everything up to the tail has been consumed. */
+	u->qi.head = u->qi.tail;
+	return DMAR_OK;
+}
+
+int inval_qi_start(struct dmar_unit *u)
+{
+	const struct dmar_os *os = &u->sys->os;
+	u->qi.ring = os->ops->page_alloc(os->ctx, &u->qi.ring_phys);
+	if (!u->qi.ring)
+		return DMAR_ENOMEM;
+	u->qi.status_page = os->ops->page_alloc(os->ctx, &u->qi.status_phys);
+	if (!u->qi.status_page)
+		return DMAR_ENOMEM; /* unit_destroy -> inval_qi_stop frees the ring */
+	u->qi.status = (volatile uint32_t *)u->qi.status_page;
+	u->qi.tail = 0;
+	u->qi.head = 0;
+	unit_write64(u, VTD_IQT_REG, 0);
+	unit_write64(u, VTD_IQA_REG, u->qi.ring_phys & VTD_IQA_ADDR_MASK); /* QS 0: 256 */
+	int rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES, true,
+				  "queued invalidation enable");
+	if (rc)
+		return rc;
+	u->inval = &inval_qi_backend;
+	return DMAR_OK;
+}
+
+void inval_qi_stop(struct dmar_unit *u)
+{
+	const struct dmar_os *os = &u->sys->os;
+	if (u->inval == &inval_qi_backend) {
+		/* Let the unit finish what was queued, then turn the queue off. */
+		(void)qi_sync(u);
+		(void)unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES,
+				       false, "queued invalidation disable");
+		u->inval = &inval_reg_backend;
+	}
+	if (u->qi.status_page)
+		os->ops->page_free(os->ctx, u->qi.status_page, u->qi.status_phys);
+	if (u->qi.ring)
+		os->ops->page_free(os->ctx, u->qi.ring, u->qi.ring_phys);
+	u->qi.status_page = NULL;
+	u->qi.ring = NULL;
+}
+
+const struct inval_backend inval_qi_backend = {
+	.name = "queued",
+	.context = qi_context,
+	.iotlb = qi_iotlb,
+	.sync = qi_sync,
+};
