@@ -7,11 +7,11 @@
  *    node knows the free gap before it and the largest gap in its subtree, so a search
  *    skips every subtree without room (in the spirit of FreeBSD's free_down
  *    augmentation). Priorities are a hash of the start page, so nothing is stored;
- *  - a hash table of live allocations by start page, so iova_free checks what it is
- *    given in O(1);
- *  - per-size lists of freed ranges that stay in the tree (Linux keeps freed IOVAs in
- *    per-size caches for the same reason): the common alloc/free pair never touches
- *    the tree.
+ *  - a hash table of live allocations (start page and size in one 8-byte entry, linear
+ *    probing), so iova_free checks what it is given in O(1) and one cache line;
+ *  - per-size stacks of the start pages of freed ranges that stay in the tree (Linux
+ *    keeps freed IOVAs in per-size caches for the same reason): the common alloc/free
+ *    pair touches one hash entry and the top of a stack, never the tree.
  */
 #include "iova.h"
 
@@ -24,40 +24,32 @@
 #define PG_MASK ((uint64_t)DMAR_PAGE_SIZE - 1)
 #define END_MAX (1ull << (64 - PG_SHIFT)) /* page after the last possible page */
 
-/* Node kinds, kept in the low bits of node->link (nodes are at least 4-byte aligned). */
-enum { K_FREE = 0, K_LIVE = 1, K_CACHED = 2, K_RESERVED = 3 };
-#define KIND_MASK ((uintptr_t)3)
+#define SLAB_NODES (1u << IOVA_SLAB_SHIFT)
+#define SLAB_MASK (SLAB_NODES - 1)
+#define MAX_SLABS (1u << (32 - IOVA_SLAB_SHIFT))
 
-#define HASH_MIN_BITS 6u
-#define HASH_MAX_BITS (sizeof(size_t) >= 8 ? 30u : 22u)
-#define SLAB_MIN_NODES 32u
-#define SLAB_MAX_SHIFT 8u /* slabs grow from 32 to 32 << 8 nodes */
+#define TABLE_MIN_BITS 6u
+#define TABLE_MAX_BITS (sizeof(size_t) >= 8 ? 40u : 26u)
+#define ENTRY_BIG 0xfffu /* size field of an entry: this many pages or more */
+#define GOLDEN 0x9e3779b97f4a7c15ull
 
-/* Cached ranges kept at most: a floor plus a share of the live allocations, so the
- * caches never cost more than a few bytes per live allocation. */
-static uint64_t cache_limit(const struct iova_space *s)
+static inline struct iova_node *N(const struct iova_space *s, uint32_t i)
 {
-	return 64 + s->hashed / 32;
-}
-
-static inline unsigned kind_of(const struct iova_node *n)
-{
-	return (unsigned)(n->link & KIND_MASK);
-}
-
-static inline struct iova_node *next_of(const struct iova_node *n)
-{
-	return (struct iova_node *)(n->link & ~KIND_MASK);
-}
-
-static inline void set_link(struct iova_node *n, struct iova_node *next, unsigned kind)
-{
-	n->link = (uintptr_t)next | kind;
+	return &s->slabs[i >> IOVA_SLAB_SHIFT][i & SLAB_MASK];
 }
 
 static inline uint32_t sat32(uint64_t v)
 {
 	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* How many freed ranges of `pages` pages the cache may keep: a share of a budget that
+ * grows with the live allocations, most of it for the smallest, commonest sizes. */
+static uint32_t cache_cap(const struct iova_space *s, uint64_t pages)
+{
+	uint64_t budget = 32 + s->live / 8;
+
+	return sat32(pages == 1 ? budget / 4 : pages <= 16 ? budget / 64 : budget / 1024);
 }
 
 /* ------------------------------------------------------------------ memory --- */
@@ -78,169 +70,191 @@ static void mem_free(struct iova_space *s, void *p, size_t bytes)
 	s->memory -= bytes;
 }
 
-struct slab_header {
-	void *next;
-	uint64_t bytes; /* a uint64_t keeps the nodes after it 8-byte aligned */
-};
-
+/* Adds a slab of nodes to the free list; node 0 (the first of slab 0) stays unused so
+ * that index 0 can mean "none". Nothing changes on failure. */
 static int slab_grow(struct iova_space *s)
 {
-	unsigned shift = s->slab_count < SLAB_MAX_SHIFT ? (unsigned)s->slab_count : SLAB_MAX_SHIFT;
-	size_t count = (size_t)SLAB_MIN_NODES << shift;
-	size_t bytes = sizeof(struct slab_header) + count * sizeof(struct iova_node);
-	struct slab_header *h = mem_alloc(s, bytes);
-	struct iova_node *nodes;
+	struct iova_node *slab;
 
-	if (!h)
+	if (s->slab_count == MAX_SLABS)
 		return DMAR_ENOMEM;
-	h->next = s->slabs;
-	h->bytes = bytes;
-	s->slabs = h;
-	s->slab_count++;
-	nodes = (struct iova_node *)(h + 1);
-	for (size_t i = count; i-- > 0;) {
-		set_link(&nodes[i], s->free_nodes, K_FREE);
-		s->free_nodes = &nodes[i];
+	slab = mem_alloc(s, SLAB_NODES * sizeof(*slab));
+	if (!slab)
+		return DMAR_ENOMEM;
+	if (s->slab_count == s->slab_cap) {
+		uint32_t cap = s->slab_cap ? s->slab_cap * 2 : 8;
+		struct iova_node **dir = mem_alloc(s, cap * sizeof(*dir));
+		if (!dir) {
+			mem_free(s, slab, SLAB_NODES * sizeof(*slab));
+			return DMAR_ENOMEM;
+		}
+		for (uint32_t i = 0; i < s->slab_count; i++)
+			dir[i] = s->slabs[i];
+		mem_free(s, s->slabs, s->slab_cap * sizeof(*dir));
+		s->slabs = dir;
+		s->slab_cap = cap;
 	}
+	s->slabs[s->slab_count] = slab;
+	for (uint32_t k = SLAB_NODES; k-- > (s->slab_count ? 0u : 1u);) {
+		slab[k].left = s->free_nodes;
+		s->free_nodes = (s->slab_count << IOVA_SLAB_SHIFT) | k;
+	}
+	s->slab_count++;
 	return 0;
 }
 
-static struct iova_node *node_get(struct iova_space *s)
+static uint32_t node_get(struct iova_space *s)
 {
-	struct iova_node *n;
+	uint32_t i;
 
 	if (!s->free_nodes && slab_grow(s) != 0)
-		return NULL;
-	n = s->free_nodes;
-	s->free_nodes = next_of(n);
-	return n;
+		return 0;
+	i = s->free_nodes;
+	s->free_nodes = N(s, i)->left;
+	return i;
 }
 
-static void node_put(struct iova_space *s, struct iova_node *n)
+static void node_put(struct iova_space *s, uint32_t i)
 {
-	set_link(n, s->free_nodes, K_FREE);
-	s->free_nodes = n;
+	N(s, i)->left = s->free_nodes;
+	s->free_nodes = i;
 }
 
 /* -------------------------------------------------------------------- tree --- */
 
-static inline uint64_t prio(const struct iova_node *n)
+static inline uint64_t prio(const struct iova_space *s, uint32_t i)
 {
-	uint64_t x = n->start + 0x9e3779b97f4a7c15ull;
+	uint64_t x = N(s, i)->start + GOLDEN;
 
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
 	return x ^ (x >> 31);
 }
 
-static inline void update(struct iova_node *n)
+static inline void update(const struct iova_space *s, uint32_t i)
 {
+	struct iova_node *n = N(s, i);
 	uint32_t m = n->gap;
 
-	if (n->left && n->left->max_gap > m)
-		m = n->left->max_gap;
-	if (n->right && n->right->max_gap > m)
-		m = n->right->max_gap;
+	if (n->left && N(s, n->left)->max_gap > m)
+		m = N(s, n->left)->max_gap;
+	if (n->right && N(s, n->right)->max_gap > m)
+		m = N(s, n->right)->max_gap;
 	n->max_gap = m;
 }
 
-static struct iova_node *rotate_right(struct iova_node *n)
+static uint32_t rotate_right(const struct iova_space *s, uint32_t i)
 {
-	struct iova_node *l = n->left;
+	struct iova_node *n = N(s, i);
+	uint32_t l = n->left;
 
-	n->left = l->right;
-	l->right = n;
-	update(n);
-	update(l);
+	n->left = N(s, l)->right;
+	N(s, l)->right = i;
+	update(s, i);
+	update(s, l);
 	return l;
 }
 
-static struct iova_node *rotate_left(struct iova_node *n)
+static uint32_t rotate_left(const struct iova_space *s, uint32_t i)
 {
-	struct iova_node *r = n->right;
+	struct iova_node *n = N(s, i);
+	uint32_t r = n->right;
 
-	n->right = r->left;
-	r->left = n;
-	update(n);
-	update(r);
+	n->right = N(s, r)->left;
+	N(s, r)->left = i;
+	update(s, i);
+	update(s, r);
 	return r;
 }
 
-static struct iova_node *tree_insert(struct iova_node *t, struct iova_node *x)
+static uint32_t tree_insert(const struct iova_space *s, uint32_t t, uint32_t x)
 {
+	struct iova_node *n;
+
 	if (!t) {
-		x->left = x->right = NULL;
-		update(x);
+		N(s, x)->left = N(s, x)->right = 0;
+		update(s, x);
 		return x;
 	}
-	if (x->start < t->start) {
-		t->left = tree_insert(t->left, x);
-		if (t->left == x && prio(x) > prio(t))
-			return rotate_right(t);
+	n = N(s, t);
+	if (N(s, x)->start < n->start) {
+		n->left = tree_insert(s, n->left, x);
+		if (n->left == x && prio(s, x) > prio(s, t))
+			return rotate_right(s, t);
 	} else {
-		t->right = tree_insert(t->right, x);
-		if (t->right == x && prio(x) > prio(t))
-			return rotate_left(t);
+		n->right = tree_insert(s, n->right, x);
+		if (n->right == x && prio(s, x) > prio(s, t))
+			return rotate_left(s, t);
 	}
-	update(t);
+	update(s, t);
 	return t;
 }
 
 /* Removes the node starting at key, which must be in the tree. */
-static struct iova_node *tree_remove(struct iova_node *t, uint64_t key)
+static uint32_t tree_remove(const struct iova_space *s, uint32_t t, uint64_t key)
 {
-	if (key == t->start) {
-		if (!t->left)
-			return t->right;
-		if (!t->right)
-			return t->left;
-		if (prio(t->left) > prio(t->right)) {
-			t = rotate_right(t);
-			t->right = tree_remove(t->right, key);
+	struct iova_node *n = N(s, t);
+
+	if (key == n->start) {
+		if (!n->left)
+			return n->right;
+		if (!n->right)
+			return n->left;
+		if (prio(s, n->left) > prio(s, n->right)) {
+			t = rotate_right(s, t);
+			N(s, t)->right = tree_remove(s, N(s, t)->right, key);
 		} else {
-			t = rotate_left(t);
-			t->left = tree_remove(t->left, key);
+			t = rotate_left(s, t);
+			N(s, t)->left = tree_remove(s, N(s, t)->left, key);
 		}
-	} else if (key < t->start) {
-		t->left = tree_remove(t->left, key);
+	} else if (key < n->start) {
+		n->left = tree_remove(s, n->left, key);
 	} else {
-		t->right = tree_remove(t->right, key);
+		n->right = tree_remove(s, n->right, key);
 	}
-	update(t);
+	update(s, t);
 	return t;
 }
 
 /* Recomputes max_gap on the path from t down to the node starting at key. */
-static void fix_path(struct iova_node *t, uint64_t key)
+static void fix_path(const struct iova_space *s, uint32_t t, uint64_t key)
 {
 	if (!t)
 		return;
-	if (key < t->start)
-		fix_path(t->left, key);
-	else if (key > t->start)
-		fix_path(t->right, key);
-	update(t);
+	if (key < N(s, t)->start)
+		fix_path(s, N(s, t)->left, key);
+	else if (key > N(s, t)->start)
+		fix_path(s, N(s, t)->right, key);
+	update(s, t);
 }
 
-/* The nodes just before and just after page key (key itself excluded). */
-static void neighbours(const struct iova_space *s, uint64_t key, struct iova_node **pred,
-		       struct iova_node **succ)
+static uint32_t tree_find(const struct iova_space *s, uint64_t key)
 {
-	struct iova_node *t = s->root;
+	uint32_t t = s->root;
 
-	*pred = *succ = NULL;
+	while (t && N(s, t)->start != key)
+		t = key < N(s, t)->start ? N(s, t)->left : N(s, t)->right;
+	return t;
+}
+
+/* The nodes just before and just after page key (key itself excluded); 0: none. */
+static void neighbours(const struct iova_space *s, uint64_t key, uint32_t *pred, uint32_t *succ)
+{
+	uint32_t t = s->root;
+
+	*pred = *succ = 0;
 	while (t) {
-		if (t->start < key) {
+		struct iova_node *n = N(s, t);
+		if (n->start < key) {
 			*pred = t;
-			t = t->right;
-		} else if (t->start > key) {
+			t = n->right;
+		} else if (n->start > key) {
 			*succ = t;
-			t = t->left;
+			t = n->left;
 		} else {
-			struct iova_node *c;
-			for (c = t->left; c; c = c->right)
+			for (uint32_t c = n->left; c; c = N(s, c)->right)
 				*pred = c;
-			for (c = t->right; c; c = c->left)
+			for (uint32_t c = n->right; c; c = N(s, c)->left)
 				*succ = c;
 			return;
 		}
@@ -248,46 +262,56 @@ static void neighbours(const struct iova_space *s, uint64_t key, struct iova_nod
 }
 
 /* Every extent has a successor: the sentinel ends the space. */
-static void insert_extent(struct iova_space *s, struct iova_node *x)
+static void insert_extent(struct iova_space *s, uint32_t x)
 {
-	struct iova_node *p, *q;
+	uint32_t p, q;
+	struct iova_node *n = N(s, x);
 
-	neighbours(s, x->start, &p, &q);
-	x->gap = sat32(x->start - (p ? p->end : s->first));
-	q->gap = sat32(q->start - x->end);
-	fix_path(s->root, q->start);
-	s->root = tree_insert(s->root, x);
+	neighbours(s, n->start, &p, &q);
+	n->gap = sat32(n->start - (p ? N(s, p)->end : s->first));
+	N(s, q)->gap = sat32(N(s, q)->start - n->end);
+	fix_path(s, s->root, N(s, q)->start);
+	s->root = tree_insert(s, s->root, x);
 }
 
-static void remove_extent(struct iova_space *s, struct iova_node *x)
+static void remove_extent(struct iova_space *s, uint32_t x)
 {
-	struct iova_node *p, *q;
+	uint32_t p, q;
 
-	neighbours(s, x->start, &p, &q);
-	s->root = tree_remove(s->root, x->start);
-	q->gap = sat32(q->start - (p ? p->end : s->first));
-	fix_path(s->root, q->start);
+	neighbours(s, N(s, x)->start, &p, &q);
+	s->root = tree_remove(s, s->root, N(s, x)->start);
+	N(s, q)->gap = sat32(N(s, q)->start - (p ? N(s, p)->end : s->first));
+	fix_path(s, s->root, N(s, q)->start);
 }
 
-/* First node whose end is >= page, in address order (NULL if none). */
-static struct iova_node *first_ending_at_or_after(const struct iova_space *s, uint64_t page)
+/* Gives the range starting at page (in the tree, no longer live) back to the tree. */
+static void release(struct iova_space *s, uint64_t page)
 {
-	struct iova_node *t = s->root, *best = NULL;
+	uint32_t x = tree_find(s, page);
+
+	remove_extent(s, x);
+	node_put(s, x);
+}
+
+/* First node whose end is >= page, in address order (0 if none). */
+static uint32_t first_ending_at_or_after(const struct iova_space *s, uint64_t page)
+{
+	uint32_t t = s->root, best = 0;
 
 	while (t) {
-		if (t->end >= page) {
+		if (N(s, t)->end >= page) {
 			best = t;
-			t = t->left;
+			t = N(s, t)->left;
 		} else {
-			t = t->right;
+			t = N(s, t)->right;
 		}
 	}
 	return best;
 }
 
-static struct iova_node *next_after(const struct iova_space *s, uint64_t key)
+static uint32_t next_after(const struct iova_space *s, uint64_t key)
 {
-	struct iova_node *p, *q;
+	uint32_t p, q;
 
 	neighbours(s, key, &p, &q);
 	return q;
@@ -318,129 +342,188 @@ static bool fits_in_gap(const struct want *w, uint64_t gs, uint64_t ge, uint64_t
 
 /* Lowest fitting start in subtree t, whose nodes all come after page pe (the end of
  * the extent before the subtree). 1: found, 0: not here, -1: past max_start, stop. */
-static int search(const struct want *w, const struct iova_node *t, uint64_t pe, uint64_t *out)
+static int search(const struct iova_space *s, const struct want *w, uint32_t t, uint64_t pe,
+		  uint64_t *out)
 {
+	const struct iova_node *n;
 	int r;
 
-	if (!t || t->max_gap < w->prune)
+	if (!t)
+		return 0;
+	n = N(s, t);
+	if (n->max_gap < w->prune)
 		return 0;
 	if (pe > w->max_start)
 		return -1;
-	r = search(w, t->left, pe, out);
+	r = search(s, w, n->left, pe, out);
 	if (r)
 		return r;
-	if (t->gap >= w->prune && t->gap != 0) {
+	if (n->gap >= w->prune) {
 		uint64_t gs;
-		if (t->gap != UINT32_MAX) {
-			gs = t->start - t->gap;
-		} else if (t->left) {
-			const struct iova_node *c = t->left;
-			while (c->right)
-				c = c->right;
-			gs = c->end;
+		if (n->gap != UINT32_MAX) {
+			gs = n->start - n->gap;
+		} else if (n->left) {
+			uint32_t c = n->left;
+			while (N(s, c)->right)
+				c = N(s, c)->right;
+			gs = N(s, c)->end;
 		} else {
 			gs = pe;
 		}
 		if (gs > w->max_start)
 			return -1;
-		if (fits_in_gap(w, gs, t->start, out))
+		if (fits_in_gap(w, gs, n->start, out))
 			return 1;
 	}
-	return search(w, t->right, t->end, out);
+	return search(s, w, n->right, n->end, out);
 }
 
-static bool tree_find(const struct iova_space *s, struct want *w, uint64_t *out)
+static bool tree_search(const struct iova_space *s, struct want *w, uint64_t *out)
 {
 	uint64_t slack = (w->align - 1) + (w->bound ? w->pages - 1 : 0);
 
 	/* First only gaps that fit whatever their alignment (one root-to-leaf descent
 	 * in the common case), then every gap big enough in raw size. */
 	w->prune = sat32(w->extent + slack);
-	if (search(w, s->root, s->first, out) > 0)
+	if (search(s, w, s->root, s->first, out) > 0)
 		return true;
 	if (!slack)
 		return false;
 	w->prune = sat32(w->extent);
-	return search(w, s->root, s->first, out) > 0;
+	return search(s, w, s->root, s->first, out) > 0;
 }
 
-/* -------------------------------------------------------------------- hash --- */
+/* ------------------------------------------------------------ live entries --- */
 
-static inline size_t hash_index(const struct iova_space *s, uint64_t page)
+static inline uint64_t entry_of(uint64_t page, uint64_t pages)
 {
-	return (size_t)((page * 0x9e3779b97f4a7c15ull) >> (64 - s->hash_bits));
+	return page << 12 | (pages < ENTRY_BIG ? pages : ENTRY_BIG);
 }
 
-static void hash_grow(struct iova_space *s)
+static inline size_t table_home(const struct iova_space *s, uint64_t page)
 {
-	unsigned bits = s->hash_bits + 1;
-	size_t n = (size_t)1 << bits, old_n = (size_t)1 << s->hash_bits;
-	struct iova_node **b = mem_alloc(s, n * sizeof(*b)), **old = s->buckets;
+	return (size_t)((page * GOLDEN) >> (64 - s->table_bits));
+}
 
-	if (!b)
-		return; /* keep the smaller table: longer chains, nothing lost */
-	for (size_t i = 0; i < n; i++)
-		b[i] = NULL;
-	s->buckets = b;
-	s->hash_bits = bits;
-	for (size_t i = 0; i < old_n; i++) {
-		struct iova_node *c = old[i];
-		while (c) {
-			struct iova_node *next = next_of(c);
-			size_t k = hash_index(s, c->start);
-			set_link(c, b[k], K_LIVE);
-			b[k] = c;
-			c = next;
+static inline size_t table_mask(const struct iova_space *s)
+{
+	return ((size_t)1 << s->table_bits) - 1;
+}
+
+/* The slot holding page's entry, or SIZE_MAX. */
+static size_t table_find(const struct iova_space *s, uint64_t page)
+{
+	size_t mask = table_mask(s), i = table_home(s, page);
+
+	for (;; i = (i + 1) & mask) {
+		uint64_t e = s->table[i];
+		if (!e)
+			return SIZE_MAX;
+		if (e >> 12 == page)
+			return i;
+	}
+}
+
+/* Room is guaranteed by table_room. */
+static void table_put(struct iova_space *s, uint64_t entry)
+{
+	size_t mask = table_mask(s), i = table_home(s, entry >> 12);
+
+	while (s->table[i])
+		i = (i + 1) & mask;
+	s->table[i] = entry;
+}
+
+/* Empties slot i, moving later entries of the probe sequence back so that every
+ * entry stays reachable from its home slot (no tombstones). */
+static void table_delete(struct iova_space *s, size_t i)
+{
+	size_t mask = table_mask(s), j = i;
+
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!s->table[j])
+			break;
+		size_t k = table_home(s, s->table[j] >> 12);
+		/* j's entry may move to i unless its home lies cyclically in (i, j] */
+		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+			s->table[i] = s->table[j];
+			i = j;
 		}
 	}
+	s->table[i] = 0;
+}
+
+static int table_resize(struct iova_space *s, unsigned bits)
+{
+	size_t n = (size_t)1 << bits, old_n = (size_t)1 << s->table_bits;
+	uint64_t *t = mem_alloc(s, n * sizeof(*t)), *old = s->table;
+
+	if (!t)
+		return DMAR_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		t[i] = 0;
+	s->table = t;
+	s->table_bits = bits;
+	for (size_t i = 0; i < old_n; i++)
+		if (old[i])
+			table_put(s, old[i]);
 	mem_free(s, old, old_n * sizeof(*old));
+	return 0;
 }
 
-static void hash_insert(struct iova_space *s, struct iova_node *n)
+/* Makes sure one more live entry fits: doubles the table past 3/4 full; if that
+ * fails, fills up to 7/8 before giving up (an empty slot must remain). */
+static int table_room(struct iova_space *s)
 {
-	size_t k = hash_index(s, n->start);
+	uint64_t cap = (uint64_t)1 << s->table_bits;
 
-	set_link(n, s->buckets[k], K_LIVE);
-	s->buckets[k] = n;
-	s->hashed++;
-	if ((s->hashed >> 1) > ((uint64_t)1 << s->hash_bits) && s->hash_bits < HASH_MAX_BITS)
-		hash_grow(s);
-}
-
-/* Unlinks and returns the live allocation starting at page, or NULL. */
-static struct iova_node *hash_take(struct iova_space *s, uint64_t page, uint64_t extent)
-{
-	size_t k = hash_index(s, page);
-	struct iova_node *c = s->buckets[k], *prev = NULL;
-
-	while (c && c->start != page) {
-		prev = c;
-		c = next_of(c);
-	}
-	if (!c || c->end - c->start != extent)
-		return NULL;
-	if (prev)
-		set_link(prev, next_of(c), K_LIVE);
-	else
-		s->buckets[k] = next_of(c);
-	s->hashed--;
-	return c;
+	if ((s->live + 1) * 4 <= cap * 3)
+		return 0;
+	if (s->table_bits < TABLE_MAX_BITS && table_resize(s, s->table_bits + 1) == 0)
+		return 0;
+	return (s->live + 1) * 8 <= cap * 7 ? 0 : DMAR_ENOMEM;
 }
 
 /* ------------------------------------------------------------------- cache --- */
 
+/* Keeps a freed range of `pages` pages (<= IOVA_CACHE_PAGES) for reuse; false when
+ * its size's cache is full. */
+static bool cache_push(struct iova_space *s, uint64_t page, uint64_t pages)
+{
+	struct iova_cache_class *c = &s->cache[pages - 1];
+
+	if (c->count == c->cap) {
+		uint32_t limit = cache_cap(s, pages), cap;
+		uint64_t *p;
+		if (c->cap >= limit)
+			return false;
+		cap = c->cap ? c->cap * 2 : 4;
+		if (cap > limit)
+			cap = limit;
+		p = mem_alloc(s, cap * sizeof(*p));
+		if (!p)
+			return false;
+		for (uint32_t i = 0; i < c->count; i++)
+			p[i] = c->pages[i];
+		mem_free(s, c->pages, c->cap * sizeof(*p));
+		c->pages = p;
+		c->cap = cap;
+	}
+	c->pages[c->count++] = page;
+	s->cached++;
+	return true;
+}
+
+/* Gives every cached range back to the tree (the stacks keep their storage). */
 static void cache_flush(struct iova_space *s)
 {
-	for (unsigned i = 0; s->cached && i < IOVA_CACHE_PAGES; i++) {
-		struct iova_cache_class *c = &s->cache[i];
-		while (c->head) {
-			struct iova_node *n = c->head;
-			c->head = next_of(n);
-			remove_extent(s, n);
-			node_put(s, n);
+	for (unsigned k = 0; s->cached && k < IOVA_CACHE_PAGES; k++) {
+		struct iova_cache_class *c = &s->cache[k];
+		while (c->count) {
+			release(s, c->pages[--c->count]);
 			s->cached--;
 		}
-		c->count = 0;
 	}
 }
 
@@ -450,21 +533,23 @@ void iova_fini(struct iova_space *s)
 {
 	if (!s || !s->os)
 		return;
-	while (s->slabs) {
-		struct slab_header *h = s->slabs;
-		s->slabs = h->next;
-		mem_free(s, h, (size_t)h->bytes);
+	for (uint32_t i = 0; i < s->slab_count; i++)
+		mem_free(s, s->slabs[i], SLAB_NODES * sizeof(struct iova_node));
+	mem_free(s, s->slabs, s->slab_cap * sizeof(*s->slabs));
+	mem_free(s, s->table, ((size_t)1 << s->table_bits) * sizeof(*s->table));
+	if (s->cache) {
+		for (unsigned k = 0; k < IOVA_CACHE_PAGES; k++)
+			mem_free(s, s->cache[k].pages, s->cache[k].cap * sizeof(uint64_t));
+		mem_free(s, s->cache, IOVA_CACHE_PAGES * sizeof(*s->cache));
 	}
-	if (s->buckets)
-		mem_free(s, s->buckets, ((size_t)1 << s->hash_bits) * sizeof(*s->buckets));
-	mem_free(s, s->cache, IOVA_CACHE_PAGES * sizeof(*s->cache));
 	dmar_memset(s, 0, sizeof(*s));
 }
 
 int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
 	      unsigned guard_pages)
 {
-	size_t nb = (size_t)1 << HASH_MIN_BITS;
+	size_t nt = (size_t)1 << TABLE_MIN_BITS;
+	struct iova_node *n;
 
 	if (!s)
 		return DMAR_EINVAL;
@@ -477,20 +562,21 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 	s->first = first >> PG_SHIFT;
 	s->end = last == UINT64_MAX ? END_MAX : (last + 1) >> PG_SHIFT;
 	s->guard = guard_pages;
-	s->hash_bits = HASH_MIN_BITS; /* before the allocation: fini frees by it */
-	s->buckets = mem_alloc(s, nb * sizeof(*s->buckets));
+	s->table_bits = TABLE_MIN_BITS; /* before the allocation: fini frees by it */
+	s->table = mem_alloc(s, nt * sizeof(*s->table));
 	s->cache = mem_alloc(s, IOVA_CACHE_PAGES * sizeof(*s->cache));
-	if (!s->buckets || !s->cache) {
+	if (s->cache)
+		dmar_memset(s->cache, 0, IOVA_CACHE_PAGES * sizeof(*s->cache));
+	if (!s->table || !s->cache || !(s->sentinel = node_get(s))) {
 		iova_fini(s);
 		return DMAR_ENOMEM;
 	}
-	for (size_t i = 0; i < nb; i++)
-		s->buckets[i] = NULL;
-	dmar_memset(s->cache, 0, IOVA_CACHE_PAGES * sizeof(*s->cache));
-	s->sentinel.start = s->sentinel.end = s->end;
-	set_link(&s->sentinel, NULL, K_RESERVED);
-	s->sentinel.gap = sat32(s->end - s->first);
-	s->root = tree_insert(NULL, &s->sentinel);
+	for (size_t i = 0; i < nt; i++)
+		s->table[i] = 0;
+	n = N(s, s->sentinel);
+	n->start = n->end = s->end;
+	n->gap = sat32(s->end - s->first);
+	s->root = tree_insert(s, 0, s->sentinel);
 	return 0;
 }
 
@@ -498,7 +584,7 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 {
 	uint64_t rs, re, us, ue, key = 0;
 	unsigned merging = 0;
-	struct iova_node *n, *keep = NULL;
+	uint32_t t, keep = 0;
 
 	if (!s || !s->os || !size || size - 1 > UINT64_MAX - start)
 		return DMAR_EINVAL;
@@ -506,14 +592,16 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	re = dmar_min_u64(((start + (size - 1)) >> PG_SHIFT) + 1, s->end);
 	if (rs >= re)
 		return 0;
-	/* Cached ranges are free for the caller: give them back before deciding. */
+	/* Cached ranges are free for the caller: give them back first. Then every node
+	 * is the sentinel, a live allocation (in the table) or a reservation. */
 	cache_flush(s);
 
 	us = rs;
 	ue = re;
-	for (n = first_ending_at_or_after(s, rs); n && n != &s->sentinel && n->start <= re;
-	     n = next_after(s, n->start)) {
-		if (kind_of(n) == K_RESERVED) {
+	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start <= re;
+	     t = next_after(s, N(s, t)->start)) {
+		struct iova_node *n = N(s, t);
+		if (table_find(s, n->start) == SIZE_MAX) {
 			merging++;
 			us = dmar_min_u64(us, n->start);
 			ue = dmar_max_u64(ue, n->end);
@@ -527,20 +615,19 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 			return DMAR_ENOMEM;
 	}
 	/* The same walk again, now taking the reservations out. */
-	for (n = first_ending_at_or_after(s, rs); n && n != &s->sentinel && n->start <= re;
-	     n = next_after(s, key)) {
-		key = n->start;
-		if (kind_of(n) != K_RESERVED)
+	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start <= re;
+	     t = next_after(s, key)) {
+		key = N(s, t)->start;
+		if (table_find(s, key) != SIZE_MAX)
 			continue;
-		remove_extent(s, n);
+		remove_extent(s, t);
 		if (keep)
-			node_put(s, n);
+			node_put(s, t);
 		else
-			keep = n;
+			keep = t;
 	}
-	keep->start = us;
-	keep->end = ue;
-	set_link(keep, NULL, K_RESERVED);
+	N(s, keep)->start = us;
+	N(s, keep)->end = ue;
 	insert_extent(s, keep);
 	return 0;
 }
@@ -549,7 +636,7 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 {
 	struct want w;
 	uint64_t max_page, a;
-	struct iova_node *n;
+	uint32_t x;
 
 	if (!s || !s->os || !req || !addr || !req->size || (req->size & PG_MASK) ||
 	    (req->align & (req->align - 1)) || (req->boundary & (req->boundary - 1)) ||
@@ -573,64 +660,67 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 
 	if (w.pages <= IOVA_CACHE_PAGES) {
 		struct iova_cache_class *c = &s->cache[w.pages - 1];
-		n = c->head;
-		if (n && !(n->start & (w.align - 1)) && n->start <= w.max_start &&
-		    !(w.bound && ((n->start ^ (n->start + w.pages - 1)) & ~(w.bound - 1)))) {
-			c->head = next_of(n);
-			c->count--;
-			s->cached--;
-			hash_insert(s, n);
-			*addr = n->start << PG_SHIFT;
-			return 0;
+		if (c->count) {
+			a = c->pages[c->count - 1];
+			if (!(a & (w.align - 1)) && a <= w.max_start &&
+			    !(w.bound && ((a ^ (a + w.pages - 1)) & ~(w.bound - 1)))) {
+				if (table_room(s) != 0)
+					return DMAR_ENOMEM;
+				c->count--;
+				s->cached--;
+				goto found;
+			}
 		}
 	}
 
-	if (!tree_find(s, &w, &a)) {
+	if (!tree_search(s, &w, &a)) {
 		if (!s->cached)
 			return DMAR_ENOSPC;
 		cache_flush(s);
-		if (!tree_find(s, &w, &a))
+		if (!tree_search(s, &w, &a))
 			return DMAR_ENOSPC;
 	}
-	n = node_get(s);
-	if (!n)
+	/* What the pools gain here stays for later calls: nothing else changes. */
+	if (table_room(s) != 0 || !(x = node_get(s)))
 		return DMAR_ENOMEM;
-	n->start = a;
-	n->end = a + w.extent;
-	insert_extent(s, n);
-	hash_insert(s, n);
+	N(s, x)->start = a;
+	N(s, x)->end = a + w.extent;
+	insert_extent(s, x);
+found:
+	table_put(s, entry_of(a, w.pages));
+	s->live++;
 	*addr = a << PG_SHIFT;
 	return 0;
 }
 
 int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 {
-	uint64_t pages = size >> PG_SHIFT;
-	struct iova_node *n;
+	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
+	size_t i;
 
 	if (!s || !s->os)
 		return DMAR_EINVAL;
 	if (!size || ((addr | size) & PG_MASK))
 		return DMAR_ENOENT;
-	n = hash_take(s, addr >> PG_SHIFT, pages + s->guard);
-	if (!n)
+	i = table_find(s, page);
+	if (i == SIZE_MAX || s->table[i] != entry_of(page, pages))
 		return DMAR_ENOENT;
-	if (pages <= IOVA_CACHE_PAGES && s->cached < cache_limit(s)) {
-		struct iova_cache_class *c = &s->cache[pages - 1];
-		set_link(n, c->head, K_CACHED);
-		c->head = n;
-		c->count++;
-		s->cached++;
-		return 0;
+	if (pages >= ENTRY_BIG) {
+		const struct iova_node *n = N(s, tree_find(s, page));
+		if (n->end - n->start != pages + s->guard)
+			return DMAR_ENOENT;
 	}
-	remove_extent(s, n);
-	node_put(s, n);
+	table_delete(s, i);
+	s->live--;
+	if (pages <= IOVA_CACHE_PAGES && cache_push(s, page, pages))
+		return 0;
+	release(s, page);
 	return 0;
 }
 
 uint64_t iova_live(const struct iova_space *s)
 {
-	return s ? s->hashed : 0;
+	return s ? s->live : 0;
 }
 
 size_t iova_memory(const struct iova_space *s)

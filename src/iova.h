@@ -32,13 +32,15 @@
  * lowest fitting address in O(log n) expected for requests whose alignment and boundary
  * do not fragment the search (a gap big enough for size + guard + alignment slack);
  * requests that fit only in a gap of exactly the right shape fall back to visiting the
- * gaps that are big enough in raw size. Freeing finds the allocation through a hash
- * table in O(1). When the tree has no room, the caches are returned to it and the
+ * gaps that are big enough in raw size. Freeing finds the allocation in a hash table
+ * of 8-byte entries in O(1); the common alloc/free pair touches only that entry and
+ * the cache, never a tree node. When the tree has no room, the caches are returned to it and the
  * search repeats, so a request fails only when no placement exists at all.
  *
- * Memory: nodes come from slabs allocated with os->alloc and kept until iova_fini; the
- * hash table grows with the number of live allocations (if growing fails, it stays,
- * with longer chains; no call fails because of it).
+ * Memory: 32-byte nodes (one per live allocation, cached range and reservation) come
+ * from slabs allocated with os->alloc and kept until iova_fini; the hash table doubles
+ * when 3/4 full (if that fails it fills up to 7/8 before an alloc fails with
+ * DMAR_ENOMEM); each size's cache grows with the number of live allocations.
  *
  * Concurrency: no lock inside. The caller serialises every call on one space (in the
  * library: the domain's lock); different spaces are independent.
@@ -67,19 +69,19 @@ struct iova_request {
 	uint64_t max_addr; /* inclusive; UINT64_MAX: the top of the space */
 };
 
-/* Private: one extent (allocation, cached range, reservation) in the tree. */
+/* Private: one extent (allocation, cached range or reservation) in the tree. Nodes
+ * are named by 32-bit indices into slabs (0: none) to keep them at 32 bytes. */
 struct iova_node {
 	uint64_t start, end;          /* pages, [start, end) */
-	struct iova_node *left, *right;
-	uintptr_t link;               /* next in a hash chain, cache list or free list,
-					 with the node's kind in the low 2 bits */
+	uint32_t left, right;         /* children; left links the free list */
 	uint32_t gap;                 /* free pages before it (saturated) */
 	uint32_t max_gap;             /* largest gap in its subtree (saturated) */
 };
 
+/* Private: freed ranges of one size, most recent last. */
 struct iova_cache_class {
-	struct iova_node *head;
-	uint64_t count;
+	uint64_t *pages;              /* start pages */
+	uint32_t count, cap;
 };
 
 struct iova_space {
@@ -87,18 +89,21 @@ struct iova_space {
 	const struct dmar_os *os;
 	uint64_t first, end;          /* pages: usable [first, end) */
 	uint64_t guard;               /* guard pages per allocation */
-	struct iova_node *root;
-	struct iova_node sentinel;    /* empty extent at `end`: its gap is the tail gap */
-	struct iova_node **buckets;
-	unsigned hash_bits;
-	uint64_t hashed;              /* live allocations = nodes in the hash */
-	struct iova_node *free_nodes; /* unused nodes from the slabs */
-	void *slabs;                  /* chain of slabs, each starting with a header */
-	uint64_t slab_count;
+	uint32_t root, sentinel;      /* the sentinel: an empty extent at `end` whose gap
+					 is the tail of the space */
+	uint32_t free_nodes;          /* unused nodes, linked through left */
+	struct iova_node **slabs;     /* slab k holds nodes k << IOVA_SLAB_SHIFT.. */
+	uint32_t slab_count, slab_cap;
+	uint64_t *table;              /* live allocations: start << 12 | min(pages, 4095),
+					 open addressing, 0 = empty */
+	unsigned table_bits;
+	uint64_t live;
 	struct iova_cache_class *cache; /* IOVA_CACHE_PAGES classes, [0] = 1 page */
 	uint64_t cached;
 	size_t memory;                /* bytes held from os->alloc */
 };
+
+#define IOVA_SLAB_SHIFT 8u
 
 /* Prepares an empty space [first, last] (first 4 KiB-aligned, last + 1 4 KiB-aligned
  * or last = UINT64_MAX; first <= last) with guard_pages (0..IOVA_MAX_GUARD) after each
