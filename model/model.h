@@ -1,0 +1,196 @@
+/*
+ * model/model.h - a simulated Intel VT-d remapping unit (legacy mode), for host tests,
+ * fuzzing and benchmarks of any VT-d driver.
+ *
+ * The model implements the registers of one unit (VT-d spec chapter 11), legacy-mode
+ * translation through root, context and second-level tables (chapters 3 and 9), the
+ * context cache, IOTLB and paging-structure caches (chapter 6), register-based and
+ * queued invalidation (6.5), primary fault recording and the fault event (7.2), and the
+ * write-buffer flush. Its default configuration is QEMU 7.2's intel-iommu device.
+ *
+ * It is plain C11 with no libc: memory (the tables, the invalidation queue, DMA data)
+ * and its own allocations go through `struct model_mem_ops`, so it runs anywhere.
+ *
+ * Concurrency: a model is not thread-safe; the embedder serialises every call on one
+ * model (ports/posix takes a per-machine lock). Different models are independent.
+ */
+#ifndef DMAR_MODEL_H
+#define DMAR_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Configuration: CAP/ECAP fields by name (values as encoded in the registers unless
+ * said otherwise) plus knobs of the simulation. */
+struct model_config {
+	uint32_t ver;     /* VER_REG, e.g. 0x10 = 1.0 */
+	/* CAP_REG */
+	unsigned nd;      /* domains: 2^(4 + 2*nd); 0..6 */
+	unsigned sagaw;   /* bit1: 39-bit/3-level, bit2: 48-bit/4-level, bit3: 57-bit/5-level */
+	unsigned mgaw;    /* maximum guest address width in bits (encoded as mgaw-1) */
+	unsigned sllps;   /* bit0: 2 MiB, bit1: 1 GiB second-level superpages */
+	unsigned nfr;     /* number of fault recording registers, 1..256 */
+	unsigned fro;     /* fault recording registers at fro*16 */
+	bool psi;         /* page-selective IOTLB invalidation */
+	unsigned mamv;    /* maximum address mask value for page-selective invalidation */
+	bool cm;          /* caching mode: not-present entries are cached too */
+	bool rwbf;        /* required write-buffer flushing */
+	bool plmr, phmr;  /* protected memory regions (reported only; regions not modelled) */
+	bool zlr;         /* zero-length reads */
+	bool afl;         /* advanced fault logging (reported only) */
+	bool dwd, drd;    /* write / read draining */
+	/* ECAP_REG */
+	bool c;           /* page walks snoop CPU caches (coherent) */
+	bool qi;          /* queued invalidation */
+	bool dt;          /* device-TLB (ATS); TT=1 allowed */
+	bool ir;          /* interrupt remapping (IEC descriptors; IRTA, SIRTP, IRE) */
+	bool eim;         /* extended interrupt mode */
+	bool pt;          /* pass-through (TT=2) */
+	bool sc;          /* snoop control (SNP bit allowed in leaf entries) */
+	unsigned iro;     /* IVA/IOTLB registers at iro*16 */
+	unsigned mhmv;    /* maximum handle mask value */
+	/* Knobs */
+	bool null_hw;     /* benchmark mode: everything acknowledges at once, no caches
+			   * and no DMA translation (model_dma copies untranslated) */
+	unsigned iotlb_capacity; /* entries in the IOTLB (and in the paging-structure
+				  * cache) before it is emptied whole, as QEMU does;
+				  * 0 = unlimited. Default 1024. */
+};
+
+/* QEMU 7.2 defaults: VER 0x10, CAP 0x00d2008c22260206, ECAP 0xf00f4a. */
+void model_config_default(struct model_config *cfg);
+/* The CAP and ECAP register values a configuration encodes. */
+uint64_t model_config_cap(const struct model_config *cfg);
+uint64_t model_config_ecap(const struct model_config *cfg);
+/* Bytes of register space the unit decodes from its base (at least 4096; more when
+ * IRO or FRO place registers beyond the first page), a multiple of 4096. */
+uint32_t model_config_reg_size(const struct model_config *cfg);
+
+/* What a memory access by the model is for. */
+enum model_mem_kind {
+	MODEL_MEM_TABLE,   /* root/context/paging entry read by a page walk: sees the
+			    * memory view (not the CPU cache) when ECAP.C=0 */
+	MODEL_MEM_PEEK,    /* the same read for model_translate(): no side effects, no
+			    * coherency accounting */
+	MODEL_MEM_QI,      /* invalidation descriptor read */
+	MODEL_MEM_STATUS,  /* wait descriptor status write */
+	MODEL_MEM_DMA,     /* device DMA data */
+};
+
+enum model_irq {
+	MODEL_IRQ_FAULT,   /* the fault event (FECTL/FEDATA/FEADDR) */
+	MODEL_IRQ_INVAL,   /* the invalidation completion event (IECTL/IEDATA/IEADDR) */
+};
+
+/* Memory and services the embedder provides. read/write return 0, or nonzero when
+ * [pa, pa+len) is not memory (the model then reports the access-error fault reasons).
+ * interrupt may be NULL. alloc returns NULL on failure (the model then degrades: a
+ * cache entry is not kept; model_create fails). flush_write_buffer may be NULL; it is
+ * called when GCMD.WBF completes (CAP.RWBF: table writes become visible to the unit). */
+struct model_mem_ops {
+	int (*read)(void *ctx, uint64_t pa, void *buf, size_t len, enum model_mem_kind kind);
+	int (*write)(void *ctx, uint64_t pa, const void *buf, size_t len, enum model_mem_kind kind);
+	void (*interrupt)(void *ctx, enum model_irq which);
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *ptr, size_t size);
+	void (*flush_write_buffer)(void *ctx);
+};
+
+struct model;
+
+/* Creates a unit in its reset state. NULL when cfg is inconsistent (e.g. nfr 0 or
+ * > 256, mgaw outside 21..64, registers overlapping) or an allocation fails. cfg and
+ * ops are copied. */
+struct model *model_create(const struct model_config *cfg, const struct model_mem_ops *ops,
+			   void *ctx);
+void model_destroy(struct model *m);
+const struct model_config *model_get_config(const struct model *m);
+
+/* Register access at `off` from the unit's base. 64-bit registers may also be accessed
+ * as two 32-bit halves (low half first, as a 32-bit driver does). Misaligned or
+ * out-of-range accesses read all-ones and are ignored on write. */
+uint32_t model_read32(struct model *m, uint32_t off);
+uint64_t model_read64(struct model *m, uint32_t off);
+void model_write32(struct model *m, uint32_t off, uint32_t val);
+void model_write64(struct model *m, uint32_t off, uint64_t val);
+
+enum model_dir {
+	MODEL_DMA_READ,   /* the device reads memory */
+	MODEL_DMA_WRITE,  /* the device writes memory */
+};
+
+struct model_fault {
+	uint16_t sid;
+	uint64_t addr;     /* page address, as recorded in FRCD */
+	unsigned reason;   /* VTD_FR_* */
+	bool is_read;
+	bool recorded;     /* false when suppressed by FPD or lost (registers full / PFO) */
+};
+
+/* Result of model_dma() when the translated address is not memory: a bus error, not a
+ * remapping fault; nothing is recorded. */
+#define MODEL_DMA_BUS_ERROR (-1)
+
+/* One device DMA of `len` bytes at `iova` from source id `sid`, translated page by
+ * page through the caches; data moves through the mem ops (MODEL_MEM_DMA). Returns 0,
+ * a fault reason (> 0; the first faulting page stops the transfer, bytes before it
+ * were transferred; *fault describes it), or MODEL_DMA_BUS_ERROR. fault may be NULL.
+ * With GSTS.TES=0 (or null_hw), DMA goes to physical = iova. */
+int model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
+	      enum model_dir dir, struct model_fault *fault);
+
+/* Walks the tables in memory now, ignoring every cache, with no side effects at all
+ * (reads use MODEL_MEM_PEEK). Returns 0 with *pa set, or a fault reason with *reason
+ * set too (either pointer may be NULL). Translation disabled: *pa = iova. */
+int model_translate(struct model *m, uint16_t sid, uint64_t iova, enum model_dir dir,
+		    uint64_t *pa, unsigned *reason);
+
+/* Slow or dead hardware: the status change of `what` happens only after `polls` more
+ * polls (register reads of this unit, or model_tick() calls); MODEL_NEVER: never.
+ * The command itself takes effect when its status changes. Ignored in null_hw mode. */
+enum model_ack {
+	MODEL_ACK_TE,      /* GSTS.TES */
+	MODEL_ACK_SRTP,    /* GSTS.RTPS */
+	MODEL_ACK_SFL,     /* GSTS.FLS */
+	MODEL_ACK_WBF,     /* GSTS.WBFS clearing */
+	MODEL_ACK_QIE,     /* GSTS.QIES */
+	MODEL_ACK_IRE,     /* GSTS.IRES */
+	MODEL_ACK_SIRTP,   /* GSTS.IRTPS */
+	MODEL_ACK_CFI,     /* GSTS.CFIS */
+	MODEL_ACK_CCMD,    /* CCMD.ICC clearing */
+	MODEL_ACK_IOTLB,   /* IOTLB.IVT clearing */
+	MODEL_ACK_QI,      /* processing of descriptors after an IQT write */
+	MODEL_ACK_COUNT
+};
+#define MODEL_NEVER 0xffffffffu
+void model_set_ack_delay(struct model *m, enum model_ack what, unsigned polls);
+/* One poll that is not a register read (the host port calls it when the driver reads
+ * the clock or delays), so memory-polled completions (wait descriptors) progress. */
+void model_tick(struct model *m);
+
+struct model_stats {
+	uint64_t reg_reads, reg_writes;
+	uint64_t reg_writes_ignored;   /* read-only registers, CCMD/IOTLB while QIE, ... */
+	uint64_t cc_inval[4];          /* context-cache invalidations by granularity 1..3 */
+	uint64_t iotlb_inval[4];       /* IOTLB invalidations by granularity 1..3 */
+	uint64_t iotlb_inval_pages;    /* 4 KiB pages covered by page-selective ones */
+	uint64_t qi_desc[8];           /* descriptors processed by type (VTD_INV_*) */
+	uint64_t qi_wait;              /* wait descriptors processed */
+	uint64_t qi_errors;            /* invalid descriptors (IQE) */
+	uint64_t wbf;                  /* write-buffer flushes */
+	uint64_t faults_recorded, faults_suppressed, faults_overflowed;
+	uint64_t iotlb_hits, iotlb_misses;
+	uint64_t ctx_hits, ctx_misses;
+	uint64_t psc_hits;
+	uint64_t dma_ops, dma_bytes;
+	uint64_t irq_fault, irq_inval;  /* interrupts delivered */
+};
+const struct model_stats *model_stats(const struct model *m);
+void model_stats_reset(struct model *m);
+
+/* Entries currently held by the caches (for tests). */
+unsigned model_iotlb_entries(const struct model *m);
+unsigned model_ctx_entries(const struct model *m);
+
+#endif
