@@ -1,0 +1,125 @@
+/*
+ * busdma_impl.h - private structures shared by busdma.c (API, tags, maps, segment
+ * lists), busdma_dmar.c (the translating backend) and bounce.c (the bounce backend).
+ */
+#ifndef DMAR_BUSDMA_IMPL_H
+#define DMAR_BUSDMA_IMPL_H
+
+#include "dmar/busdma.h"
+#include "iova.h"
+
+#define BUSDMA_PAGE_MASK ((uint64_t)DMAR_PAGE_SIZE - 1)
+
+struct bounce_page {
+	struct bounce_page *next;
+	void *va;
+	uint64_t pa;
+};
+
+struct dmar_busdma {
+	const struct dmar_os *os;
+	struct dmar_config cfg;
+	struct dmar_system *sys; /* NULL: remapping off */
+	void *lock;              /* guards everything below; NULL without lock ops */
+	unsigned ndevs;
+	struct bounce_page *pool_free;
+	unsigned pool_pages, pool_nfree, pool_max;
+	uint64_t identity_limit;
+	uint64_t bounced_loads, bounce_copies;
+};
+
+struct dmar_busdma_dev {
+	struct dmar_busdma *bus;
+	struct dmar_pci_addr addr;
+	uint16_t sid;
+	enum dmar_busdma_mode mode;
+	struct dmar_unit *unit;    /* covering unit or NULL */
+	struct dmar_domain *dom;   /* own translated domain, or pass-through domain */
+	uint64_t phys_limit;       /* BOUNCE: highest physical address the device reaches */
+	void *lock;                /* TRANSLATE: guards iova and ntags */
+	struct iova_space iova;    /* TRANSLATE only */
+	unsigned ntags;
+};
+
+struct dmar_dma_tag {
+	struct dmar_busdma_dev *dev;
+	struct dmar_dma_tag *parent;
+	struct dmar_dma_tag_params p; /* effective */
+	unsigned nmaps, nchildren;    /* under the bus lock */
+};
+
+/* A bounced piece of a loaded map: `len` bytes at offset 0 of `page` stand for the
+ * buffer bytes at `orig`. */
+struct busdma_bounce {
+	struct bounce_page *page;
+	uint8_t *orig;
+	uint64_t len;
+};
+
+struct dmar_dmamap {
+	struct dmar_dma_tag *tag;
+	struct dmar_dma_segment *segs;
+	unsigned nsegs, maxsegs;
+	bool loaded;
+	uint64_t iova, iova_size;         /* TRANSLATE: the IOVA range of the load */
+	struct busdma_bounce *bounce;     /* BOUNCE: allocated on the first bounced load */
+	unsigned nbounce, bounce_cap;
+	void *mem_va;                     /* dmar_dmamem_alloc's page */
+	uint64_t mem_pa;
+};
+
+/* ------------------------------------------------------------ load sources --- */
+
+enum busdma_src_kind { BUSDMA_SRC_VIRT, BUSDMA_SRC_PHYS, BUSDMA_SRC_PAGES, BUSDMA_SRC_SG };
+
+/* What a load covers, walked as pieces that never cross a 4 KiB physical page. */
+struct busdma_src {
+	const struct dmar_os *os;
+	enum busdma_src_kind kind;
+	const uint8_t *va;
+	uint64_t pa;
+	const uint64_t *pages;
+	unsigned npages;
+	const struct dmar_dma_segment *sg;
+	unsigned nsg;
+	uint64_t offset, len;
+	/* cursor */
+	uint64_t done;
+	unsigned idx;
+};
+
+struct busdma_piece {
+	uint64_t pa, len;
+	const uint8_t *va; /* NULL when the load gave no virtual address */
+};
+
+void busdma_src_rewind(struct busdma_src *s);
+/* 1 with the next piece, 0 at the end, DMAR_EINVAL for untranslatable memory. */
+int busdma_src_next(struct busdma_src *s, struct busdma_piece *p);
+
+/* Appends [addr, addr + len) to the map's segments, merging with the last segment
+ * when contiguous, splitting at maxsegsz and boundary. DMAR_ERANGE past nsegments,
+ * DMAR_EINVAL for a segment start the tag's alignment forbids. */
+int busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len);
+
+void busdma_lock(struct dmar_busdma *bus, void *lock);
+void busdma_unlock(struct dmar_busdma *bus, void *lock);
+
+/* True when [pa, pa + len) is reachable by the device under the tag's window. */
+bool busdma_addr_ok(const struct dmar_dma_tag *tag, uint64_t pa, uint64_t len);
+
+/* busdma_dmar.c */
+int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce);
+void busdma_dmar_device_fini(struct dmar_busdma_dev *dev);
+int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+int busdma_dmar_unload(struct dmar_dmamap *map);
+
+/* bounce.c */
+int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+void bounce_unload(struct dmar_dmamap *map);
+void bounce_sync(struct dmar_dmamap *map, unsigned op);
+/* One page the device can reach under the tag, from page_alloc (not the pool). */
+int bounce_alloc_fitting_page(struct dmar_dma_tag *tag, void **va, uint64_t *pa);
+void bounce_pool_fini(struct dmar_busdma *bus);
+
+#endif
