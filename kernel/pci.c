@@ -62,7 +62,9 @@ static void scan_function(uint8_t bus, uint8_t dev, uint8_t fn, int parent)
 	d->header_type = (uint8_t)(pci_read32(bus, dev, fn, 0x0c) >> 16) & 0x7f;
 	d->parent = parent;
 	if (d->header_type == 1) {
-		d->secondary_bus = (uint8_t)(pci_read32(bus, dev, fn, 0x18) >> 8);
+		uint32_t buses = pci_read32(bus, dev, fn, 0x18);
+		d->secondary_bus = (uint8_t)(buses >> 8);
+		d->subordinate_bus = (uint8_t)(buses >> 16);
 		if (d->secondary_bus > bus)
 			scan_bus(d->secondary_bus, self);
 	}
@@ -158,13 +160,24 @@ void pci_enable(const struct pci_dev *d, bool bus_master)
 	pci_write16(d->bus, d->dev, d->fn, PCI_CMD, cmd);
 }
 
-int pci_secondary_bus(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn)
+static const struct pci_dev *find_bridge(uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn)
 {
-	(void)ctx;
 	if (seg != 0)
-		return -1;
+		return 0;
 	for (unsigned i = 0; i < ndevs; i++)
 		if (devs[i].bus == bus && devs[i].dev == dev && devs[i].fn == fn)
-			return devs[i].header_type == 1 ? devs[i].secondary_bus : -1;
-	return -1;
+			return devs[i].header_type == 1 ? &devs[i] : 0;
+	return 0;
+}
+
+int pci_bridge_buses(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+		     uint8_t *subordinate)
+{
+	const struct pci_dev *b = find_bridge(seg, bus, dev, fn);
+	(void)ctx;
+	if (!b)
+		return -1;
+	if (subordinate)
+		*subordinate = b->subordinate_bus;
+	return b->secondary_bus;
 }

@@ -17,6 +17,7 @@ struct pci_dev {
 	uint32_t class_rev;     /* class << 8 | revision */
 	uint8_t header_type;    /* without the multi-function bit */
 	uint8_t secondary_bus;  /* bridges only */
+	uint8_t subordinate_bus;
 	int parent;             /* index of the bridge above it, -1 on a root bus */
 };
 
@@ -44,8 +45,9 @@ static inline uint16_t pci_sid(const struct pci_dev *d)
 	return (uint16_t)(d->bus << 8 | d->dev << 3 | d->fn);
 }
 
-/* For dmar_unit_for_device(): the secondary bus of the bridge at seg/bus/dev/fn, or
- * -1 if that function is not a bridge. */
-int pci_secondary_bus(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn);
+/* The library's topology callback (dmar_acpi_secondary_bus_fn): the secondary bus of
+ * the bridge at seg/bus/dev/fn and its subordinate bus, or -1 if it is not a bridge. */
+int pci_bridge_buses(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+		     uint8_t *subordinate);
 
 #endif

@@ -1,26 +1,8 @@
-/* Tests that need no remapping: the DMAR table is there, and the edu driver works. */
+/* A test that needs no remapping: the edu driver itself works. */
 #include "kenv.h"
 #include "pmem.h"
 #include "tests.h"
 #include "util.h"
-
-void test_acpi_dmar_parsed(struct ktest *t)
-{
-	REQUIRE(kenv.have_dmar);
-	const uint8_t *tbl = (const uint8_t *)(uintptr_t)kenv.dmar.table;
-	kprintf("# DMAR at %#llx, %u bytes, via %s at %#llx\n",
-		(unsigned long long)kenv.dmar.table, kenv.dmar.length,
-		kenv.dmar.xsdt ? "XSDT" : "RSDT", (unsigned long long)kenv.dmar.root);
-	CHECK(dmar_memcmp(tbl, "DMAR", 4) == 0);
-	CHECK(kenv.dmar.length >= 48);
-	CHECK_EQ(acpi_sum(tbl, kenv.dmar.length), 0);
-	for (unsigned i = 0; kenv.verbose && i < kenv.dmar.length; i += 16) {
-		kprintf("# %04x:", i);
-		for (unsigned j = i; j < i + 16 && j < kenv.dmar.length; j++)
-			kprintf(" %02x", tbl[j]);
-		kprintf("\n");
-	}
-}
 
 /* Bytes the CPU wrote go RAM -> edu -> other RAM with translation off. */
 void test_edu_dma_untranslated(struct ktest *t)

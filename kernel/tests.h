@@ -11,5 +11,17 @@ extern const unsigned kernel_test_count;
 
 void test_acpi_dmar_parsed(struct ktest *t);
 void test_edu_dma_untranslated(struct ktest *t);
+void test_edu_dma_roundtrip(struct ktest *t);
+void test_edu_unmapped_write_blocked(struct ktest *t);
+void test_edu_unmapped_read_faults(struct ktest *t);
+void test_edu_unmap_then_dma_faults(struct ktest *t);
+void test_edu_readonly_write_faults(struct ktest *t);
+void test_edu_superpage_2m(struct ktest *t);
+void test_edu_superpage_1g(struct ktest *t);
+void test_edu_partial_unmap_superpage(struct ktest *t);
+void test_edu_isolation(struct ktest *t);
+void test_edu_passthrough(struct ktest *t);
+void test_fault_overflow_recovers(struct ktest *t);
+void test_caching_mode_map_visible(struct ktest *t);
 
 #endif

@@ -94,7 +94,7 @@ for entry in "${configs[@]}"; do
 
   echo "=== $name: intel-iommu$iommu_opts${append:+ -append '$append'}"
   grep -E '^(ok|not ok|Bail out!|#.*(FAIL|CHECK|REQUIRE|returned|fault|watchdog|exception))' "$log" | sed 's/^/    /'
-  if [ -s "$logdir/$name.qemu" ]; then
+  if [ "$verdict" = FAIL ] && [ -s "$logdir/$name.qemu" ]; then
     sed 's/^/    qemu: /' "$logdir/$name.qemu" | head -n 20
   fi
   case $status in

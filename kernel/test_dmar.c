@@ -1,0 +1,865 @@
+/*
+ * End-to-end tests of the library against QEMU's VT-d model: edu devices do real DMA
+ * through domains the library builds, and the tests look at what lands in RAM and at the
+ * fault records the unit wrote.
+ *
+ * Each test builds its own dmar_system from the firmware's DMAR table and destroys it at
+ * the end, and checks that the OS layer got back every byte and page it lent.
+ * Canary pages: where a test needs an IOVA that must not reach memory, it uses the
+ * physical address of a page filled with a known pattern, so a DMA that bypassed
+ * translation would visibly land there.
+ */
+#include "dmar/acpi.h"
+#include "dmar/dmar.h"
+#include "dmar/fault.h"
+#include "kenv.h"
+#include "pmem.h"
+#include "regs.h"
+#include "tests.h"
+#include "util.h"
+
+#define PAGE 4096ull
+#define SZ_2M 0x200000ull
+#define SZ_1G 0x40000000ull
+#define XFER 3000u  /* bytes per edu transfer: below its 4096-byte limit */
+
+struct fixture {
+	struct dmar_acpi_table table;
+	struct dmar_system *sys;
+	struct dmar_unit *unit;
+	struct dmar_unit_info info;
+	struct baremetal_stats before;
+	uint64_t pages[16];  /* DMA buffers to give back */
+	uint64_t npages[16];
+	unsigned nbuf;
+};
+
+#define TRY(expr)                                                                        \
+	do {                                                                             \
+		int rc_ = (expr);                                                        \
+		if (rc_ != 0) {                                                          \
+			ktest_fail(t, __FILE__, __LINE__, "%s returned %d (%s)", #expr, rc_, \
+				   dmar_strerror(rc_));                                  \
+			goto out;                                                        \
+		}                                                                        \
+	} while (0)
+#define ENSURE(cond)                                                                \
+	do {                                                                        \
+		if (!(cond)) {                                                      \
+			ktest_fail(t, __FILE__, __LINE__, "ENSURE(%s)", #cond);     \
+			goto out;                                                   \
+		}                                                                   \
+	} while (0)
+
+static uint8_t *va(uint64_t pa) { return (uint8_t *)(uintptr_t)pa; }
+
+/* A DMA buffer of n pages, aligned, filled with `fill`; 0 when out of memory. */
+static uint64_t buffer(struct fixture *f, uint64_t n, uint64_t align, uint8_t fill)
+{
+	if (f->nbuf == DMAR_ARRAY_SIZE(f->pages))
+		return 0;
+	uint64_t pa = kenv_dma_buffer(n, align, KENV_EDU_LIMIT);
+	if (!pa)
+		return 0;
+	f->pages[f->nbuf] = pa;
+	f->npages[f->nbuf++] = n;
+	dmar_memset(va(pa), fill, (size_t)(n * PAGE));
+	return pa;
+}
+
+static void fill_pattern(uint64_t pa, size_t len, unsigned seed)
+{
+	uint8_t *p = va(pa);
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 13 + seed * 101 + 1);
+}
+
+static bool all_bytes(uint64_t pa, size_t len, uint8_t v)
+{
+	const uint8_t *p = va(pa);
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static void print_fault(struct fixture *f, const struct dmar_fault_record *r)
+{
+	char line[256];
+	dmar_fault_format(f->sys, r, line, sizeof(line));
+	kprintf("# fault: %s\n", line);
+}
+
+/* Drains the unit and returns how many records it had; they are printed and the one
+ * matching sid (or the first) copied to *rec. */
+static int drain_faults(struct fixture *f, uint16_t sid, struct dmar_fault_record *rec,
+			bool *found)
+{
+	int n = dmar_fault_poll(f->sys);
+	struct dmar_fault_record r[8];
+	unsigned k;
+	*found = false;
+	while ((k = dmar_fault_read(f->sys, r, DMAR_ARRAY_SIZE(r))) > 0)
+		for (unsigned i = 0; i < k; i++) {
+			print_fault(f, &r[i]);
+			if (!*found && r[i].sid == sid) {
+				*rec = r[i];
+				*found = true;
+			}
+		}
+	return n;
+}
+
+/* Checks that exactly the expected fault was recorded for `sid`. */
+static void expect_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t addr,
+			 bool is_read)
+{
+	struct dmar_fault_record r;
+	bool found;
+	int n = drain_faults(f, sid, &r, &found);
+	CHECK(n >= 1);
+	CHECK(found);
+	if (!found)
+		return;
+	CHECK_EQ(r.sid, sid);
+	CHECK_EQ(r.addr, addr & ~(PAGE - 1));
+	CHECK_EQ(r.is_read, is_read);
+	CHECK_EQ(r.reason, is_read ? VTD_FR_READ : VTD_FR_WRITE);
+	CHECK_EQ(r.unit, f->info.index);
+}
+
+static void expect_no_fault(struct ktest *t, struct fixture *f)
+{
+	struct dmar_fault_record r;
+	bool found;
+	CHECK_EQ(drain_faults(f, 0, &r, &found), 0);
+}
+
+static int fixture_up(struct ktest *t, struct fixture *f, unsigned nedu)
+{
+	dmar_memset(f, 0, sizeof(*f));
+	baremetal_get_stats(&f->before);
+	if (!kenv.have_dmar) {
+		ktest_fail(t, __FILE__, __LINE__, "no DMAR table (run with -device intel-iommu)");
+		return -1;
+	}
+	if (kenv.nedu < nedu) {
+		t->skip = nedu > 1 ? "needs two edu devices" : "needs an edu device";
+		return -1;
+	}
+	struct dmar_acpi_options opt = { .checksum_fatal = kenv.cfg.checksum_fatal };
+	int rc = dmar_acpi_parse(va(kenv.dmar.table), kenv.dmar.length, &opt, &f->table);
+	if (rc == 0)
+		rc = dmar_system_create(&kenv.os, &kenv.cfg, &f->table, &f->sys);
+	if (rc != 0) {
+		ktest_fail(t, __FILE__, __LINE__, "system from the DMAR table: %s",
+			   dmar_strerror(rc));
+		return -1;
+	}
+	dmar_system_set_topology(f->sys, pci_bridge_buses, 0);
+	if (nedu == 0)
+		f->unit = dmar_unit_at(f->sys, 0);
+	else
+		f->unit = dmar_unit_for_device(f->sys, 0, kenv.edu[0].pci->bus,
+					       kenv.edu[0].pci->dev, kenv.edu[0].pci->fn,
+					       pci_bridge_buses, 0);
+	if (!f->unit) {
+		ktest_fail(t, __FILE__, __LINE__, "no unit covers the edu");
+		return -1;
+	}
+	dmar_unit_get_info(f->unit, &f->info);
+	/* Records a previous test's system left in the hardware are not ours. */
+	dmar_fault_poll(f->sys);
+	struct dmar_fault_record r[8];
+	while (dmar_fault_read(f->sys, r, DMAR_ARRAY_SIZE(r)) > 0)
+		;
+	return 0;
+}
+
+/* Destroys everything and checks the OS layer got every allocation back. */
+static void fixture_down(struct ktest *t, struct fixture *f)
+{
+	if (f->sys)
+		dmar_system_destroy(f->sys);
+	for (unsigned i = 0; i < f->nbuf; i++)
+		pmem_free(f->pages[i], f->npages[i]);
+	struct baremetal_stats after;
+	baremetal_get_stats(&after);
+	CHECK_EQ(after.heap_bytes, f->before.heap_bytes);
+	CHECK_EQ(after.pages, f->before.pages);
+	CHECK_EQ(after.locks, f->before.locks);
+}
+
+static int translated_domain(struct fixture *f, struct dmar_domain **out)
+{
+	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
+	return dmar_domain_create(f->unit, &p, out);
+}
+
+/* The firmware's DMAR table, through the library's parser: one DRHD at 0xfed90000 whose
+ * scopes cover every edu, host address width as the unit reports it. */
+static void check_dmar_table(struct ktest *t, struct dmar_acpi_table *tbl)
+{
+	const uint8_t *bytes = (const uint8_t *)(uintptr_t)kenv.dmar.table;
+	kprintf("# DMAR at %#llx, %u bytes, via %s at %#llx\n",
+		(unsigned long long)kenv.dmar.table, kenv.dmar.length,
+		kenv.dmar.xsdt ? "XSDT" : "RSDT", (unsigned long long)kenv.dmar.root);
+	for (unsigned i = 0; kenv.verbose && i < kenv.dmar.length; i += 16) {
+		kprintf("# %04x:", i);
+		for (unsigned j = i; j < i + 16 && j < kenv.dmar.length; j++)
+			kprintf(" %02x", bytes[j]);
+		kprintf("\n");
+	}
+	struct dmar_acpi_options opt = { .checksum_fatal = kenv.cfg.checksum_fatal };
+	REQUIRE_OK(dmar_acpi_parse(bytes, kenv.dmar.length, &opt, tbl));
+	kprintf("# DMAR rev %u oem \"%s\" \"%s\" haw %u flags %#x, %u structures\n",
+		tbl->revision, tbl->oem_id, tbl->oem_table_id, tbl->haw, tbl->flags,
+		tbl->nstructs);
+	CHECK(tbl->checksum_ok);
+	for (unsigned i = 0; i < tbl->nfindings && i < DMAR_ACPI_MAX_FINDINGS; i++) {
+		char line[160];
+		dmar_acpi_finding_format(&tbl->findings[i], line, sizeof(line));
+		kprintf("# finding: %s\n", line);
+	}
+	CHECK_EQ(tbl->nfindings, 0);
+	REQUIRE(dmar_acpi_count(tbl, DMAR_ACPI_DRHD) == 1);
+	struct dmar_acpi_drhd drhd;
+	REQUIRE_OK(dmar_acpi_drhd_get(tbl, 0, &drhd));
+	kprintf("# DRHD base %#llx segment %u flags %#x\n", (unsigned long long)drhd.base,
+		drhd.segment, drhd.flags);
+	CHECK_EQ(drhd.base, 0xfed90000ull);
+	CHECK_EQ(drhd.segment, 0);
+	/* QEMU builds HAW from the same aw-bits as CAP.MGAW. */
+	uint64_t cap = *(volatile uint64_t *)(uintptr_t)(drhd.base + VTD_CAP_REG);
+	CHECK_EQ(tbl->haw, VTD_CAP_MGAW(cap));
+	for (unsigned i = 0; i < kenv.nedu; i++) {
+		const struct pci_dev *d = kenv.edu[i].pci;
+		unsigned idx = 99;
+		CHECK_EQ(dmar_acpi_device_unit(tbl, 0, d->bus, d->dev, d->fn, pci_bridge_buses, 0,
+					       &idx), 0);
+		CHECK_EQ(idx, 0);
+	}
+}
+
+void test_acpi_dmar_parsed(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_acpi_table tbl;
+	REQUIRE(kenv.have_dmar);
+	check_dmar_table(t, &tbl);
+	if (fixture_up(t, &f, 0) != 0)
+		goto out;
+	CHECK_EQ(dmar_unit_count(f.sys), 1);
+	CHECK_EQ(f.info.reg_base, 0xfed90000ull);
+	CHECK_EQ(f.info.segment, 0);
+	kprintf("# unit %u at %#llx: ver %#x cap %#llx ecap %#llx, %u-bit, %u domains, "
+		"nfr %u, %s invalidation, coherent %d, caching mode %d, pt %d, superpages %#x\n",
+		f.info.index, (unsigned long long)f.info.reg_base, f.info.ver,
+		(unsigned long long)f.info.cap, (unsigned long long)f.info.ecap,
+		f.info.max_width, f.info.domains, f.info.nfr, f.info.qi ? "queued" : "register",
+		f.info.coherent, f.info.caching_mode, f.info.passthrough, f.info.superpages);
+	/* What the library reports is what the registers hold. */
+	volatile uint8_t *regs = va(f.info.reg_base);
+	uint64_t cap = *(volatile uint64_t *)(regs + VTD_CAP_REG);
+	uint64_t ecap = *(volatile uint64_t *)(regs + VTD_ECAP_REG);
+	uint32_t gsts = *(volatile uint32_t *)(regs + VTD_GSTS_REG);
+	CHECK_EQ(f.info.cap, cap);
+	CHECK_EQ(f.info.ecap, ecap);
+	CHECK_EQ(f.info.nfr, VTD_CAP_NFR(cap));
+	/* Brought up: root table pointer set; queued invalidation as configured. */
+	CHECK(gsts & VTD_GSTS_RTPS);
+	CHECK_EQ(!!(gsts & VTD_GSTS_QIES), f.info.qi);
+	if (kenv.cfg.qi == 0)
+		CHECK(!f.info.qi);
+	else if (ecap & VTD_ECAP_QI)
+		CHECK(f.info.qi);
+	/* Every edu is covered by this unit. */
+	for (unsigned i = 0; i < kenv.nedu; i++) {
+		const struct pci_dev *d = kenv.edu[i].pci;
+		CHECK(dmar_unit_for_device(f.sys, 0, d->bus, d->dev, d->fn, pci_bridge_buses,
+					   0) == f.unit);
+	}
+out:
+	fixture_down(t, &f);
+}
+
+/* RAM -> edu -> RAM through 4 KiB mappings whose IOVAs are other pages' addresses: a DMA
+ * that ignored the mapping would read or hit those canary pages instead. */
+void test_edu_dma_roundtrip(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t src = buffer(&f, 1, PAGE, 0), dst = buffer(&f, 1, PAGE, 0xee);
+	uint64_t csrc = buffer(&f, 1, PAGE, 0x11), cdst = buffer(&f, 1, PAGE, 0x22);
+	ENSURE(src && dst && csrc && cdst);
+	fill_pattern(src, PAGE, 1);
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(dmar_map(dom, csrc, src, PAGE, DMAR_PROT_READ));
+	TRY(dmar_map(dom, cdst, dst, PAGE, DMAR_PROT_WRITE));
+	struct dmar_unit_info info;
+	dmar_unit_get_info(f.unit, &info);
+	CHECK(info.translating);
+
+	TRY(edu_dma_to_device(e, csrc + 0x10, 0, XFER));
+	TRY(edu_dma_from_device(e, cdst + 0x20, 0, XFER));
+	CHECK(dmar_memcmp(va(dst) + 0x20, va(src) + 0x10, XFER) == 0);
+	CHECK(all_bytes(dst, 0x20, 0xee));                 /* nothing before ... */
+	CHECK(all_bytes(dst + 0x20 + XFER, PAGE - 0x20 - XFER, 0xee)); /* ... or after */
+	CHECK(all_bytes(csrc, PAGE, 0x11));
+	CHECK(all_bytes(cdst, PAGE, 0x22));
+	expect_no_fault(t, &f);
+	TRY(dmar_unmap(dom, csrc, PAGE));
+	TRY(dmar_unmap(dom, cdst, PAGE));
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+/* Loads the edu's buffer with a pattern through a temporary mapping. */
+static int load_device(struct fixture *f, struct dmar_domain *dom, struct edu *e,
+		       unsigned seed)
+{
+	uint64_t pa = buffer(f, 1, PAGE, 0);
+	if (!pa)
+		return DMAR_ENOMEM;
+	fill_pattern(pa, PAGE, seed);
+	uint64_t iova = 0x0e000000; /* a scratch IOVA no test uses otherwise */
+	int rc = dmar_map(dom, iova, pa, PAGE, DMAR_PROT_READ);
+	if (rc)
+		return rc;
+	rc = edu_dma_to_device(e, iova, 0, XFER) ? DMAR_ETIMEDOUT : 0;
+	int rc2 = dmar_unmap(dom, iova, PAGE);
+	return rc ? rc : rc2;
+}
+
+/* The device writes to an IOVA never mapped: the write is blocked and recorded. */
+void test_edu_unmapped_write_blocked(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t canary = buffer(&f, 1, PAGE, 0x33);
+	ENSURE(canary);
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(load_device(&f, dom, e, 2));
+	expect_no_fault(t, &f);
+	TRY(edu_dma_from_device(e, canary + 0x100, 0, XFER));
+	CHECK(all_bytes(canary, PAGE, 0x33));
+	expect_fault(t, &f, e->sid, canary + 0x100, false);
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+/* The device reads from an IOVA never mapped: it gets nothing of that page (QEMU fills
+ * its buffer with zeros) and the read is recorded. */
+void test_edu_unmapped_read_faults(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t canary = buffer(&f, 1, PAGE, 0x44), out_pa = buffer(&f, 1, PAGE, 0xee);
+	ENSURE(canary && out_pa);
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(edu_dma_to_device(e, canary, 0, XFER));
+	expect_fault(t, &f, e->sid, canary, true);
+	CHECK(all_bytes(canary, PAGE, 0x44));
+	/* What the device holds now: none of the canary's bytes. */
+	uint64_t iova = 0x0d000000;
+	TRY(dmar_map(dom, iova, out_pa, PAGE, DMAR_PROT_WRITE));
+	TRY(edu_dma_from_device(e, iova, 0, XFER));
+	const uint8_t *p = va(out_pa);
+	unsigned leaked = 0;
+	for (unsigned i = 0; i < XFER; i++)
+		leaked += p[i] == 0x44;
+	CHECK_EQ(leaked, 0);
+	expect_no_fault(t, &f);
+	TRY(dmar_unmap(dom, iova, PAGE));
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+/* After dmar_unmap returns, the old IOVA faults even though QEMU had cached it. */
+void test_edu_unmap_then_dma_faults(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t pa = buffer(&f, 1, PAGE, 0x55);
+	ENSURE(pa);
+	uint64_t iova = 0x0c000000;
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(load_device(&f, dom, e, 3));
+	TRY(dmar_map(dom, iova, pa, PAGE, DMAR_PROT_RW));
+	/* Use the translation once so the unit caches it. */
+	TRY(edu_dma_from_device(e, iova, 0, 16));
+	CHECK(!all_bytes(pa, 16, 0x55));
+	dmar_memset(va(pa), 0x55, PAGE);
+	TRY(dmar_unmap(dom, iova, PAGE));
+	uint64_t phys;
+	unsigned prot;
+	CHECK_EQ(dmar_lookup(dom, iova, &phys, &prot), DMAR_ENOENT);
+	TRY(edu_dma_from_device(e, iova, 0, XFER));
+	CHECK(all_bytes(pa, PAGE, 0x55));
+	expect_fault(t, &f, e->sid, iova, false);
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+/* A read-only mapping: the device may read it, its write faults and changes nothing. */
+void test_edu_readonly_write_faults(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t ro = buffer(&f, 1, PAGE, 0), back = buffer(&f, 1, PAGE, 0);
+	ENSURE(ro && back);
+	fill_pattern(ro, PAGE, 4);
+	uint64_t iova = 0x0b000000, iova_back = 0x0b001000;
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(dmar_map(dom, iova, ro, PAGE, DMAR_PROT_READ));
+	TRY(dmar_map(dom, iova_back, back, PAGE, DMAR_PROT_WRITE));
+	TRY(edu_dma_to_device(e, iova, 0, XFER));     /* allowed */
+	TRY(edu_dma_from_device(e, iova_back, 0, XFER));
+	CHECK(dmar_memcmp(va(back), va(ro), XFER) == 0);
+	expect_no_fault(t, &f);
+	TRY(load_device(&f, dom, e, 5));
+	TRY(edu_dma_from_device(e, iova + 0x200, 0, XFER)); /* not allowed */
+	fill_pattern(back, PAGE, 4);                          /* what ro must still hold */
+	CHECK(dmar_memcmp(va(ro), va(back), PAGE) == 0);
+	expect_fault(t, &f, e->sid, iova + 0x200, false);
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+/* DMA write then read at `iova` (mapped to phys `pa`) and check the bytes landed at pa:
+ * the device writes a fresh pattern there and reads it back into `check`. */
+static void dma_through(struct ktest *t, struct edu *e, uint64_t iova, uint64_t pa,
+			uint64_t check_iova, uint64_t check_pa, unsigned seed)
+{
+	uint8_t saved[64];
+	fill_pattern(check_pa, XFER, seed);
+	dmar_memcpy(saved, va(check_pa), sizeof(saved));
+	/* check page -> device -> pa */
+	if (edu_dma_to_device(e, check_iova, 0, XFER) || edu_dma_from_device(e, iova, 0, XFER)) {
+		ktest_fail(t, __FILE__, __LINE__, "edu DMA did not complete");
+		return;
+	}
+	CHECK(dmar_memcmp(va(pa), va(check_pa), XFER) == 0);
+	/* pa -> device -> check page, after changing pa */
+	fill_pattern(pa, XFER, seed + 1);
+	dmar_memset(va(check_pa), 0, XFER);
+	if (edu_dma_to_device(e, iova, 0, XFER) || edu_dma_from_device(e, check_iova, 0, XFER)) {
+		ktest_fail(t, __FILE__, __LINE__, "edu DMA did not complete");
+		return;
+	}
+	CHECK(dmar_memcmp(va(pa), va(check_pa), XFER) == 0);
+	(void)saved;
+}
+
+static void superpage_test(struct ktest *t, unsigned bit, uint64_t size)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	if (!(f.info.superpages & bit)) {
+		t->skip = size == SZ_2M ? "the unit has no 2 MiB pages" : "the unit has no 1 GiB pages";
+		goto out;
+	}
+	uint64_t check = buffer(&f, 1, PAGE, 0);
+	ENSURE(check);
+	uint64_t check_iova = 0x0a000000;
+	uint64_t phys, iova;
+	if (size == SZ_2M) {
+		phys = buffer(&f, 512, SZ_2M, 0);
+		ENSURE(phys);
+		iova = 0x08000000;
+	} else {
+		/* No 1 GiB of free RAM to spare: map IOVA [3 GiB, 4 GiB) onto physical
+		 * [0, 1 GiB) and touch only our own buffers inside it. */
+		phys = 0;
+		iova = 3 * SZ_1G;
+	}
+	ENSURE(iova != phys);
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	struct dmar_domain_info before, after;
+	TRY(dmar_map(dom, check_iova, check, PAGE, DMAR_PROT_RW));
+	dmar_domain_get_info(dom, &before);
+	TRY(dmar_map(dom, iova, phys, size, DMAR_PROT_RW));
+	dmar_domain_get_info(dom, &after);
+	kprintf("# %s mapped: %llu table pages, %llu before\n",
+		size == SZ_2M ? "2 MiB" : "1 GiB", (unsigned long long)after.table_pages,
+		(unsigned long long)before.table_pages);
+	/* A superpage is one entry in a table that exists already (check_iova's mapping
+	 * built the tables above it: same 1 GiB region for the 2 MiB page, same 512 GiB
+	 * region for the 1 GiB page); 4 KiB pages would have needed new tables. */
+	CHECK_EQ(after.table_pages, before.table_pages);
+	uint64_t got;
+	unsigned prot;
+	if (size == SZ_2M) {
+		uint64_t offs[] = { 0, 0x1000 + 0x80, 0x100000, SZ_2M - PAGE };
+		for (unsigned i = 0; i < DMAR_ARRAY_SIZE(offs); i++) {
+			uint64_t off = offs[i];
+			uint64_t len_ok = off + XFER <= SZ_2M;
+			ENSURE(len_ok);
+			dma_through(t, e, iova + off, phys + off, check_iova, check, i);
+			TRY(dmar_lookup(dom, iova + off, &got, &prot));
+			CHECK_EQ(got, phys + off);
+		}
+	} else {
+		uint64_t bufs[3];
+		bufs[0] = buffer(&f, 1, PAGE, 0);
+		bufs[1] = buffer(&f, 2, PAGE, 0) + 0x800; /* crosses a page */
+		bufs[2] = buffer(&f, 1, PAGE, 0) + 0x10;
+		ENSURE(bufs[0] && bufs[1] > 0x800 && bufs[2] > 0x10);
+		for (unsigned i = 0; i < 3; i++) {
+			dma_through(t, e, iova + bufs[i], bufs[i], check_iova, check, i);
+			TRY(dmar_lookup(dom, iova + bufs[i], &got, &prot));
+			CHECK_EQ(got, bufs[i]);
+		}
+	}
+	expect_no_fault(t, &f);
+	TRY(dmar_unmap(dom, iova, size));
+	TRY(dmar_unmap(dom, check_iova, PAGE));
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+void test_edu_superpage_2m(struct ktest *t) { superpage_test(t, 1, SZ_2M); }
+void test_edu_superpage_1g(struct ktest *t) { superpage_test(t, 2, SZ_1G); }
+
+/* Unmapping one 4 KiB page out of a 2 MiB superpage: that page faults, the rest of the
+ * superpage still reaches the same memory. */
+void test_edu_partial_unmap_superpage(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t check = buffer(&f, 1, PAGE, 0), phys = buffer(&f, 512, SZ_2M, 0);
+	ENSURE(check && phys);
+	uint64_t check_iova = 0x0a000000, iova = 0x06000000, hole = 0x5000;
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(dmar_map(dom, check_iova, check, PAGE, DMAR_PROT_RW));
+	TRY(dmar_map(dom, iova, phys, SZ_2M, DMAR_PROT_RW));
+	dma_through(t, e, iova + hole, phys + hole, check_iova, check, 7); /* cache it */
+	TRY(dmar_unmap(dom, iova + hole, PAGE));
+	uint64_t got;
+	unsigned prot;
+	CHECK_EQ(dmar_lookup(dom, iova + hole, &got, &prot), DMAR_ENOENT);
+	/* The hole faults and its memory does not change. */
+	dmar_memset(va(phys + hole), 0x66, PAGE);
+	fill_pattern(check, PAGE, 8);
+	TRY(edu_dma_to_device(e, check_iova, 0, XFER));
+	TRY(edu_dma_from_device(e, iova + hole, 0, XFER));
+	CHECK(all_bytes(phys + hole, PAGE, 0x66));
+	expect_fault(t, &f, e->sid, iova + hole, false);
+	/* Its neighbours and the far end still work. */
+	uint64_t offs[] = { hole - PAGE, hole + PAGE, 0, SZ_2M - PAGE };
+	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(offs); i++) {
+		dma_through(t, e, iova + offs[i], phys + offs[i], check_iova, check, 9 + i);
+		TRY(dmar_lookup(dom, iova + offs[i], &got, &prot));
+		CHECK_EQ(got, phys + offs[i]);
+	}
+	expect_no_fault(t, &f);
+	/* The rest can still be unmapped around the hole, the hole itself cannot. */
+	CHECK_EQ(dmar_unmap(dom, iova, SZ_2M), DMAR_ENOENT);
+	TRY(dmar_unmap(dom, iova, hole));
+	TRY(dmar_unmap(dom, iova + hole + PAGE, SZ_2M - hole - PAGE));
+	TRY(dmar_unmap(dom, check_iova, PAGE));
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
+
+/* Two devices in two domains: the same IOVA leads each to its own page, and what only
+ * one domain maps faults for the other. */
+void test_edu_isolation(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *d0 = 0, *d1 = 0;
+	struct edu *e0 = &kenv.edu[0], *e1 = &kenv.edu[1];
+	bool a0 = false, a1 = false;
+	if (fixture_up(t, &f, 2) != 0)
+		goto out;
+	if (dmar_unit_for_device(f.sys, 0, e1->pci->bus, e1->pci->dev, e1->pci->fn,
+				 pci_bridge_buses, 0) != f.unit) {
+		t->skip = "the two edu devices are on different units";
+		goto out;
+	}
+	uint64_t p0 = buffer(&f, 1, PAGE, 0xa0), p1 = buffer(&f, 1, PAGE, 0xa1);
+	uint64_t only0 = buffer(&f, 1, PAGE, 0xb0), src = buffer(&f, 1, PAGE, 0);
+	ENSURE(p0 && p1 && only0 && src);
+	uint64_t shared = 0x09000000, private0 = 0x09001000, src_iova = 0x09002000;
+	TRY(translated_domain(&f, &d0));
+	TRY(translated_domain(&f, &d1));
+	struct dmar_domain_info i0, i1;
+	dmar_domain_get_info(d0, &i0);
+	dmar_domain_get_info(d1, &i1);
+	CHECK(i0.did != i1.did);
+	TRY(dmar_domain_attach(d0, e0->sid));
+	a0 = true;
+	TRY(dmar_domain_attach(d1, e1->sid));
+	a1 = true;
+	CHECK(dmar_device_domain(f.unit, e0->sid) == d0);
+	CHECK(dmar_device_domain(f.unit, e1->sid) == d1);
+	TRY(dmar_map(d0, shared, p0, PAGE, DMAR_PROT_RW));
+	TRY(dmar_map(d1, shared, p1, PAGE, DMAR_PROT_RW));
+	TRY(dmar_map(d0, private0, only0, PAGE, DMAR_PROT_RW));
+	TRY(dmar_map(d0, src_iova, src, PAGE, DMAR_PROT_READ));
+	TRY(dmar_map(d1, src_iova, src, PAGE, DMAR_PROT_READ));
+
+	fill_pattern(src, PAGE, 20);
+	TRY(edu_dma_to_device(e0, src_iova, 0, XFER));
+	TRY(edu_dma_from_device(e0, shared, 0, XFER));
+	CHECK(dmar_memcmp(va(p0), va(src), XFER) == 0);
+	CHECK(all_bytes(p1, PAGE, 0xa1));
+
+	fill_pattern(src, PAGE, 21);
+	TRY(edu_dma_to_device(e1, src_iova, 0, XFER));
+	TRY(edu_dma_from_device(e1, shared, 0, XFER));
+	CHECK(dmar_memcmp(va(p1), va(src), XFER) == 0);
+	CHECK(!(dmar_memcmp(va(p0), va(src), XFER) == 0));
+	expect_no_fault(t, &f);
+
+	/* e1 reaching for d0's private page: blocked, recorded with e1's source id. */
+	TRY(edu_dma_from_device(e1, private0, 0, XFER));
+	CHECK(all_bytes(only0, PAGE, 0xb0));
+	expect_fault(t, &f, e1->sid, private0, false);
+	/* e0 can. */
+	TRY(edu_dma_from_device(e0, private0, 0, XFER));
+	CHECK(!all_bytes(only0, PAGE, 0xb0));
+	expect_no_fault(t, &f);
+out:
+	if (a0)
+		CHECK_EQ(dmar_domain_detach(d0, e0->sid), 0);
+	if (a1)
+		CHECK_EQ(dmar_domain_detach(d1, e1->sid), 0);
+	if (d0)
+		CHECK_EQ(dmar_domain_destroy(d0), 0);
+	if (d1)
+		CHECK_EQ(dmar_domain_destroy(d1), 0);
+	fixture_down(t, &f);
+}
+
+/* A pass-through device (TT=2, or an identity table when ECAP.PT=0) reaches physical
+ * addresses while translation is on for another device that maps nothing. */
+void test_edu_passthrough(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *pt = 0, *blk = 0;
+	struct edu *e0 = &kenv.edu[0];
+	struct edu *e1 = kenv.nedu > 1 ? &kenv.edu[1] : 0;
+	bool a0 = false, a1 = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	uint64_t a = buffer(&f, 1, PAGE, 0), b = buffer(&f, 1, PAGE, 0xee);
+	ENSURE(a && b);
+	fill_pattern(a, PAGE, 30);
+	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_PASSTHROUGH,
+					.identity_limit = pmem_ram_top() };
+	TRY(dmar_domain_create(f.unit, &p, &pt));
+	struct dmar_domain_info info;
+	dmar_domain_get_info(pt, &info);
+	kprintf("# pass-through as %s (ECAP.PT=%d)\n",
+		info.passthrough_tt ? "TT=2" : "an identity table", f.info.passthrough);
+	CHECK_EQ(info.passthrough_tt, f.info.passthrough);
+	TRY(dmar_domain_attach(pt, e0->sid));
+	a0 = true;
+	if (e1) { /* proves translation is on: e1 maps nothing */
+		TRY(translated_domain(&f, &blk));
+		TRY(dmar_domain_attach(blk, e1->sid));
+		a1 = true;
+	}
+	struct dmar_unit_info ui;
+	dmar_unit_get_info(f.unit, &ui);
+	CHECK(ui.translating);
+	TRY(edu_dma_to_device(e0, a + 0x40, 0, XFER));
+	TRY(edu_dma_from_device(e0, b + 0x80, 0, XFER));
+	CHECK(dmar_memcmp(va(b) + 0x80, va(a) + 0x40, XFER) == 0);
+	expect_no_fault(t, &f);
+	if (e1) {
+		dmar_memset(va(b), 0xee, PAGE);
+		TRY(edu_dma_from_device(e1, b, 0, XFER));
+		CHECK(all_bytes(b, PAGE, 0xee));
+		expect_fault(t, &f, e1->sid, b, false);
+	}
+out:
+	if (a0)
+		CHECK_EQ(dmar_domain_detach(pt, e0->sid), 0);
+	if (a1)
+		CHECK_EQ(dmar_domain_detach(blk, e1->sid), 0);
+	if (pt)
+		CHECK_EQ(dmar_domain_destroy(pt), 0);
+	if (blk)
+		CHECK_EQ(dmar_domain_destroy(blk), 0);
+	fixture_down(t, &f);
+}
+
+/* More faults than recording registers, from different devices (QEMU folds a second
+ * fault of the same source into the pending one): the unit reports overflow, the driver
+ * counts it, and after draining a new fault is recorded again. */
+void test_fault_overflow_recovers(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *d0 = 0, *d1 = 0;
+	bool a0 = false, a1 = false;
+	if (fixture_up(t, &f, 2) != 0)
+		goto out;
+	if (f.info.nfr + 1 > kenv.nedu) {
+		t->skip = "needs more edu devices than fault recording registers";
+		goto out;
+	}
+	struct edu *e0 = &kenv.edu[0], *e1 = &kenv.edu[1];
+	uint64_t canary = buffer(&f, 1, PAGE, 0x77);
+	ENSURE(canary);
+	TRY(translated_domain(&f, &d0));
+	TRY(translated_domain(&f, &d1));
+	TRY(dmar_domain_attach(d0, e0->sid));
+	a0 = true;
+	TRY(dmar_domain_attach(d1, e1->sid));
+	a1 = true;
+	struct dmar_fault_counters c0, c1, c2;
+	dmar_fault_get_counters(f.sys, &c0);
+	/* nfr + 1 faults (nfr is 1 on QEMU) from alternating devices, without draining. */
+	for (unsigned i = 0; i <= f.info.nfr; i++) {
+		struct edu *e = (i & 1) ? e1 : e0;
+		TRY(edu_dma_from_device(e, canary + i * 0x100, 0, 64));
+	}
+	volatile uint8_t *regs = va(f.info.reg_base);
+	uint32_t fsts = *(volatile uint32_t *)(regs + VTD_FSTS_REG);
+	kprintf("# FSTS %#x after %u faults\n", fsts, f.info.nfr + 1);
+	CHECK(fsts & VTD_FSTS_PFO);
+	CHECK(fsts & VTD_FSTS_PPF);
+	struct dmar_fault_record r;
+	bool found;
+	int n = drain_faults(&f, e0->sid, &r, &found);
+	CHECK_EQ((unsigned)n, f.info.nfr);
+	CHECK(found);
+	dmar_fault_get_counters(f.sys, &c1);
+	CHECK(c1.overflows > c0.overflows);
+	CHECK_EQ(c1.recorded - c0.recorded, f.info.nfr);
+	fsts = *(volatile uint32_t *)(regs + VTD_FSTS_REG);
+	CHECK(!(fsts & (VTD_FSTS_PFO | VTD_FSTS_PPF))); /* drained and cleared */
+	/* The unit records again, from either device. */
+	TRY(edu_dma_from_device(e1, canary + 0x800, 0, 64));
+	expect_fault(t, &f, e1->sid, canary + 0x800, false);
+	dmar_fault_get_counters(f.sys, &c2);
+	CHECK_EQ(c2.recorded, c1.recorded + 1);
+	CHECK_EQ(c2.overflows, c1.overflows);
+	CHECK(all_bytes(canary, PAGE, 0x77));
+out:
+	if (a0)
+		CHECK_EQ(dmar_domain_detach(d0, kenv.edu[0].sid), 0);
+	if (a1)
+		CHECK_EQ(dmar_domain_detach(d1, kenv.edu[1].sid), 0);
+	if (d0)
+		CHECK_EQ(dmar_domain_destroy(d0), 0);
+	if (d1)
+		CHECK_EQ(dmar_domain_destroy(d1), 0);
+	fixture_down(t, &f);
+}
+
+/* With CAP.CM=1 the unit may cache not-present entries: a page mapped after a fault at
+ * the same IOVA must still be usable at once. */
+void test_caching_mode_map_visible(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	bool attached = false;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	if (!f.info.caching_mode) {
+		t->skip = "the unit has no caching mode (intel-iommu,caching-mode=on)";
+		goto out;
+	}
+	uint64_t pa = buffer(&f, 1, PAGE, 0x88), src = buffer(&f, 1, PAGE, 0);
+	ENSURE(pa && src);
+	uint64_t iova = 0x07000000, src_iova = 0x07001000;
+	TRY(translated_domain(&f, &dom));
+	TRY(dmar_domain_attach(dom, e->sid));
+	attached = true;
+	TRY(load_device(&f, dom, e, 40));
+	TRY(edu_dma_from_device(e, iova, 0, XFER)); /* not present yet: faults */
+	expect_fault(t, &f, e->sid, iova, false);
+	CHECK(all_bytes(pa, PAGE, 0x88));
+	for (unsigned round = 0; round < 2; round++) {
+		/* Fresh mappings, used right away. */
+		fill_pattern(src, PAGE, 41 + round);
+		TRY(dmar_map(dom, iova, pa, PAGE, DMAR_PROT_WRITE));
+		TRY(dmar_map(dom, src_iova, src, PAGE, DMAR_PROT_READ));
+		TRY(edu_dma_to_device(e, src_iova, 0, XFER));
+		TRY(edu_dma_from_device(e, iova, 0, XFER));
+		CHECK(dmar_memcmp(va(pa), va(src), XFER) == 0);
+		TRY(dmar_unmap(dom, iova, PAGE));
+		TRY(dmar_unmap(dom, src_iova, PAGE));
+	}
+	expect_no_fault(t, &f);
+out:
+	if (attached)
+		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
+	if (dom)
+		CHECK_EQ(dmar_domain_destroy(dom), 0);
+	fixture_down(t, &f);
+}
