@@ -167,22 +167,29 @@ static uint32_t rotate_left(const struct iova_space *s, uint32_t i)
 	return r;
 }
 
-static uint32_t tree_insert(const struct iova_space *s, uint32_t t, uint32_t x)
+/* Inserts x below t. pred and succ are the nearest nodes before and after x among t's
+ * ancestors: at the leaf they are x's neighbours, whose gaps change there, and the
+ * unwinding recomputes max_gap along the whole path, succ included. */
+static uint32_t tree_insert(struct iova_space *s, uint32_t t, uint32_t x, uint32_t pred,
+			    uint32_t succ)
 {
-	struct iova_node *n;
+	struct iova_node *n, *nx = N(s, x);
 
 	if (!t) {
-		N(s, x)->left = N(s, x)->right = 0;
+		nx->gap = sat32(nx->start - (pred ? N(s, pred)->end : s->first));
+		if (succ)
+			N(s, succ)->gap = sat32(N(s, succ)->start - nx->end);
+		nx->left = nx->right = 0;
 		update(s, x);
 		return x;
 	}
 	n = N(s, t);
-	if (N(s, x)->start < n->start) {
-		n->left = tree_insert(s, n->left, x);
+	if (nx->start < n->start) {
+		n->left = tree_insert(s, n->left, x, pred, t);
 		if (n->left == x && prio(s, x) > prio(s, t))
 			return rotate_right(s, t);
 	} else {
-		n->right = tree_insert(s, n->right, x);
+		n->right = tree_insert(s, n->right, x, t, succ);
 		if (n->right == x && prio(s, x) > prio(s, t))
 			return rotate_left(s, t);
 	}
@@ -190,42 +197,71 @@ static uint32_t tree_insert(const struct iova_space *s, uint32_t t, uint32_t x)
 	return t;
 }
 
-/* Removes the node starting at key, which must be in the tree. */
-static uint32_t tree_remove(const struct iova_space *s, uint32_t t, uint64_t key)
-{
-	struct iova_node *n = N(s, t);
-
-	if (key == n->start) {
-		if (!n->left)
-			return n->right;
-		if (!n->right)
-			return n->left;
-		if (prio(s, n->left) > prio(s, n->right)) {
-			t = rotate_right(s, t);
-			N(s, t)->right = tree_remove(s, N(s, t)->right, key);
-		} else {
-			t = rotate_left(s, t);
-			N(s, t)->left = tree_remove(s, N(s, t)->left, key);
-		}
-	} else if (key < n->start) {
-		n->left = tree_remove(s, n->left, key);
-	} else {
-		n->right = tree_remove(s, n->right, key);
-	}
-	update(s, t);
-	return t;
-}
-
-/* Recomputes max_gap on the path from t down to the node starting at key. */
-static void fix_path(const struct iova_space *s, uint32_t t, uint64_t key)
+static void fix_left_spine(const struct iova_space *s, uint32_t t)
 {
 	if (!t)
 		return;
-	if (key < N(s, t)->start)
-		fix_path(s, N(s, t)->left, key);
-	else if (key > N(s, t)->start)
-		fix_path(s, N(s, t)->right, key);
+	fix_left_spine(s, N(s, t)->left);
 	update(s, t);
+}
+
+/* Removes t itself by rotating it down to a leaf; returns the subtree's new root. */
+static uint32_t remove_root(const struct iova_space *s, uint32_t t)
+{
+	struct iova_node *n = N(s, t);
+	uint32_t r;
+
+	if (!n->left)
+		return n->right;
+	if (!n->right)
+		return n->left;
+	if (prio(s, n->left) > prio(s, n->right)) {
+		r = rotate_right(s, t);
+		N(s, r)->right = remove_root(s, t);
+	} else {
+		r = rotate_left(s, t);
+		N(s, r)->left = remove_root(s, t);
+	}
+	update(s, r);
+	return r;
+}
+
+/* Removes the node starting at key (it must be below t) and stores it in *out. pred and
+ * succ as for tree_insert. Its successor's gap grows by its extent and gap: that
+ * successor is either on the path (updated while unwinding) or the leftmost node of
+ * its right subtree (updated along that subtree's left spine first). */
+static uint32_t tree_remove(struct iova_space *s, uint32_t t, uint64_t key, uint32_t pred,
+			    uint32_t succ, uint32_t *out)
+{
+	struct iova_node *n = N(s, t);
+	uint64_t pe;
+	uint32_t c;
+
+	if (key < n->start) {
+		n->left = tree_remove(s, n->left, key, pred, t, out);
+	} else if (key > n->start) {
+		n->right = tree_remove(s, n->right, key, t, succ, out);
+	} else {
+		*out = t;
+		if (n->left) {
+			for (c = n->left; N(s, c)->right; c = N(s, c)->right)
+				;
+			pe = N(s, c)->end;
+		} else {
+			pe = pred ? N(s, pred)->end : s->first;
+		}
+		if (n->right) {
+			for (c = n->right; N(s, c)->left; c = N(s, c)->left)
+				;
+			N(s, c)->gap = sat32(N(s, c)->start - pe);
+			fix_left_spine(s, n->right);
+		} else {
+			N(s, succ)->gap = sat32(N(s, succ)->start - pe);
+		}
+		return remove_root(s, t);
+	}
+	update(s, t);
+	return t;
 }
 
 static uint32_t tree_find(const struct iova_space *s, uint64_t key)
@@ -261,36 +297,24 @@ static void neighbours(const struct iova_space *s, uint64_t key, uint32_t *pred,
 	}
 }
 
-/* Every extent has a successor: the sentinel ends the space. */
 static void insert_extent(struct iova_space *s, uint32_t x)
 {
-	uint32_t p, q;
-	struct iova_node *n = N(s, x);
-
-	neighbours(s, n->start, &p, &q);
-	n->gap = sat32(n->start - (p ? N(s, p)->end : s->first));
-	N(s, q)->gap = sat32(N(s, q)->start - n->end);
-	fix_path(s, s->root, N(s, q)->start);
-	s->root = tree_insert(s, s->root, x);
+	s->root = tree_insert(s, s->root, x, 0, 0);
 }
 
-static void remove_extent(struct iova_space *s, uint32_t x)
+/* Takes the extent starting at page (never the sentinel) out of the tree. */
+static uint32_t remove_extent(struct iova_space *s, uint64_t page)
 {
-	uint32_t p, q;
+	uint32_t x = 0;
 
-	neighbours(s, N(s, x)->start, &p, &q);
-	s->root = tree_remove(s, s->root, N(s, x)->start);
-	N(s, q)->gap = sat32(N(s, q)->start - (p ? N(s, p)->end : s->first));
-	fix_path(s, s->root, N(s, q)->start);
+	s->root = tree_remove(s, s->root, page, 0, 0, &x);
+	return x;
 }
 
 /* Gives the range starting at page (in the tree, no longer live) back to the tree. */
 static void release(struct iova_space *s, uint64_t page)
 {
-	uint32_t x = tree_find(s, page);
-
-	remove_extent(s, x);
-	node_put(s, x);
+	node_put(s, remove_extent(s, page));
 }
 
 /* First node whose end is >= page, in address order (0 if none). */
@@ -576,7 +600,7 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 	n = N(s, s->sentinel);
 	n->start = n->end = s->end;
 	n->gap = sat32(s->end - s->first);
-	s->root = tree_insert(s, 0, s->sentinel);
+	s->root = tree_insert(s, 0, s->sentinel, 0, 0);
 	return 0;
 }
 
@@ -620,7 +644,7 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 		key = N(s, t)->start;
 		if (table_find(s, key) != SIZE_MAX)
 			continue;
-		remove_extent(s, t);
+		remove_extent(s, key);
 		if (keep)
 			node_put(s, t);
 		else
