@@ -29,6 +29,8 @@ struct fixture {
 	struct dmar_unit *unit;
 	struct dmar_unit_info info;
 	struct baremetal_stats before;
+	struct dmar_domain *dom[2]; /* destroyed by fixture_down */
+	uint16_t sid[2];            /* attached to dom[i] when nonzero */
 	uint64_t pages[16];  /* DMA buffers to give back */
 	uint64_t npages[16];
 	unsigned nbuf;
@@ -179,6 +181,12 @@ static int fixture_up(struct ktest *t, struct fixture *f, unsigned nedu)
 /* Destroys everything and checks the OS layer got every allocation back. */
 static void fixture_down(struct ktest *t, struct fixture *f)
 {
+	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(f->dom); i++) {
+		if (f->sid[i])
+			CHECK_EQ(dmar_domain_detach(f->dom[i], f->sid[i]), 0);
+		if (f->dom[i])
+			CHECK_EQ(dmar_domain_destroy(f->dom[i]), 0);
+	}
 	if (f->sys)
 		dmar_system_destroy(f->sys);
 	for (unsigned i = 0; i < f->nbuf; i++)
@@ -190,10 +198,25 @@ static void fixture_down(struct ktest *t, struct fixture *f)
 	CHECK_EQ(after.locks, f->before.locks);
 }
 
-static int translated_domain(struct fixture *f, struct dmar_domain **out)
+/* Creates domain slot i of the fixture and attaches `e` to it (when not NULL). */
+static int fixture_domain(struct fixture *f, unsigned i, const struct dmar_domain_params *p,
+			  struct edu *e, struct dmar_domain **out)
+{
+	int rc = dmar_domain_create(f->unit, p, &f->dom[i]);
+	if (rc == 0 && e) {
+		rc = dmar_domain_attach(f->dom[i], e->sid);
+		if (rc == 0)
+			f->sid[i] = e->sid;
+	}
+	*out = f->dom[i];
+	return rc;
+}
+
+static int translated_domain(struct fixture *f, unsigned i, struct edu *e,
+			     struct dmar_domain **out)
 {
 	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
-	return dmar_domain_create(f->unit, &p, out);
+	return fixture_domain(f, i, &p, e, out);
 }
 
 /* The firmware's DMAR table, through the library's parser: one DRHD at 0xfed90000 whose
@@ -290,16 +313,13 @@ void test_edu_dma_roundtrip(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t src = buffer(&f, 1, PAGE, 0), dst = buffer(&f, 1, PAGE, 0xee);
 	uint64_t csrc = buffer(&f, 1, PAGE, 0x11), cdst = buffer(&f, 1, PAGE, 0x22);
 	ENSURE(src && dst && csrc && cdst);
 	fill_pattern(src, PAGE, 1);
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(dmar_map(dom, csrc, src, PAGE, DMAR_PROT_READ));
 	TRY(dmar_map(dom, cdst, dst, PAGE, DMAR_PROT_WRITE));
 	struct dmar_unit_info info;
@@ -317,10 +337,6 @@ void test_edu_dma_roundtrip(struct ktest *t)
 	TRY(dmar_unmap(dom, csrc, PAGE));
 	TRY(dmar_unmap(dom, cdst, PAGE));
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -347,24 +363,17 @@ void test_edu_unmapped_write_blocked(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t canary = buffer(&f, 1, PAGE, 0x33);
 	ENSURE(canary);
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(load_device(&f, dom, e, 2));
 	expect_no_fault(t, &f);
 	TRY(edu_dma_from_device(e, canary + 0x100, 0, XFER));
 	CHECK(all_bytes(canary, PAGE, 0x33));
 	expect_fault(t, &f, e->sid, canary + 0x100, false);
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -375,14 +384,11 @@ void test_edu_unmapped_read_faults(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t canary = buffer(&f, 1, PAGE, 0x44), out_pa = buffer(&f, 1, PAGE, 0xee);
 	ENSURE(canary && out_pa);
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(edu_dma_to_device(e, canary, 0, XFER));
 	expect_fault(t, &f, e->sid, canary, true);
 	CHECK(all_bytes(canary, PAGE, 0x44));
@@ -398,10 +404,6 @@ void test_edu_unmapped_read_faults(struct ktest *t)
 	expect_no_fault(t, &f);
 	TRY(dmar_unmap(dom, iova, PAGE));
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -411,15 +413,12 @@ void test_edu_unmap_then_dma_faults(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t pa = buffer(&f, 1, PAGE, 0x55);
 	ENSURE(pa);
 	uint64_t iova = 0x0c000000;
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(load_device(&f, dom, e, 3));
 	TRY(dmar_map(dom, iova, pa, PAGE, DMAR_PROT_RW));
 	/* Use the translation once so the unit caches it. */
@@ -434,10 +433,6 @@ void test_edu_unmap_then_dma_faults(struct ktest *t)
 	CHECK(all_bytes(pa, PAGE, 0x55));
 	expect_fault(t, &f, e->sid, iova, false);
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -447,16 +442,13 @@ void test_edu_readonly_write_faults(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t ro = buffer(&f, 1, PAGE, 0), back = buffer(&f, 1, PAGE, 0);
 	ENSURE(ro && back);
 	fill_pattern(ro, PAGE, 4);
 	uint64_t iova = 0x0b000000, iova_back = 0x0b001000;
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(dmar_map(dom, iova, ro, PAGE, DMAR_PROT_READ));
 	TRY(dmar_map(dom, iova_back, back, PAGE, DMAR_PROT_WRITE));
 	TRY(edu_dma_to_device(e, iova, 0, XFER));     /* allowed */
@@ -469,10 +461,6 @@ void test_edu_readonly_write_faults(struct ktest *t)
 	CHECK(dmar_memcmp(va(ro), va(back), PAGE) == 0);
 	expect_fault(t, &f, e->sid, iova + 0x200, false);
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -506,7 +494,6 @@ static void superpage_test(struct ktest *t, unsigned bit, uint64_t size)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	if (!(f.info.superpages & bit)) {
@@ -528,9 +515,7 @@ static void superpage_test(struct ktest *t, unsigned bit, uint64_t size)
 		iova = 3 * SZ_1G;
 	}
 	ENSURE(iova != phys);
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	struct dmar_domain_info before, after;
 	TRY(dmar_map(dom, check_iova, check, PAGE, DMAR_PROT_RW));
 	dmar_domain_get_info(dom, &before);
@@ -571,10 +556,6 @@ static void superpage_test(struct ktest *t, unsigned bit, uint64_t size)
 	TRY(dmar_unmap(dom, iova, size));
 	TRY(dmar_unmap(dom, check_iova, PAGE));
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -588,15 +569,12 @@ void test_edu_partial_unmap_superpage(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t check = buffer(&f, 1, PAGE, 0), phys = buffer(&f, 512, SZ_2M, 0);
 	ENSURE(check && phys);
 	uint64_t check_iova = 0x0a000000, iova = 0x06000000, hole = 0x5000;
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(dmar_map(dom, check_iova, check, PAGE, DMAR_PROT_RW));
 	TRY(dmar_map(dom, iova, phys, SZ_2M, DMAR_PROT_RW));
 	dma_through(t, e, iova + hole, phys + hole, check_iova, check, 7); /* cache it */
@@ -625,10 +603,6 @@ void test_edu_partial_unmap_superpage(struct ktest *t)
 	TRY(dmar_unmap(dom, iova + hole + PAGE, SZ_2M - hole - PAGE));
 	TRY(dmar_unmap(dom, check_iova, PAGE));
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
 
@@ -637,9 +611,8 @@ out:
 void test_edu_isolation(struct ktest *t)
 {
 	struct fixture f;
-	struct dmar_domain *d0 = 0, *d1 = 0;
+	struct dmar_domain *d0, *d1;
 	struct edu *e0 = &kenv.edu[0], *e1 = &kenv.edu[1];
-	bool a0 = false, a1 = false;
 	if (fixture_up(t, &f, 2) != 0)
 		goto out;
 	if (dmar_unit_for_device(f.sys, 0, e1->pci->bus, e1->pci->dev, e1->pci->fn,
@@ -651,16 +624,12 @@ void test_edu_isolation(struct ktest *t)
 	uint64_t only0 = buffer(&f, 1, PAGE, 0xb0), src = buffer(&f, 1, PAGE, 0);
 	ENSURE(p0 && p1 && only0 && src);
 	uint64_t shared = 0x09000000, private0 = 0x09001000, src_iova = 0x09002000;
-	TRY(translated_domain(&f, &d0));
-	TRY(translated_domain(&f, &d1));
+	TRY(translated_domain(&f, 0, e0, &d0));
+	TRY(translated_domain(&f, 1, e1, &d1));
 	struct dmar_domain_info i0, i1;
 	dmar_domain_get_info(d0, &i0);
 	dmar_domain_get_info(d1, &i1);
 	CHECK(i0.did != i1.did);
-	TRY(dmar_domain_attach(d0, e0->sid));
-	a0 = true;
-	TRY(dmar_domain_attach(d1, e1->sid));
-	a1 = true;
 	CHECK(dmar_device_domain(f.unit, e0->sid) == d0);
 	CHECK(dmar_device_domain(f.unit, e1->sid) == d1);
 	TRY(dmar_map(d0, shared, p0, PAGE, DMAR_PROT_RW));
@@ -691,14 +660,6 @@ void test_edu_isolation(struct ktest *t)
 	CHECK(!all_bytes(only0, PAGE, 0xb0));
 	expect_no_fault(t, &f);
 out:
-	if (a0)
-		CHECK_EQ(dmar_domain_detach(d0, e0->sid), 0);
-	if (a1)
-		CHECK_EQ(dmar_domain_detach(d1, e1->sid), 0);
-	if (d0)
-		CHECK_EQ(dmar_domain_destroy(d0), 0);
-	if (d1)
-		CHECK_EQ(dmar_domain_destroy(d1), 0);
 	fixture_down(t, &f);
 }
 
@@ -707,10 +668,9 @@ out:
 void test_edu_passthrough(struct ktest *t)
 {
 	struct fixture f;
-	struct dmar_domain *pt = 0, *blk = 0;
+	struct dmar_domain *pt, *blk;
 	struct edu *e0 = &kenv.edu[0];
 	struct edu *e1 = kenv.nedu > 1 ? &kenv.edu[1] : 0;
-	bool a0 = false, a1 = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	uint64_t a = buffer(&f, 1, PAGE, 0), b = buffer(&f, 1, PAGE, 0xee);
@@ -718,19 +678,14 @@ void test_edu_passthrough(struct ktest *t)
 	fill_pattern(a, PAGE, 30);
 	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_PASSTHROUGH,
 					.identity_limit = pmem_ram_top() };
-	TRY(dmar_domain_create(f.unit, &p, &pt));
+	TRY(fixture_domain(&f, 0, &p, e0, &pt));
 	struct dmar_domain_info info;
 	dmar_domain_get_info(pt, &info);
 	kprintf("# pass-through as %s (ECAP.PT=%d)\n",
 		info.passthrough_tt ? "TT=2" : "an identity table", f.info.passthrough);
 	CHECK_EQ(info.passthrough_tt, f.info.passthrough);
-	TRY(dmar_domain_attach(pt, e0->sid));
-	a0 = true;
-	if (e1) { /* proves translation is on: e1 maps nothing */
-		TRY(translated_domain(&f, &blk));
-		TRY(dmar_domain_attach(blk, e1->sid));
-		a1 = true;
-	}
+	if (e1) /* proves translation is on: e1 maps nothing */
+		TRY(translated_domain(&f, 1, e1, &blk));
 	struct dmar_unit_info ui;
 	dmar_unit_get_info(f.unit, &ui);
 	CHECK(ui.translating);
@@ -745,14 +700,6 @@ void test_edu_passthrough(struct ktest *t)
 		expect_fault(t, &f, e1->sid, b, false);
 	}
 out:
-	if (a0)
-		CHECK_EQ(dmar_domain_detach(pt, e0->sid), 0);
-	if (a1)
-		CHECK_EQ(dmar_domain_detach(blk, e1->sid), 0);
-	if (pt)
-		CHECK_EQ(dmar_domain_destroy(pt), 0);
-	if (blk)
-		CHECK_EQ(dmar_domain_destroy(blk), 0);
 	fixture_down(t, &f);
 }
 
@@ -762,8 +709,7 @@ out:
 void test_fault_overflow_recovers(struct ktest *t)
 {
 	struct fixture f;
-	struct dmar_domain *d0 = 0, *d1 = 0;
-	bool a0 = false, a1 = false;
+	struct dmar_domain *d0, *d1;
 	if (fixture_up(t, &f, 2) != 0)
 		goto out;
 	if (f.info.nfr + 1 > kenv.nedu) {
@@ -773,12 +719,8 @@ void test_fault_overflow_recovers(struct ktest *t)
 	struct edu *e0 = &kenv.edu[0], *e1 = &kenv.edu[1];
 	uint64_t canary = buffer(&f, 1, PAGE, 0x77);
 	ENSURE(canary);
-	TRY(translated_domain(&f, &d0));
-	TRY(translated_domain(&f, &d1));
-	TRY(dmar_domain_attach(d0, e0->sid));
-	a0 = true;
-	TRY(dmar_domain_attach(d1, e1->sid));
-	a1 = true;
+	TRY(translated_domain(&f, 0, e0, &d0));
+	TRY(translated_domain(&f, 1, e1, &d1));
 	struct dmar_fault_counters c0, c1, c2;
 	dmar_fault_get_counters(f.sys, &c0);
 	/* nfr + 1 faults (nfr is 1 on QEMU) from alternating devices, without draining. */
@@ -809,14 +751,6 @@ void test_fault_overflow_recovers(struct ktest *t)
 	CHECK_EQ(c2.overflows, c1.overflows);
 	CHECK(all_bytes(canary, PAGE, 0x77));
 out:
-	if (a0)
-		CHECK_EQ(dmar_domain_detach(d0, kenv.edu[0].sid), 0);
-	if (a1)
-		CHECK_EQ(dmar_domain_detach(d1, kenv.edu[1].sid), 0);
-	if (d0)
-		CHECK_EQ(dmar_domain_destroy(d0), 0);
-	if (d1)
-		CHECK_EQ(dmar_domain_destroy(d1), 0);
 	fixture_down(t, &f);
 }
 
@@ -827,7 +761,6 @@ void test_caching_mode_map_visible(struct ktest *t)
 	struct fixture f;
 	struct dmar_domain *dom = 0;
 	struct edu *e = &kenv.edu[0];
-	bool attached = false;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	if (!f.info.caching_mode) {
@@ -837,9 +770,7 @@ void test_caching_mode_map_visible(struct ktest *t)
 	uint64_t pa = buffer(&f, 1, PAGE, 0x88), src = buffer(&f, 1, PAGE, 0);
 	ENSURE(pa && src);
 	uint64_t iova = 0x07000000, src_iova = 0x07001000;
-	TRY(translated_domain(&f, &dom));
-	TRY(dmar_domain_attach(dom, e->sid));
-	attached = true;
+	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(load_device(&f, dom, e, 40));
 	TRY(edu_dma_from_device(e, iova, 0, XFER)); /* not present yet: faults */
 	expect_fault(t, &f, e->sid, iova, false);
@@ -857,9 +788,5 @@ void test_caching_mode_map_visible(struct ktest *t)
 	}
 	expect_no_fault(t, &f);
 out:
-	if (attached)
-		CHECK_EQ(dmar_domain_detach(dom, e->sid), 0);
-	if (dom)
-		CHECK_EQ(dmar_domain_destroy(dom), 0);
 	fixture_down(t, &f);
 }
