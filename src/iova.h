@@ -25,22 +25,26 @@
  * addresses above it), max_addr = lowaddr is still correct, only more restrictive: the
  * allocator never returns an address above lowaddr.
  *
- * Cost. Freed ranges of up to IOVA_CACHE_PAGES pages are kept in per-size caches
- * (still owned by the allocator, no longer by the caller) and handed out again in O(1)
- * when the most recent one satisfies the request; otherwise an address-ordered balanced
- * tree (a treap) of extents, augmented with the largest free gap per subtree, finds the
- * lowest fitting address in O(log n) expected for requests whose alignment and boundary
- * do not fragment the search (a gap big enough for size + guard + alignment slack);
- * requests that fit only in a gap of exactly the right shape fall back to visiting the
- * gaps that are big enough in raw size. Freeing finds the allocation in a hash table
- * of 8-byte entries in O(1); the common alloc/free pair touches only that entry and
- * the cache, never a tree node. When the tree has no room, the caches are returned to it and the
- * search repeats, so a request fails only when no placement exists at all.
+ * Cost. Freeing finds the allocation in a hash table of 8-byte entries (start page and
+ * size, open addressing) in O(1). Freed ranges of up to IOVA_CACHE_PAGES pages go to
+ * per-size stacks (still owned by the allocator, no longer by the caller), and an
+ * allocation of that size takes the most recent one in O(1) when it satisfies the
+ * request: the common alloc/free pair touches one table entry and the top of a stack,
+ * never a tree node. Otherwise an address-ordered treap of extents, augmented with the
+ * largest free gap per subtree, finds the lowest fitting address in O(log n) expected
+ * when a gap big enough for size + guard + alignment slack exists; a request that fits
+ * only in a gap of exactly the right shape then visits the gaps big enough in raw size
+ * (more than O(log n) only when many such gaps are misaligned for it). When the tree
+ * has no room the caches are emptied into it (O(cached log n)) and the search repeats,
+ * so a request fails only when no placement exists at all. The hash table doubles now
+ * and then (O(n), amortised O(1)).
  *
  * Memory: 32-byte nodes (one per live allocation, cached range and reservation) come
  * from slabs allocated with os->alloc and kept until iova_fini; the hash table doubles
  * when 3/4 full (if that fails it fills up to 7/8 before an alloc fails with
- * DMAR_ENOMEM); each size's cache grows with the number of live allocations.
+ * DMAR_ENOMEM); each size's cache may hold a share of the live count. A failed call
+ * changes no allocation or reservation; pools it grew before failing stay for later
+ * calls (iova_memory shows them) and are freed by iova_fini.
  *
  * Concurrency: no lock inside. The caller serialises every call on one space (in the
  * library: the domain's lock); different spaces are independent.
