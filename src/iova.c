@@ -1,7 +1,7 @@
 /*
  * iova.c - the IOVA allocator (see iova.h for the contract).
  *
- * Three structures share one kind of node:
+ * Three structures:
  *  - a treap of every extent (live allocation with its guard pages, cached range,
  *    reservation, and a sentinel at the end of the space), ordered by start page; each
  *    node knows the free gap before it and the largest gap in its subtree, so a search
