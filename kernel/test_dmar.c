@@ -451,15 +451,20 @@ void test_edu_readonly_write_faults(struct ktest *t)
 	TRY(translated_domain(&f, 0, e, &dom));
 	TRY(dmar_map(dom, iova, ro, PAGE, DMAR_PROT_READ));
 	TRY(dmar_map(dom, iova_back, back, PAGE, DMAR_PROT_WRITE));
-	TRY(edu_dma_to_device(e, iova, 0, XFER));     /* allowed */
-	TRY(edu_dma_from_device(e, iova_back, 0, XFER));
-	CHECK(dmar_memcmp(va(back), va(ro), XFER) == 0);
-	expect_no_fault(t, &f);
 	TRY(load_device(&f, dom, e, 5));
+	/* The write comes before any read of the page: QEMU 7.2 records a permission fault
+	 * only when it walks the tables; a write that hits a read-only translation already
+	 * in its IOTLB is blocked without a record. */
 	TRY(edu_dma_from_device(e, iova + 0x200, 0, XFER)); /* not allowed */
 	fill_pattern(back, PAGE, 4);                          /* what ro must still hold */
 	CHECK(dmar_memcmp(va(ro), va(back), PAGE) == 0);
 	expect_fault(t, &f, e->sid, iova + 0x200, false);
+	/* Reading it is allowed. */
+	dmar_memset(va(back), 0, PAGE);
+	TRY(edu_dma_to_device(e, iova, 0, XFER));
+	TRY(edu_dma_from_device(e, iova_back, 0, XFER));
+	CHECK(dmar_memcmp(va(back), va(ro), XFER) == 0);
+	expect_no_fault(t, &f);
 out:
 	fixture_down(t, &f);
 }
@@ -469,9 +474,7 @@ out:
 static void dma_through(struct ktest *t, struct edu *e, uint64_t iova, uint64_t pa,
 			uint64_t check_iova, uint64_t check_pa, unsigned seed)
 {
-	uint8_t saved[64];
 	fill_pattern(check_pa, XFER, seed);
-	dmar_memcpy(saved, va(check_pa), sizeof(saved));
 	/* check page -> device -> pa */
 	if (edu_dma_to_device(e, check_iova, 0, XFER) || edu_dma_from_device(e, iova, 0, XFER)) {
 		ktest_fail(t, __FILE__, __LINE__, "edu DMA did not complete");
@@ -486,7 +489,6 @@ static void dma_through(struct ktest *t, struct edu *e, uint64_t iova, uint64_t 
 		return;
 	}
 	CHECK(dmar_memcmp(va(pa), va(check_pa), XFER) == 0);
-	(void)saved;
 }
 
 static void superpage_test(struct ktest *t, unsigned bit, uint64_t size)
