@@ -655,6 +655,21 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	}
 	for (unsigned step = 0; step < steps; step++) {
 		uint64_t roll = rnd_below(100);
+		if (step % 4096 == 4095) {
+			/* A reservation in a live space: refused over a live extent, else
+			 * merged with whatever reservation it touches. */
+			uint64_t start = SP_FIRST + rnd_below(SP_END - SP_FIRST), len = 1 + rnd_below(4);
+			bool busy = false;
+			for (uint64_t p = start; p < start + len && p < SP_END; p++)
+				busy |= m.page[p] == 1;
+			int rc = iova_reserve(&s, start * PG, len * PG);
+			CHECK_EQ(rc, busy ? DMAR_EBUSY : 0);
+			if (rc == 0)
+				for (uint64_t p = start; p < start + len && p < SP_END; p++)
+					m.page[p] = 2;
+			check_live(&s, &m);
+			continue;
+		}
 		if (m.live && roll < 45) {
 			unsigned k = (unsigned)rnd_below(m.live);
 			uint64_t a = m.addr[k], sz = m.size[k];
