@@ -792,3 +792,105 @@ void test_caching_mode_map_visible(struct ktest *t)
 out:
 	fixture_down(t, &f);
 }
+
+static bool same_usage(const struct baremetal_stats *a, const struct baremetal_stats *b)
+{
+	return a->heap_bytes == b->heap_bytes && a->pages == b->pages && a->locks == b->locks;
+}
+
+/* Every allocation the library makes while bringing up the real unit, attaching a device
+ * and mapping can fail: each failure is DMAR_ENOMEM and leaves nothing allocated, no
+ * translation half-enabled and nothing mapped; the next try succeeds and DMA works. */
+void test_allocation_failures_leave_no_trace(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0;
+	struct edu *e = &kenv.edu[0];
+	struct baremetal_stats base, now;
+	unsigned n, failures = 0;
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	/* The fixture's system is not used: this test builds its own under failures. */
+	dmar_system_destroy(f.sys);
+	f.sys = 0;
+	volatile uint32_t *gsts = (volatile uint32_t *)va(f.info.reg_base + VTD_GSTS_REG);
+	struct dmar_system *sys = 0;
+	baremetal_get_stats(&base);
+	for (n = 1; n < 200; n++) {
+		baremetal_fail_alloc_after(n);
+		int rc = dmar_system_create(&kenv.os, &kenv.cfg, &f.table, &sys);
+		baremetal_fail_alloc_after(0);
+		if (rc == 0)
+			break;
+		failures++;
+		CHECK_EQ(rc, DMAR_ENOMEM);
+		baremetal_get_stats(&now);
+		CHECK(same_usage(&now, &base));
+		CHECK(!(*gsts & VTD_GSTS_TES));
+		sys = 0;
+	}
+	ENSURE(sys);
+	f.sys = sys;
+	dmar_system_set_topology(sys, pci_bridge_buses, 0);
+	f.unit = dmar_unit_for_device(sys, 0, e->pci->bus, e->pci->dev, e->pci->fn, 0, 0);
+	ENSURE(f.unit);
+	kprintf("# system create: %u allocation failures refused cleanly\n", failures);
+
+	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
+	unsigned attach_failures = 0;
+	for (n = 1; n < 200; n++) {
+		baremetal_get_stats(&base);
+		baremetal_fail_alloc_after(n);
+		int rc = fixture_domain(&f, 0, &p, e, &dom);
+		baremetal_fail_alloc_after(0);
+		if (rc == 0)
+			break;
+		attach_failures++;
+		CHECK_EQ(rc, DMAR_ENOMEM);
+		if (f.dom[0])
+			CHECK_EQ(dmar_domain_destroy(f.dom[0]), 0);
+		f.dom[0] = 0;
+		baremetal_get_stats(&now);
+		CHECK(same_usage(&now, &base));
+		CHECK(dmar_device_domain(f.unit, e->sid) == 0);
+	}
+	ENSURE(f.sid[0]);
+	kprintf("# domain create + attach: %u allocation failures refused cleanly\n",
+		attach_failures);
+
+	uint64_t src = buffer(&f, 1, PAGE, 0), dst = buffer(&f, 1, PAGE, 0);
+	ENSURE(src && dst);
+	/* Two pages far apart: each needs fresh table pages. */
+	uint64_t iova_src = 0x05000000, iova_dst = 0x40000000ull * 5 + 0x3000;
+	unsigned map_failures = 0;
+	for (n = 1; n < 50; n++) {
+		baremetal_get_stats(&base);
+		baremetal_fail_alloc_after(n);
+		int rc = dmar_map(dom, iova_src, src, PAGE, DMAR_PROT_READ);
+		if (rc == 0)
+			rc = dmar_map(dom, iova_dst, dst, PAGE, DMAR_PROT_WRITE);
+		baremetal_fail_alloc_after(0);
+		if (rc == 0)
+			break;
+		map_failures++;
+		CHECK_EQ(rc, DMAR_ENOMEM);
+		uint64_t phys;
+		unsigned prot;
+		CHECK_EQ(dmar_lookup(dom, iova_dst, &phys, &prot), DMAR_ENOENT);
+		if (dmar_lookup(dom, iova_src, &phys, &prot) == 0)
+			TRY(dmar_unmap(dom, iova_src, PAGE));
+		baremetal_get_stats(&now);
+		CHECK(now.heap_bytes == base.heap_bytes);
+	}
+	kprintf("# map: %u allocation failures refused cleanly\n", map_failures);
+	CHECK(map_failures > 0); /* the first map of a fresh domain needs table pages */
+	fill_pattern(src, PAGE, 50);
+	TRY(edu_dma_to_device(e, iova_src, 0, XFER));
+	TRY(edu_dma_from_device(e, iova_dst, 0, XFER));
+	CHECK(dmar_memcmp(va(dst), va(src), XFER) == 0);
+	expect_no_fault(t, &f);
+	CHECK(failures > 0 && attach_failures > 0);
+out:
+	baremetal_fail_alloc_after(0);
+	fixture_down(t, &f);
+}

@@ -18,5 +18,6 @@ const struct ktest_def kernel_tests[] = {
 	{ "edu_passthrough", test_edu_passthrough, 10000 },
 	{ "fault_overflow_recovers", test_fault_overflow_recovers, 10000 },
 	{ "caching_mode_map_visible", test_caching_mode_map_visible, 15000 },
+	{ "allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace, 20000 },
 };
 const unsigned kernel_test_count = DMAR_ARRAY_SIZE(kernel_tests);

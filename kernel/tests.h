@@ -23,5 +23,6 @@ void test_edu_isolation(struct ktest *t);
 void test_edu_passthrough(struct ktest *t);
 void test_fault_overflow_recovers(struct ktest *t);
 void test_caching_mode_map_visible(struct ktest *t);
+void test_allocation_failures_leave_no_trace(struct ktest *t);
 
 #endif
