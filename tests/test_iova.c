@@ -413,6 +413,15 @@ TEST(double_free_and_wrong_size_are_enoent)
 	CHECK_OK(iova_free(&s, b, PG));
 	CHECK_EQ(iova_free(&s, b, PG), DMAR_ENOENT);
 	CHECK_EQ(iova_live(&s), 0);
+	/* Large sizes (16 MiB and up) are told apart exactly too. */
+	REQUIRE_OK(alloc1(&s, 64 * MB, &a));
+	CHECK_EQ(iova_free(&s, a, 32 * MB), DMAR_ENOENT);
+	CHECK_EQ(iova_free(&s, a, 64 * MB + PG), DMAR_ENOENT);
+	CHECK_EQ(iova_free(&s, a, 64 * MB - PG), DMAR_ENOENT);
+	CHECK_EQ(iova_live(&s), 1);
+	CHECK_OK(iova_free(&s, a, 64 * MB));
+	CHECK_EQ(iova_free(&s, a, 64 * MB), DMAR_ENOENT);
+	CHECK_EQ(iova_live(&s), 0);
 	iova_fini(&s);
 }
 
