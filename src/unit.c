@@ -112,7 +112,9 @@ static int check_caps(struct dmar_unit *u)
 	u->iotlb_off = (unsigned)VTD_ECAP_IRO(u->ecap) * 16u;
 	u->frcd_off = (unsigned)VTD_CAP_FRO(u->cap) * 16u;
 	u->nfr = (unsigned)VTD_CAP_NFR(u->cap);
-	if (u->iotlb_off < 0x100 || u->frcd_off < 0x100) {
+	/* Offset 0 would alias VER/CAP; real units put these at 0x100 and above, QEMU's
+	 * IOTLB registers at 0xf0, after the architectural registers (up to 0xe8). */
+	if (u->iotlb_off < 0xf0 || u->frcd_off < 0xf0) {
 		dmar_log(u->sys, DMAR_LOG_ERR,
 			 "dmar%u: unusable: IOTLB (0x%x) or fault (0x%x) registers overlap the "
 			 "architectural ones", u->index, u->iotlb_off, u->frcd_off);
