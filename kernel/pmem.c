@@ -68,9 +68,15 @@ static void push_free(uint64_t phys)
 
 uint64_t pmem_alloc(uint64_t npages, uint64_t align, uint64_t limit)
 {
+	return pmem_alloc_in(npages, align, 0, limit);
+}
+
+uint64_t pmem_alloc_in(uint64_t npages, uint64_t align, uint64_t min, uint64_t limit)
+{
 	if (npages == 0 || align < PAGE || (align & (align - 1)))
 		return 0;
-	if (npages == 1 && align == PAGE && free_list && free_list + PAGE <= limit) {
+	if (npages == 1 && align == PAGE && free_list >= min && free_list &&
+	    free_list + PAGE <= limit) {
 		uint64_t p = free_list;
 		free_list = *(uint64_t *)(uintptr_t)p;
 		zero_pages(p, 1);
@@ -79,6 +85,8 @@ uint64_t pmem_alloc(uint64_t npages, uint64_t align, uint64_t limit)
 	}
 	for (unsigned i = 0; i < nranges; i++) {
 		struct range *r = &ranges[i];
+		if (r->cur < min)
+			continue;
 		uint64_t a = (r->cur + align - 1) & ~(align - 1);
 		if (a < r->cur || a >= r->end || npages > (r->end - a) / PAGE)
 			continue;

@@ -19,6 +19,8 @@ void pmem_init(const struct boot_info *bi);
 /* `npages` zeroed contiguous pages aligned to `align` (a power of two >= 4096), wholly
  * below `limit`. Returns the physical address, or 0 when no such run is left. */
 uint64_t pmem_alloc(uint64_t npages, uint64_t align, uint64_t limit);
+/* The same from a RAM range that starts at or above `min` (e.g. RAM above 4 GiB). */
+uint64_t pmem_alloc_in(uint64_t npages, uint64_t align, uint64_t min, uint64_t limit);
 void pmem_free(uint64_t phys, uint64_t npages);
 
 /* Pages handed out and not freed (leak checks), and total usable pages. */

@@ -21,6 +21,7 @@
 #define PAGE 4096ull
 #define SZ_2M 0x200000ull
 #define SZ_1G 0x40000000ull
+#define SZ_4G 0x100000000ull
 #define XFER 3000u  /* bytes per edu transfer: below its 4096-byte limit */
 
 struct fixture {
@@ -55,18 +56,26 @@ struct fixture {
 
 static uint8_t *va(uint64_t pa) { return (uint8_t *)(uintptr_t)pa; }
 
-/* A DMA buffer of n pages, aligned, filled with `fill`; 0 when out of memory. */
-static uint64_t buffer(struct fixture *f, uint64_t n, uint64_t align, uint8_t fill)
+/* A DMA buffer of n pages in RAM ranges starting at or above `min`, aligned, filled
+ * with `fill`; 0 when out of memory. Given back by fixture_down. */
+static uint64_t buffer_in(struct fixture *f, uint64_t n, uint64_t align, uint64_t min,
+			  uint8_t fill)
 {
 	if (f->nbuf == DMAR_ARRAY_SIZE(f->pages))
 		return 0;
-	uint64_t pa = kenv_dma_buffer(n, align, KENV_EDU_LIMIT);
+	uint64_t pa = min ? pmem_alloc_in(n, align, min, PMEM_NO_LIMIT)
+			  : kenv_dma_buffer(n, align, KENV_EDU_LIMIT);
 	if (!pa)
 		return 0;
 	f->pages[f->nbuf] = pa;
 	f->npages[f->nbuf++] = n;
 	dmar_memset(va(pa), fill, (size_t)(n * PAGE));
 	return pa;
+}
+
+static uint64_t buffer(struct fixture *f, uint64_t n, uint64_t align, uint8_t fill)
+{
+	return buffer_in(f, n, align, 0, fill);
 }
 
 static void fill_pattern(uint64_t pa, size_t len, unsigned seed)
@@ -336,6 +345,41 @@ void test_edu_dma_roundtrip(struct ktest *t)
 	expect_no_fault(t, &f);
 	TRY(dmar_unmap(dom, csrc, PAGE));
 	TRY(dmar_unmap(dom, cdst, PAGE));
+out:
+	fixture_down(t, &f);
+}
+
+/* RAM above 4 GiB (physical addresses wider than 32 bits in the leaf entries) reached
+ * through low IOVAs. */
+void test_edu_dma_above_4g(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom;
+	struct edu *e = &kenv.edu[0];
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	if (pmem_ram_top() <= SZ_4G) {
+		t->skip = "no RAM above 4 GiB in this machine (-m 5G)";
+		goto out;
+	}
+	uint64_t src = buffer_in(&f, 1, PAGE, SZ_4G, 0), dst = buffer_in(&f, 1, PAGE, SZ_4G, 0xee);
+	ENSURE(src >= SZ_4G && dst >= SZ_4G);
+	kprintf("# buffers at %#llx and %#llx\n", (unsigned long long)src,
+		(unsigned long long)dst);
+	uint64_t iova_src = 0x04000000, iova_dst = 0x04001000;
+	TRY(translated_domain(&f, 0, e, &dom));
+	TRY(dmar_map(dom, iova_src, src, PAGE, DMAR_PROT_READ));
+	TRY(dmar_map(dom, iova_dst, dst, PAGE, DMAR_PROT_WRITE));
+	fill_pattern(src, PAGE, 60);
+	TRY(edu_dma_to_device(e, iova_src, 0, XFER));
+	TRY(edu_dma_from_device(e, iova_dst, 0, XFER));
+	CHECK(dmar_memcmp(va(dst), va(src), XFER) == 0);
+	CHECK(all_bytes(dst + XFER, PAGE - XFER, 0xee));
+	uint64_t phys;
+	unsigned prot;
+	TRY(dmar_lookup(dom, iova_dst + 0x10, &phys, &prot));
+	CHECK_EQ(phys, dst + 0x10);
+	expect_no_fault(t, &f);
 out:
 	fixture_down(t, &f);
 }

@@ -12,6 +12,7 @@ extern const unsigned kernel_test_count;
 void test_acpi_dmar_parsed(struct ktest *t);
 void test_edu_dma_untranslated(struct ktest *t);
 void test_edu_dma_roundtrip(struct ktest *t);
+void test_edu_dma_above_4g(struct ktest *t);
 void test_edu_unmapped_write_blocked(struct ktest *t);
 void test_edu_unmapped_read_faults(struct ktest *t);
 void test_edu_unmap_then_dma_faults(struct ktest *t);

@@ -31,14 +31,15 @@ fi
 edu="edu,dma_mask=0xffffffffffffffff"
 two_edu="-device $edu -device $edu"
 
-# name | intel-iommu options | extra QEMU arguments | kernel command line
+# name | memory | intel-iommu options | extra QEMU arguments | kernel command line
 configs=(
-  "default|| $two_edu|"
-  "aw48|,aw-bits=48| $two_edu|"
-  "caching_mode|,caching-mode=on| $two_edu|"
-  "pt_off|,pt=off| $two_edu|"
-  "register_inval|| $two_edu|hw.dmar.qi=0"
-  "behind_root_port||-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 -device $edu,bus=rp1 -device $edu|"
+  "default|512M|| $two_edu|"
+  "aw48|512M|,aw-bits=48| $two_edu|"
+  "caching_mode|512M|,caching-mode=on| $two_edu|"
+  "pt_off|512M|,pt=off| $two_edu|"
+  "register_inval|512M|| $two_edu|hw.dmar.qi=0"
+  "behind_root_port|512M||-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 -device $edu,bus=rp1 -device $edu|"
+  "high_memory|5G|| $two_edu|"
 )
 
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/qemu-matrix.XXXXXX")
@@ -56,13 +57,13 @@ total_fail=0
 total_skip=0
 bad_configs=()
 for entry in "${configs[@]}"; do
-  IFS='|' read -r name iommu_opts extra append <<<"$entry"
+  IFS='|' read -r name mem iommu_opts extra append <<<"$entry"
   if [ $# -gt 0 ] && ! wanted "$name" "$@"; then
     continue
   fi
   log="$logdir/$name.log"
   # shellcheck disable=SC2086
-  timeout --kill-after=5 "$per_run_timeout" "$qemu" -M q35 -m 512M -display none \
+  timeout --kill-after=5 "$per_run_timeout" "$qemu" -M q35 -m "$mem" -display none \
     -serial "file:$log" -monitor none -no-reboot -nic none \
     -device isa-debug-exit,iobase=0xf4,iosize=4 \
     -device "intel-iommu$iommu_opts" $extra \
@@ -92,7 +93,7 @@ for entry in "${configs[@]}"; do
   total_fail=$((total_fail + fail))
   total_skip=$((total_skip + skip))
 
-  echo "=== $name: intel-iommu$iommu_opts${append:+ -append '$append'}"
+  echo "=== $name: -m $mem intel-iommu$iommu_opts${append:+ -append '$append'}"
   grep -E '^(ok|not ok|Bail out!|#.*(FAIL|CHECK|REQUIRE|returned|fault|watchdog|exception))' "$log" | sed 's/^/    /'
   if [ "$verdict" = FAIL ] && [ -s "$logdir/$name.qemu" ]; then
     sed 's/^/    qemu: /' "$logdir/$name.qemu" | head -n 20
