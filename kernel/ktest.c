@@ -20,10 +20,11 @@ void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ..
 	kprintf("\n");
 }
 
-static bool selected(const char *only, const char *name)
+static bool selected(const char *only, const struct ktest_def *def)
 {
 	if (!only || !*only)
-		return true;
+		return !def->only_when_named;
+	const char *name = def->name;
 	size_t n = dmar_strlen(name);
 	const char *s = only;
 	while (*s) {
@@ -53,10 +54,10 @@ unsigned ktest_run(const struct ktest_def *defs, unsigned n, const char *only)
 {
 	unsigned total = 0, failed = 0, skipped = 0, number = 0;
 	for (unsigned i = 0; i < n; i++)
-		total += selected(only, defs[i].name);
+		total += selected(only, &defs[i]);
 	kprintf("1..%u\n", total);
 	for (unsigned i = 0; i < n; i++) {
-		if (!selected(only, defs[i].name))
+		if (!selected(only, &defs[i]))
 			continue;
 		struct ktest t = { .name = defs[i].name };
 		number++;

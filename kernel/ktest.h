@@ -27,6 +27,7 @@ struct ktest_def {
 	const char *name;
 	ktest_fn fn;
 	unsigned budget_ms;
+	bool only_when_named; /* not part of a full run (e.g. the watchdog's self-test) */
 };
 
 /* Runs the tests in order (filtered by `only`, a comma-separated list or NULL); returns

@@ -11,6 +11,7 @@ extern const unsigned kernel_test_count;
 
 void test_acpi_dmar_parsed(struct ktest *t);
 void test_edu_dma_untranslated(struct ktest *t);
+void test_watchdog_selftest(struct ktest *t);
 void test_edu_dma_roundtrip(struct ktest *t);
 void test_edu_dma_above_4g(struct ktest *t);
 void test_edu_unmapped_write_blocked(struct ktest *t);

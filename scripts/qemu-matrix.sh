@@ -4,7 +4,8 @@
 #
 #   scripts/qemu-matrix.sh BUILD_DIR [CONFIG_NAME...]
 #
-# BUILD_DIR holds dmar-kernel.elf. With names, only those configurations run. Each run is
+# BUILD_DIR holds dmar-kernel.elf. With names, only those configurations run ("watchdog"
+# is the check that a hanging test is ended by the kernel's watchdog). Each run is
 # wrapped in `timeout`; a configuration passes when QEMU exits with status 1 (the kernel
 # wrote 0 to isa-debug-exit) and every planned test printed "ok". Ends with the line
 # "N passed, N failed" (tests over all configurations) and exit status 1 on any failure;
@@ -109,6 +110,26 @@ for entry in "${configs[@]}"; do
     cp "$log" "${QEMU_MATRIX_KEEP}/qemu-matrix-$name.log"
   fi
 done
+
+# The watchdog itself: a test that hangs on purpose must be ended as a failure.
+if [ $# -eq 0 ] || wanted watchdog "$@"; then
+  log="$logdir/watchdog.log"
+  timeout --kill-after=5 "$per_run_timeout" "$qemu" -M q35 -m 512M -display none \
+    -serial "file:$log" -monitor none -no-reboot -nic none \
+    -device isa-debug-exit,iobase=0xf4,iosize=4 \
+    -kernel "$kernel" -append "kernel.tests=watchdog_selftest" </dev/null >/dev/null 2>&1
+  status=$?
+  echo "=== watchdog: a test that hangs on purpose (kernel.tests=watchdog_selftest)"
+  grep -E '^(ok|not ok|Bail out!)' "$log" | sed 's/^/    /'
+  if [ "$status" -eq 3 ] && grep -qE '^not ok 1 - watchdog_selftest # watchdog' "$log"; then
+    echo "--- watchdog: PASS (the watchdog ended the hung test as a failure)"
+    total_pass=$((total_pass + 1))
+  else
+    echo "--- watchdog: FAIL (QEMU exit status $status)"
+    total_fail=$((total_fail + 1))
+    bad_configs+=(watchdog)
+  fi
+fi
 
 [ $total_skip -gt 0 ] && echo "($total_skip skipped)"
 [ ${#bad_configs[@]} -gt 0 ] && echo "failed configurations: ${bad_configs[*]}"
