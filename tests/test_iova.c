@@ -357,6 +357,43 @@ TEST(domain_width_respected)
 	iova_fini(&s);
 }
 
+TEST(whole_64bit_space_without_overflow)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a, b;
+	struct iova_request top = req(PG, 1ull << 63, 0, UINT64_MAX);
+	struct iova_request big = req(1ull << 62, 0, 0, UINT64_MAX);
+	struct iova_request last = req(PG, 0, 0, UINT64_MAX);
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, 0, UINT64_MAX, 1));
+	REQUIRE_OK(iova_alloc(&s, &top, &a));
+	CHECK_EQ(a, 0);
+	REQUIRE_OK(iova_alloc(&s, &top, &b));
+	CHECK_EQ(b, 1ull << 63);
+	CHECK_EQ(iova_alloc(&s, &top, &b), DMAR_ENOSPC);
+	REQUIRE_OK(iova_alloc(&s, &big, &a));
+	CHECK_EQ(a, 2 * PG); /* after page 0 and its guard page */
+	CHECK_OK(iova_free(&s, a, 1ull << 62));
+	iova_fini(&s);
+	/* Only the last page left: usable without a guard page, not with one (the guard
+	 * would lie beyond the space). */
+	for (unsigned guard = 0; guard < 2; guard++) {
+		REQUIRE_OK(iova_init(&s, &c.os, 0, UINT64_MAX, guard));
+		REQUIRE_OK(iova_reserve(&s, 0, UINT64_MAX - PG + 1));
+		if (guard) {
+			CHECK_EQ(iova_alloc(&s, &last, &a), DMAR_ENOSPC);
+		} else {
+			REQUIRE_OK(iova_alloc(&s, &last, &a));
+			CHECK_EQ(a, UINT64_MAX - PG + 1);
+			CHECK_OK(iova_free(&s, a, PG));
+		}
+		iova_fini(&s);
+	}
+	CHECK_EQ(c.blocks, 0);
+}
+
 /* ------------------------------------------------------------ exhaustion, bad frees --- */
 
 TEST(exhaustion_is_enospc_then_frees_make_room)
