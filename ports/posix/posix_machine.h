@@ -64,7 +64,7 @@ int posix_machine_dma(struct posix_machine *pm, struct model *unit, uint16_t sid
 		      struct model_fault *fault);
 
 /* DMA buffers in the arena (zeroed; align a power of two, at least 4096 is used).
- * NULL on failure or when the n-th call is armed to fail. Not counted as pages. */
+ * NULL when the arena has no room. Neither counted as pages nor subject to fail_nth. */
 void *posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t align, uint64_t *pa);
 void posix_machine_free_dma(struct posix_machine *pm, void *va, size_t size);
 /* Arena only: NULL / UINT64_MAX for anything else. */

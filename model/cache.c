@@ -1,0 +1,232 @@
+/*
+ * cache.c - the unit's translation caches (VT-d 6.2) and their invalidation (6.5).
+ *
+ * Context cache: one entry per source id, holding the context entry (or, in caching
+ * mode, a not-present result tagged with domain 0). IOTLB: leaf translations tagged by
+ * domain and page (4 KiB, 2 MiB or 1 GiB), with their accumulated R/W permission; in
+ * caching mode a not-present leaf is cached too (permission 0). Paging-structure cache:
+ * non-leaf entries tagged by domain, level and the region they map. Nothing is evicted
+ * except when the IOTLB or the paging-structure cache reaches its capacity: then both
+ * are emptied, as QEMU does with its IOTLB. A stale entry therefore stays until the
+ * driver invalidates it.
+ */
+#include "model_impl.h"
+#include "util.h"
+
+static unsigned bucket(uint64_t key, uint16_t did, unsigned level, bool leaf)
+{
+	uint64_t h = key ^ ((uint64_t)did << 40) ^ ((uint64_t)level << 56) ^ ((uint64_t)leaf << 60);
+
+	h *= 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 54) & (TLB_BUCKETS - 1u);
+}
+
+void mdl_cache_init(struct model *m)
+{
+	(void)m; /* the model is created zeroed: every cache starts empty */
+}
+
+static void tlb_free(struct model *m, struct tlb_entry *e)
+{
+	if (e->leaf)
+		m->tlb_leaf--;
+	else
+		m->tlb_psc--;
+	m->ops.free(m->ctx, e, sizeof(*e));
+}
+
+/* Removes the entries `drop` selects; with drop NULL, all of them. */
+typedef bool (*tlb_pred)(const struct tlb_entry *e, const void *arg);
+
+static void tlb_remove_if(struct model *m, tlb_pred drop, const void *arg)
+{
+	unsigned b;
+
+	for (b = 0; b < TLB_BUCKETS; b++) {
+		struct tlb_entry **pp = &m->tlb[b];
+
+		while (*pp) {
+			struct tlb_entry *e = *pp;
+
+			if (!drop || drop(e, arg)) {
+				*pp = e->next;
+				tlb_free(m, e);
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+}
+
+void mdl_cache_fini(struct model *m)
+{
+	unsigned i;
+
+	tlb_remove_if(m, NULL, NULL);
+	for (i = 0; i < 256; i++) {
+		if (m->cc[i])
+			m->ops.free(m->ctx, m->cc[i], 256 * sizeof(struct cc_entry));
+		m->cc[i] = NULL;
+	}
+	m->cc_count = 0;
+}
+
+struct cc_entry *mdl_cc_lookup(struct model *m, uint16_t sid)
+{
+	struct cc_entry *bus = m->cc[sid >> 8];
+
+	if (!bus || !bus[sid & 0xff].valid)
+		return NULL;
+	return &bus[sid & 0xff];
+}
+
+void mdl_cc_insert(struct model *m, uint16_t sid, uint16_t did, uint64_t lo, uint64_t hi,
+	       unsigned reason)
+{
+	struct cc_entry *e;
+
+	if (!m->cc[sid >> 8]) {
+		m->cc[sid >> 8] = m->ops.alloc(m->ctx, 256 * sizeof(struct cc_entry));
+		if (!m->cc[sid >> 8])
+			return; /* not cached: the next request walks again */
+		dmar_memset(m->cc[sid >> 8], 0, 256 * sizeof(struct cc_entry));
+	}
+	e = &m->cc[sid >> 8][sid & 0xff];
+	if (!e->valid)
+		m->cc_count++;
+	e->valid = true;
+	e->reason = (uint8_t)reason;
+	e->did = did;
+	e->lo = lo;
+	e->hi = hi;
+}
+
+unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_t sid, unsigned fm)
+{
+	/* FM masks the low 0, 1, 2 or 3 bits of the function number (11.4.7). */
+	static const uint16_t fm_mask[4] = { 0, 4, 6, 7 };
+	unsigned b, d;
+
+	m->stats.cc_inval[gran & 3u]++;
+	for (b = 0; b < 256; b++) {
+		if (!m->cc[b])
+			continue;
+		for (d = 0; d < 256; d++) {
+			struct cc_entry *e = &m->cc[b][d];
+			uint16_t esid = (uint16_t)(b << 8 | d);
+
+			if (!e->valid)
+				continue;
+			if (gran == VTD_CC_DOMAIN && e->did != did)
+				continue;
+			if (gran == VTD_CC_DEVICE &&
+			    (e->did != did || ((esid ^ sid) & ~fm_mask[fm & 3u]) != 0))
+				continue;
+			e->valid = false;
+			m->cc_count--;
+		}
+	}
+	return gran;
+}
+
+struct tlb_entry *mdl_tlb_lookup(struct model *m, uint16_t did, unsigned level, bool leaf,
+			     uint64_t iova)
+{
+	uint64_t key = iova >> level_shift(level);
+	struct tlb_entry *e = m->tlb[bucket(key, did, level, leaf)];
+
+	for (; e; e = e->next)
+		if (e->key == key && e->did == did && e->level == level && e->leaf == leaf)
+			return e;
+	return NULL;
+}
+
+void mdl_tlb_insert(struct model *m, uint16_t did, unsigned level, bool leaf, uint64_t iova,
+		uint64_t addr, unsigned perm)
+{
+	uint64_t key = iova >> level_shift(level);
+	struct tlb_entry *e = mdl_tlb_lookup(m, did, level, leaf, iova);
+	unsigned b, cap = m->cfg.iotlb_capacity;
+
+	if (!e) {
+		if (cap && (leaf ? m->tlb_leaf : m->tlb_psc) >= cap)
+			tlb_remove_if(m, NULL, NULL);
+		e = m->ops.alloc(m->ctx, sizeof(*e));
+		if (!e)
+			return; /* not cached */
+		b = bucket(key, did, level, leaf);
+		e->next = m->tlb[b];
+		m->tlb[b] = e;
+		e->key = key;
+		e->did = did;
+		e->level = (uint8_t)level;
+		e->leaf = leaf;
+		if (leaf)
+			m->tlb_leaf++;
+		else
+			m->tlb_psc++;
+	}
+	e->addr = addr;
+	e->perm = (uint8_t)perm;
+}
+
+struct inval_range {
+	uint16_t did;
+	uint64_t start, last; /* inclusive */
+	bool ih;
+};
+
+static bool drop_domain(const struct tlb_entry *e, const void *arg)
+{
+	return e->did == ((const struct inval_range *)arg)->did;
+}
+
+static bool drop_range(const struct tlb_entry *e, const void *arg)
+{
+	const struct inval_range *r = arg;
+	unsigned shift = level_shift(e->level);
+	uint64_t start = e->key << shift, last = start + ((1ull << shift) - 1u);
+
+	if (e->did != r->did || (!e->leaf && r->ih))
+		return false;
+	return start <= r->last && last >= r->start;
+}
+
+unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
+			  unsigned am, bool ih)
+{
+	struct inval_range r;
+
+	if (gran == VTD_IOTLB_PAGE && !m->cfg.psi)
+		gran = VTD_IOTLB_DOMAIN; /* done at a coarser granularity, reported in IAIG */
+	if (gran == 0 || (gran == VTD_IOTLB_PAGE && am > m->cfg.mamv))
+		return 0;
+	m->stats.iotlb_inval[gran]++;
+	r.did = did;
+	r.ih = ih;
+	switch (gran) {
+	case VTD_IOTLB_GLOBAL:
+		tlb_remove_if(m, NULL, NULL);
+		break;
+	case VTD_IOTLB_DOMAIN:
+		tlb_remove_if(m, drop_domain, &r);
+		break;
+	default:
+		r.start = addr & ~((1ull << (12u + am)) - 1u);
+		r.last = r.start + ((1ull << (12u + am)) - 1u);
+		m->stats.iotlb_inval_pages += 1ull << am;
+		tlb_remove_if(m, drop_range, &r);
+		break;
+	}
+	return gran;
+}
+
+unsigned model_iotlb_entries(const struct model *m)
+{
+	return m->tlb_leaf;
+}
+
+unsigned model_ctx_entries(const struct model *m)
+{
+	return m->cc_count;
+}
