@@ -108,6 +108,8 @@ unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_
 	unsigned b, d;
 
 	m->stats.cc_inval[gran & 3u]++;
+	if (m->cfg.null_hw)
+		return gran; /* nothing is cached */
 	for (b = 0; b < 256; b++) {
 		if (!m->cc[b])
 			continue;
@@ -202,6 +204,10 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 	if (gran == 0 || (gran == VTD_IOTLB_PAGE && am > m->cfg.mamv))
 		return 0;
 	m->stats.iotlb_inval[gran]++;
+	if (gran == VTD_IOTLB_PAGE)
+		m->stats.iotlb_inval_pages += 1ull << am;
+	if (m->cfg.null_hw)
+		return gran; /* nothing is cached */
 	r.did = did;
 	r.ih = ih;
 	switch (gran) {
@@ -214,7 +220,6 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 	default:
 		r.start = addr & ~((1ull << (12u + am)) - 1u);
 		r.last = r.start + ((1ull << (12u + am)) - 1u);
-		m->stats.iotlb_inval_pages += 1ull << am;
 		tlb_remove_if(m, drop_range, &r);
 		break;
 	}

@@ -102,7 +102,7 @@ bool mdl_config_valid(const struct model_config *cfg)
 	    cfg->sagaw == 0)
 		return false;
 	/* Both register blocks lie beyond the architectural registers and apart. */
-	if (iotlb < 0x100 || frcd < 0x100)
+	if (iotlb < 0xc0 || frcd < 0xc0)
 		return false;
 	if (iotlb + 16u > frcd && frcd_end > iotlb)
 		return false;
