@@ -1,0 +1,565 @@
+/*
+ * test_busdma_dmar.c - busdma over DMA remapping on the simulated machine: a VT-d unit
+ * model (QEMU 7.2's defaults) under the remapping core, an ACPI table with one
+ * INCLUDE_PCI_ALL unit and an RMRR for device 00:03.0, and simulated devices doing DMA
+ * through the unit. What is checked is what a device would see: which addresses it
+ * may reach, which fault, and the data it moves.
+ */
+#include "harness.h"
+#include "dmar/busdma.h"
+#include "dmar_table_builder.h"
+#include "posix_machine.h"
+#include "regs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PG 4096ull
+#define UNIT_BASE 0xfed90000ull
+#define PHYS_BASE 0x08000000ull        /* arena 128 MiB .. 320 MiB: straddles 28 bits */
+#define MEM_SIZE (192ull << 20)
+#define RMRR_BASE 0x10000000ull        /* 256 MiB, in RAM: where a 256 MiB-aligned load would go */
+#define RMRR_LIMIT (RMRR_BASE + 0xffff)
+
+struct rig {
+	struct posix_machine *pm;
+	struct model *unit;
+	const struct dmar_os *os;
+	struct dtb *dtb;
+	struct dmar_acpi_table table;
+	struct dmar_config cfg;
+	struct dmar_system *sys;
+	struct dmar_busdma *bus;
+	struct dmar_busdma_dev *dev;   /* 00:03.0, translated */
+};
+
+static void rig_up_cfg(struct rig *r, const char *tunables, const struct model_config *mc)
+{
+	memset(r, 0, sizeof(*r));
+	struct posix_machine_config pc = { .mem_size = MEM_SIZE, .phys_base = PHYS_BASE };
+	r->pm = posix_machine_create(&pc);
+	REQUIRE(r->pm);
+	r->unit = posix_machine_add_unit(r->pm, UNIT_BASE, mc);
+	REQUIRE(r->unit);
+	r->os = posix_machine_os(r->pm);
+	r->dtb = calloc(1, sizeof(*r->dtb));
+	REQUIRE(r->dtb);
+	dtb_init(r->dtb, 39, 0);
+	dtb_drhd(r->dtb, DMAR_DRHD_INCLUDE_PCI_ALL, 0, UNIT_BASE);
+	dtb_rmrr(r->dtb, 0, RMRR_BASE, RMRR_LIMIT);
+	dtb_scope_pci(r->dtb, DMAR_SCOPE_ENDPOINT, 0, 3, 0, 0);
+	size_t len = dtb_finish(r->dtb);
+	REQUIRE_OK(dmar_acpi_parse(r->dtb->buf, len, NULL, &r->table));
+	dmar_config_default(&r->cfg);
+	if (tunables)
+		REQUIRE_EQ(dmar_config_parse(&r->cfg, tunables, NULL, NULL), 0);
+	REQUIRE_OK(dmar_system_create(r->os, &r->cfg, &r->table, &r->sys));
+	REQUIRE_OK(dmar_busdma_create(r->os, &r->cfg, r->sys, &r->bus));
+	struct dmar_pci_addr a = { 0, 0, 3, 0 };
+	REQUIRE_OK(dmar_busdma_device(r->bus, a, NULL, NULL, &r->dev));
+}
+
+static void rig_up(struct rig *r, const char *tunables)
+{
+	rig_up_cfg(r, tunables, NULL);
+}
+
+static void rig_down(struct rig *r)
+{
+	CHECK_OK(dmar_busdma_device_destroy(r->dev));
+	CHECK_OK(dmar_busdma_destroy(r->bus));
+	dmar_system_destroy(r->sys);
+	CHECK_EQ(posix_machine_allocs_outstanding(r->pm), 0);
+	CHECK_EQ(posix_machine_pages_outstanding(r->pm), 0);
+	CHECK_EQ(posix_machine_dma_outstanding(r->pm), 0);
+	CHECK_EQ(posix_machine_os_errors(r->pm), 0);
+	CHECK_EQ(posix_machine_coherency_errors(r->pm), 0);
+	posix_machine_destroy(r->pm);
+	free(r->dtb);
+}
+
+static struct dmar_dma_tag *tag_new(struct dmar_busdma_dev *dev, uint64_t lowaddr,
+				    uint64_t maxsize, unsigned nseg, uint64_t maxsegsz,
+				    uint64_t boundary, uint64_t align)
+{
+	struct dmar_dma_tag_params p;
+	struct dmar_dma_tag *t;
+	dmar_dma_tag_params_default(&p);
+	p.lowaddr = lowaddr;
+	p.maxsize = maxsize;
+	p.nsegments = nseg;
+	p.maxsegsz = maxsegsz;
+	p.boundary = boundary;
+	p.alignment = align;
+	REQUIRE_OK(dmar_dma_tag_create(dev, NULL, &p, &t));
+	return t;
+}
+
+/* DMA by device `sid` over every segment of the map, in order, into/out of buf.
+ * Returns 0 or the first fault reason. */
+static int device_dma(struct rig *r, uint16_t sid, const struct dmar_dmamap *m, uint8_t *buf,
+		      enum model_dir dir)
+{
+	const struct dmar_dma_segment *s = dmar_dmamap_segs(m);
+	for (unsigned i = 0; i < dmar_dmamap_nsegs(m); i++) {
+		int rc = posix_machine_dma(r->pm, r->unit, sid, s[i].addr, buf, (size_t)s[i].len,
+					   dir, NULL);
+		if (rc)
+			return rc;
+		buf += s[i].len;
+	}
+	return 0;
+}
+
+static int dma_at(struct rig *r, uint64_t iova, size_t len, enum model_dir dir)
+{
+	uint8_t tmp[64];
+	return posix_machine_dma(r->pm, r->unit, dmar_busdma_device_sid(r->dev), iova, tmp,
+				 len < sizeof(tmp) ? len : sizeof(tmp), dir, NULL);
+}
+
+static void check_segments(const struct dmar_dma_tag *t, const struct dmar_dmamap *m, uint64_t len)
+{
+	struct dmar_dma_tag_params p;
+	dmar_dma_tag_get_params(t, &p);
+	uint64_t total = 0;
+	const struct dmar_dma_segment *s = dmar_dmamap_segs(m);
+	CHECK(dmar_dmamap_nsegs(m) >= 1 && dmar_dmamap_nsegs(m) <= p.nsegments);
+	for (unsigned i = 0; i < dmar_dmamap_nsegs(m); i++) {
+		uint64_t last = s[i].addr + s[i].len - 1;
+		CHECK(s[i].len <= p.maxsegsz);
+		CHECK(last <= p.lowaddr || s[i].addr > p.highaddr);
+		CHECK_EQ(s[i].addr & (p.alignment - 1), 0);
+		if (p.boundary)
+			CHECK_EQ(s[i].addr / p.boundary, last / p.boundary);
+		CHECK(last < 0xfee00000ull || s[i].addr > 0xfeefffffull); /* interrupt window */
+		CHECK(last < RMRR_BASE || s[i].addr > RMRR_LIMIT);
+		CHECK(s[i].addr >= PG);
+		total += s[i].len;
+	}
+	CHECK_EQ(total, len);
+}
+
+/* No page among the lowest IOVAs a load would use is mapped (nothing stale). */
+static void check_nothing_mapped_low(struct rig *r, unsigned pages)
+{
+	struct dmar_domain *dom = dmar_busdma_device_domain(r->dev);
+	for (unsigned i = 1; i < pages; i++) {
+		uint64_t pa;
+		unsigned prot;
+		if (dmar_lookup(dom, i * PG, &pa, &prot) != DMAR_ENOENT) {
+			harness_fail(__FILE__, __LINE__, "IOVA 0x%llx still mapped",
+				     (unsigned long long)(i * PG));
+			return;
+		}
+	}
+}
+
+static void fill(uint8_t *p, uint64_t n, unsigned seed)
+{
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 13 + seed);
+}
+
+/* ------------------------------------------------------------------ tests --- */
+
+TEST(translated_device_gets_its_own_domain)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	CHECK_EQ(dmar_busdma_device_mode(r.dev), DMAR_BUSDMA_TRANSLATE);
+	struct dmar_domain_info info;
+	dmar_domain_get_info(dmar_busdma_device_domain(r.dev), &info);
+	CHECK_EQ(info.kind, DMAR_DOMAIN_TRANSLATED);
+	CHECK_EQ(info.devices, 1);
+	struct dmar_busdma_dev *other;
+	struct dmar_pci_addr a = { 0, 0, 4, 0 };
+	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &other));
+	CHECK(dmar_busdma_device_domain(other) != dmar_busdma_device_domain(r.dev));
+	CHECK_OK(dmar_busdma_device_destroy(other));
+	rig_down(&r);
+}
+
+TEST(discontiguous_pages_load_as_one_segment_and_move_the_right_data)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 1 << 20, 4, 1 << 20, 0, 1);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	enum { N = 8 };
+	void *va[N];
+	uint64_t pages[N];
+	for (int i = 0; i < N; i++) {
+		/* two pages each, one used: the used pages are never adjacent */
+		va[i] = posix_machine_alloc_dma(r.pm, 2 * PG, PG, &pages[N - 1 - i]);
+		REQUIRE(va[i]);
+		fill(va[i], PG, (unsigned)i);
+	}
+	REQUIRE_OK(dmar_dmamap_load_pages(t, m, pages, N, 100, N * PG - 200, 0));
+	check_segments(t, m, N * PG - 200);
+	CHECK_EQ(dmar_dmamap_nsegs(m), 1);
+	uint8_t *got = malloc(N * PG), *want = malloc(N * PG);
+	for (int i = 0; i < N; i++)
+		memcpy(want + i * PG, va[N - 1 - i], PG);
+	CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_PREWRITE));
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got, MODEL_DMA_READ), 0);
+	CHECK(memcmp(got, want + 100, N * PG - 200) == 0);
+	/* And the other way: the device writes, the CPU sees it in the pages. */
+	fill(got, N * PG, 77);
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got, MODEL_DMA_WRITE), 0);
+	CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_POSTREAD));
+	CHECK(memcmp((uint8_t *)va[N - 1] + 100, got, PG - 100) == 0);
+	CHECK(!dmar_dmamap_is_bounced(m));
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	for (int i = 0; i < N; i++)
+		posix_machine_free_dma(r.pm, va[i], 2 * PG);
+	free(got);
+	free(want);
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+TEST(device_reaches_only_what_is_loaded_and_faults_after_unload)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 1 << 16, 1, 1 << 16, 0, 1);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 2 * PG, PG, &pa);
+	REQUIRE(buf);
+	REQUIRE_OK(dmar_dmamap_load(t, m, buf + 512, 1024, DMAR_DMA_NOWRITE));
+	uint64_t seg = dmar_dmamap_segs(m)[0].addr;
+	uint64_t page = seg & ~(PG - 1);
+	CHECK_EQ(dma_at(&r, seg, 64, MODEL_DMA_READ), 0);
+	/* Read-only: the device may not write. */
+	CHECK_EQ(dma_at(&r, seg, 64, MODEL_DMA_WRITE), VTD_FR_WRITE);
+	/* The guard page after the load, and the page the buffer continues into. */
+	CHECK_EQ(dma_at(&r, page + PG, 8, MODEL_DMA_READ), VTD_FR_READ);
+	/* Another device on the unit sees nothing of it. */
+	uint8_t tmp[8];
+	CHECK(posix_machine_dma(r.pm, r.unit, 0x0028, seg, tmp, 8, MODEL_DMA_READ, NULL) != 0);
+	/* The IOTLB now holds the translation: unload must invalidate it. */
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	CHECK_EQ(dma_at(&r, seg, 64, MODEL_DMA_READ), VTD_FR_READ);
+	/* Reload read/write: the same IOVA may come back, now writable. */
+	REQUIRE_OK(dmar_dmamap_load(t, m, buf + 512, 1024, 0));
+	CHECK_EQ(dma_at(&r, dmar_dmamap_segs(m)[0].addr, 64, MODEL_DMA_WRITE), 0);
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	posix_machine_free_dma(r.pm, buf, 2 * PG);
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+TEST(rmrr_works_before_any_load_and_loads_avoid_it)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	/* Firmware DMA to the RMRR works as soon as the device is attached. */
+	CHECK_EQ(dma_at(&r, RMRR_BASE + 0x100, 16, MODEL_DMA_READ), 0);
+	/* A 256 MiB-aligned load would land on the RMRR if it were not reserved. */
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, PG, 1, RMRR_BASE, 0, RMRR_BASE);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, PG, PG, &pa);
+	REQUIRE(buf);
+	REQUIRE_OK(dmar_dmamap_load(t, m, buf, PG, 0));
+	check_segments(t, m, PG);
+	CHECK_EQ(dmar_dmamap_segs(m)[0].addr, 2 * RMRR_BASE);
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	CHECK_EQ(dma_at(&r, RMRR_BASE + 0x100, 16, MODEL_DMA_READ), 0);
+	posix_machine_free_dma(r.pm, buf, PG);
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+/* Each constraint alone, then all together, over many loads of awkward sizes. */
+TEST(every_tag_constraint_holds_for_translated_loads)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	struct {
+		const char *what;
+		uint64_t lowaddr, maxsegsz, boundary, align;
+		unsigned nseg;
+	} c[] = {
+		{ "28-bit lowaddr", 0x0fffffff, 1 << 20, 0, 1, 1 },
+		{ "boundary 64 KiB", UINT64_MAX, 1 << 20, 0x10000, 1, 2 },
+		{ "alignment 64 KiB", UINT64_MAX, 1 << 20, 0, 0x10000, 1 },
+		{ "maxsegsz 4 KiB", UINT64_MAX, PG, 0, 1, 16 },
+		{ "maxsegsz 12 KiB, boundary 16 KiB, 24-bit", 0xffffff, 0x3000, 0x4000, 1, 16 },
+		{ "everything", 0xffffff, 0x8000, 0x10000, 0x1000, 8 },
+	};
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 64 * 1024 + PG, PG, &pa);
+	REQUIRE(buf);
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		harness_set_context(c[k].what);
+		struct dmar_dma_tag *t = tag_new(r.dev, c[k].lowaddr, 64 * 1024, c[k].nseg,
+						 c[k].maxsegsz, c[k].boundary, c[k].align);
+		struct dmar_dmamap *m[12];
+		for (int i = 0; i < 12; i++)
+			REQUIRE_OK(dmar_dmamap_create(t, 0, &m[i]));
+		/* Keep several loaded at once so they land at different IOVAs. */
+		for (int i = 0; i < 12; i++) {
+			uint64_t len = 48 * 1024 - (uint64_t)i * 1000;
+			const uint8_t *at = buf + (c[k].align > 1 ? 0 : (uint64_t)i * 64);
+			REQUIRE_OK(dmar_dmamap_load(t, m[i], at, len, 0));
+			check_segments(t, m[i], len);
+		}
+		for (int i = 0; i < 12; i++) {
+			CHECK_OK(dmar_dmamap_unload(t, m[i]));
+			CHECK_OK(dmar_dmamap_destroy(t, m[i]));
+		}
+		CHECK_OK(dmar_dma_tag_destroy(t));
+	}
+	harness_set_context(NULL);
+	check_nothing_mapped_low(&r, 4096);
+	posix_machine_free_dma(r.pm, buf, 64 * 1024 + PG);
+	rig_down(&r);
+}
+
+TEST(load_that_cannot_fit_fails_and_maps_nothing)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 16 * PG, PG, &pa);
+	REQUIRE(buf);
+	/* nsegments exhausted: 16 KiB in 4 KiB segments, only 2 allowed */
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 16 * PG, 2, PG, 0, 1);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	CHECK_EQ(dmar_dmamap_load(t, m, buf, 4 * PG, 0), DMAR_ERANGE);
+	CHECK_EQ(dmar_dmamap_nsegs(m), 0);
+	check_nothing_mapped_low(&r, 64);
+	/* misaligned start under an alignment the IOVA cannot fix */
+	struct dmar_dma_tag *ta = tag_new(r.dev, UINT64_MAX, 16 * PG, 2, 16 * PG, 0, 256);
+	struct dmar_dmamap *ma;
+	REQUIRE_OK(dmar_dmamap_create(ta, 0, &ma));
+	CHECK_EQ(dmar_dmamap_load(ta, ma, buf + 8, PG, 0), DMAR_EINVAL);
+	check_nothing_mapped_low(&r, 64);
+	/* no IOVA at all below lowaddr */
+	struct dmar_dma_tag *tl = tag_new(r.dev, 0x2fff, 16 * PG, 4, 16 * PG, 0, 1);
+	struct dmar_dmamap *ml;
+	REQUIRE_OK(dmar_dmamap_create(tl, 0, &ml));
+	CHECK_OK(dmar_dmamap_load(tl, ml, buf, PG, 0)); /* 0x1000 fits, its guard 0x2000 too */
+	struct dmar_dmamap *ml2;
+	REQUIRE_OK(dmar_dmamap_create(tl, 0, &ml2));
+	CHECK_EQ(dmar_dmamap_load(tl, ml2, buf + PG, PG, 0), DMAR_ENOSPC);
+	CHECK_OK(dmar_dmamap_unload(tl, ml));
+	CHECK_OK(dmar_dmamap_destroy(tl, ml));
+	CHECK_OK(dmar_dmamap_destroy(tl, ml2));
+	CHECK_OK(dmar_dma_tag_destroy(tl));
+	CHECK_OK(dmar_dmamap_destroy(ta, ma));
+	CHECK_OK(dmar_dma_tag_destroy(ta));
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	check_nothing_mapped_low(&r, 64);
+	posix_machine_free_dma(r.pm, buf, 16 * PG);
+	rig_down(&r);
+}
+
+TEST(sg_list_with_subpage_pieces_maps_each_piece)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 8 * PG, PG, &pa);
+	REQUIRE(buf);
+	fill(buf, 8 * PG, 9);
+	struct dmar_dma_segment sg[4] = {
+		{ pa + 5 * PG + 100, 300 },  /* sub-page piece */
+		{ pa + 2 * PG, 2 * PG },     /* whole pages */
+		{ pa + 7 * PG, PG },         /* continues in IOVA space */
+		{ pa + 10, 20 },
+	};
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 16 * PG, 8, 16 * PG, 0, 1);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	REQUIRE_OK(dmar_dmamap_load_sg(t, m, sg, 4, 0));
+	uint64_t total = 300 + 3 * PG + 20;
+	check_segments(t, m, total);
+	CHECK_EQ(dmar_dmamap_nsegs(m), 3); /* 300 | 3 pages | 20 */
+	uint8_t *got = malloc(total);
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got, MODEL_DMA_READ), 0);
+	CHECK(memcmp(got, buf + 5 * PG + 100, 300) == 0);
+	CHECK(memcmp(got + 300, buf + 2 * PG, 2 * PG) == 0);
+	CHECK(memcmp(got + 300 + 2 * PG, buf + 7 * PG, PG) == 0);
+	CHECK(memcmp(got + 300 + 3 * PG, buf + 10, 20) == 0);
+	free(got);
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	check_nothing_mapped_low(&r, 64);
+	posix_machine_free_dma(r.pm, buf, 8 * PG);
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+TEST(interrupt_window_is_never_handed_out)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	/* Fill [2 MiB, 0xfee00000) with one load (guard page included), then ask for a
+	 * 2 MiB-aligned page below 0xff000000: only the interrupt window would fit.
+	 * (Device 00:04.0: it has no RMRR in the way.) */
+	struct dmar_busdma_dev *dev;
+	struct dmar_pci_addr a = { 0, 0, 4, 0 };
+	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
+	struct dmar_dma_tag *t = tag_new(dev, 0xfeffffff, 0xfec00000, 8, 1ull << 30, 0, 2 << 20);
+	struct dmar_dmamap *big, *small;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &big));
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &small));
+	REQUIRE_OK(dmar_dmamap_load_phys(t, big, 0, 0xfec00000 - PG, 0));
+	CHECK_EQ(dmar_dmamap_segs(big)[0].addr, 2 << 20);
+	CHECK_EQ(dmar_dmamap_load_phys(t, small, PHYS_BASE, PG, 0), DMAR_ENOSPC);
+	CHECK_OK(dmar_dmamap_unload(t, big));
+	CHECK_OK(dmar_dmamap_destroy(t, big));
+	CHECK_OK(dmar_dmamap_destroy(t, small));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	CHECK_OK(dmar_busdma_device_destroy(dev));
+	rig_down(&r);
+}
+
+TEST(bounce_tunable_gives_passthrough_and_bounces_above_lowaddr)
+{
+	struct rig r;
+	rig_up(&r, "hw.busdma.pci0:0:4:0.bounce=1");
+	struct dmar_busdma_dev *dev;
+	struct dmar_pci_addr a = { 0, 0, 4, 0 };
+	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
+	CHECK_EQ(dmar_busdma_device_mode(dev), DMAR_BUSDMA_BOUNCE);
+	struct dmar_domain_info info;
+	dmar_domain_get_info(dmar_busdma_device_domain(dev), &info);
+	CHECK_EQ(info.kind, DMAR_DOMAIN_PASSTHROUGH);
+	/* A buffer above 256 MiB for a 28-bit device. */
+	void *chunks[192];
+	int n = 0;
+	uint64_t pa = 0;
+	uint8_t *buf = NULL;
+	while (n < 192) {
+		buf = posix_machine_alloc_dma(r.pm, 1 << 20, PG, &pa);
+		REQUIRE(buf);
+		chunks[n++] = buf;
+		if (pa >= 0x10000000)
+			break;
+	}
+	REQUIRE(pa >= 0x10000000);
+	/* Give the low memory back, so bounce pages below 256 MiB can be had. */
+	for (int i = 0; i < n - 1; i++)
+		posix_machine_free_dma(r.pm, chunks[i], 1 << 20);
+	struct dmar_dma_tag *t = tag_new(dev, 0x0fffffff, 4 * PG, 4, 4 * PG, 0, 1);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	fill(buf, 4 * PG, 3);
+	REQUIRE_OK(dmar_dmamap_load(t, m, buf + 16, 3 * PG, 0));
+	CHECK(dmar_dmamap_is_bounced(m));
+	for (unsigned i = 0; i < dmar_dmamap_nsegs(m); i++)
+		CHECK(dmar_dmamap_segs(m)[i].addr + dmar_dmamap_segs(m)[i].len - 1 <= 0x0fffffff);
+	uint8_t *got = malloc(3 * PG);
+	CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_PREWRITE));
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(dev), m, got, MODEL_DMA_READ), 0);
+	CHECK(memcmp(got, buf + 16, 3 * PG) == 0);
+	fill(got, 3 * PG, 55);
+	CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_PREREAD));
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(dev), m, got, MODEL_DMA_WRITE), 0);
+	CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_POSTREAD));
+	CHECK(memcmp(got, buf + 16, 3 * PG) == 0);
+	free(got);
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	posix_machine_free_dma(r.pm, buf, 1 << 20);
+	CHECK_OK(dmar_busdma_device_destroy(dev));
+	rig_down(&r);
+}
+
+TEST(enable_0_bounces_every_device)
+{
+	struct rig r;
+	rig_up(&r, "hw.dmar.enable=0");
+	CHECK_EQ(dmar_busdma_device_mode(r.dev), DMAR_BUSDMA_BOUNCE);
+	CHECK(dmar_busdma_device_domain(r.dev) == NULL);
+	rig_down(&r);
+}
+
+/* Device, tag, map, load, unload with the n-th allocation failing, n = 1, 2, ...: each
+ * failure is an error code, nothing leaks, and nothing stays mapped. */
+TEST(fail_nth_across_device_tag_map_load_unload)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 8 * PG, PG, &pa);
+	REQUIRE(buf);
+	uint64_t allocs0 = posix_machine_allocs_outstanding(r.pm);
+	uint64_t pages0 = posix_machine_pages_outstanding(r.pm);
+	unsigned n;
+	for (n = 1; n < 2000; n++) {
+		struct dmar_busdma_dev *dev = NULL;
+		struct dmar_dma_tag *t = NULL;
+		struct dmar_dmamap *m = NULL;
+		struct dmar_dma_tag_params p;
+		bool loaded = false;
+		int rc;
+		dmar_dma_tag_params_default(&p);
+		p.maxsize = 8 * PG;
+		p.nsegments = 4;
+		struct dmar_pci_addr a = { 0, 0, 5, 0 };
+		posix_machine_fail_nth(r.pm, n);
+		if ((rc = dmar_busdma_device(r.bus, a, NULL, NULL, &dev)))
+			goto done;
+		if ((rc = dmar_dma_tag_create(dev, NULL, &p, &t)))
+			goto done;
+		if ((rc = dmar_dmamap_create(t, 0, &m)))
+			goto done;
+		rc = dmar_dmamap_load(t, m, buf + 8, 7 * PG, 0);
+		if (rc) {
+			CHECK_EQ(dmar_dmamap_nsegs(m), 0);
+			goto done;
+		}
+		loaded = true;
+		rc = dmar_dmamap_unload(t, m);
+		loaded = rc != 0;
+	done:
+		posix_machine_fail_nth(r.pm, 0);
+		if (rc) {
+			char what[64];
+			snprintf(what, sizeof(what), "allocation %u fails", n);
+			harness_set_context(what);
+			CHECK(rc == DMAR_ENOMEM);
+		}
+		if (dev && dmar_busdma_device_mode(dev) == DMAR_BUSDMA_TRANSLATE) {
+			struct dmar_domain *dom = dmar_busdma_device_domain(dev);
+			unsigned mapped = 0;
+			for (unsigned i = 1; i < 32; i++) {
+				uint64_t x;
+				unsigned prot;
+				mapped += dmar_lookup(dom, i * PG, &x, &prot) == 0;
+			}
+			CHECK_EQ(mapped, loaded ? 8 : 0);
+		}
+		if (loaded)
+			CHECK_OK(dmar_dmamap_unload(t, m));
+		if (m)
+			CHECK_OK(dmar_dmamap_destroy(t, m));
+		if (t)
+			CHECK_OK(dmar_dma_tag_destroy(t));
+		if (dev)
+			CHECK_OK(dmar_busdma_device_destroy(dev));
+		CHECK_EQ(posix_machine_allocs_outstanding(r.pm), allocs0);
+		CHECK_EQ(posix_machine_pages_outstanding(r.pm), pages0);
+		harness_set_context(NULL);
+		if (!rc && !posix_machine_failed(r.pm))
+			break;
+	}
+	CHECK(n > 5 && n < 2000);
+	posix_machine_free_dma(r.pm, buf, 8 * PG);
+	rig_down(&r);
+}
