@@ -53,7 +53,9 @@ static uint32_t cache_cap(const struct iova_space *s, uint64_t pages)
 {
 	uint64_t budget = 32 + s->live / 8;
 
-	return sat32(pages == 1 ? budget / 8 : pages <= 16 ? budget / 24 : budget / 1024);
+	/* shifts only: no 64-bit division helper needed on 32-bit targets */
+	return sat32(pages == 1 ? budget >> 3
+		     : pages <= 16 ? (budget >> 5) + (budget >> 7) : budget >> 10);
 }
 
 /* ------------------------------------------------------------------ memory --- */
