@@ -522,13 +522,13 @@ static int table_room(struct iova_space *s)
 static bool cache_push(struct iova_space *s, uint64_t page, uint64_t pages)
 {
 	struct iova_cache_class *c = &s->cache[pages - 1];
+	uint32_t limit = cache_cap(s, pages);
 
+	if (c->count >= limit) /* also when the live count has shrunk since */
+		return false;
 	if (c->count == c->cap) {
-		uint32_t limit = cache_cap(s, pages), cap;
+		uint32_t cap = c->cap ? c->cap * 2 : 4;
 		uint64_t *p;
-		if (c->cap >= limit)
-			return false;
-		cap = c->cap ? c->cap * 2 : 4;
 		if (cap > limit)
 			cap = limit;
 		p = mem_alloc(s, cap * sizeof(*p));

@@ -498,6 +498,36 @@ TEST(cached_ranges_serve_only_requests_they_satisfy)
 	iova_fini(&s);
 }
 
+TEST(memory_per_live_allocation_at_most_64_bytes)
+{
+	enum { LIVE = 20000 };
+	static uint64_t addr[LIVE], size[LIVE];
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t x = 12345;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, (1ull << 48) - 1, 1));
+	REQUIRE_OK(iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1));
+	for (unsigned step = 0; step < LIVE + 60000; step++) {
+		unsigned k = step < LIVE ? step : (unsigned)(x % LIVE);
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t roll = (x >> 33) % 100;
+		if (step >= LIVE)
+			REQUIRE_OK(iova_free(&s, addr[k], size[k]));
+		size[k] = PG * (roll < 70 ? 1 : roll < 95 ? 2 + (x >> 20) % 15 : 17 + (x >> 20) % 240);
+		REQUIRE_OK(alloc1(&s, size[k], &addr[k]));
+	}
+	CHECK_EQ(iova_live(&s), LIVE);
+	CHECK_EQ((int64_t)iova_memory(&s), c.bytes);
+	printf("test_iova: %.1f bytes per live allocation\n", (double)iova_memory(&s) / LIVE);
+	CHECK(iova_memory(&s) <= 64u * LIVE);
+	for (unsigned k = 0; k < LIVE; k++)
+		REQUIRE_OK(iova_free(&s, addr[k], size[k]));
+	iova_fini(&s);
+	CHECK_EQ(c.bytes, 0);
+}
+
 /* ------------------------------------------------------------ allocation failure --- */
 
 /* A fixed scenario: init, the interrupt window, 3000 mixed allocations (slabs and hash
