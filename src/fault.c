@@ -42,7 +42,7 @@ static void ring_push(struct dmar_system *sys, struct dmar_fault_record *rec)
 
 static void report(struct dmar_system *sys, const struct dmar_fault_record *rec)
 {
-	char line[384];
+	char line[512];
 	dmar_fault_format(sys, rec, line, sizeof(line));
 	dmar_log(sys, DMAR_LOG_ERR, "%s", line);
 	if (sys->fault_cb)

@@ -3,7 +3,7 @@
 
 void dmar_log(const struct dmar_system *sys, enum dmar_log_level level, const char *fmt, ...)
 {
-	char line[256];
+	char line[512];
 	va_list ap;
 	if (!sys->os.ops->log)
 		return;

@@ -1,0 +1,37 @@
+/*
+ * simsys.h - a simulated machine with one or more VT-d units and a dmar_system on it,
+ * for the remapping-core tests and benchmarks.
+ */
+#ifndef DMAR_TEST_SIMSYS_H
+#define DMAR_TEST_SIMSYS_H
+
+#include "dmar/dmar.h"
+#include "model.h"
+#include "posix_machine.h"
+
+#define SIMSYS_REG_BASE 0xfed90000ull
+
+struct simsys {
+	struct posix_machine *pm;
+	struct model *model;
+	struct dmar_system *sys;
+	struct dmar_unit *unit;
+	struct dmar_config cfg;
+	struct model_config mcfg;
+};
+
+/* Machine + unit with `mcfg` (NULL: QEMU defaults) and a system with `cfg` (NULL:
+ * defaults, timeout 10 ms). Returns 0 or the error of dmar_system_create/add_unit; the
+ * machine stays up on error so the caller can inspect it (call simsys_down). */
+int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dmar_config *cfg);
+/* Destroys the system and the machine; returns the number of leaked allocations plus
+ * table pages plus coherency errors (0 when everything was clean). */
+unsigned long simsys_down(struct simsys *s);
+
+/* A DMA buffer in the simulated physical memory. */
+void *simsys_buffer(struct simsys *s, size_t size, uint64_t *pa);
+
+/* A device does DMA: returns 0 or the fault reason the unit gave. */
+int simsys_dma(struct simsys *s, uint16_t sid, uint64_t iova, void *buf, size_t len, bool write_to_memory);
+
+#endif
