@@ -41,6 +41,7 @@ configs=(
   "register_inval|512M|| $two_edu|hw.dmar.qi=0"
   "behind_root_port|512M||-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 -device $edu,bus=rp1 -device $edu|"
   "high_memory|5G|| $two_edu|"
+  "all_at_once|512M|,caching-mode=on,aw-bits=48,pt=off| $two_edu|hw.dmar.qi=0"
 )
 
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/qemu-matrix.XXXXXX")
