@@ -26,6 +26,8 @@ static void rejects_free(const struct dmar_os *os, struct reject *r)
 
 static bool page_fits(const struct dmar_dma_tag *tag, uint64_t pa)
 {
+	if (tag->dev->mode == DMAR_BUSDMA_TRANSLATE)
+		return true; /* the device reaches it through its IOVA */
 	return busdma_addr_ok(tag, pa, DMAR_PAGE_SIZE) && !(pa & (tag->p.alignment - 1));
 }
 
@@ -152,10 +154,16 @@ static int pool_take_waiting(struct dmar_dma_tag *tag, unsigned need, unsigned f
 	}
 }
 
+/* Bounce backend: pieces outside the device's reach or misaligned. Translating
+ * backend: only misaligned pieces (an IOVA keeps the in-page offset, so alignment is the
+ * one constraint remapping cannot meet); their bounce pages are then mapped like any
+ * other page. */
 static bool needs_bounce(const struct dmar_dma_tag *tag, const struct busdma_piece *p)
 {
 	uint64_t amask = dmar_min_u64(tag->p.alignment, DMAR_PAGE_SIZE) - 1;
-	return !busdma_addr_ok(tag, p->pa, p->len) || (p->pa & amask);
+	if (p->pa & amask)
+		return true;
+	return tag->dev->mode == DMAR_BUSDMA_BOUNCE && !busdma_addr_ok(tag, p->pa, p->len);
 }
 
 static void release_pages(struct dmar_busdma *bus, struct bounce_page *list,
@@ -188,7 +196,7 @@ static int map_bounce_room(struct dmar_dmamap *map, unsigned need)
 	return 0;
 }
 
-int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
+int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 {
 	struct dmar_dma_tag *tag = map->tag;
 	struct dmar_busdma *bus = tag->dev->bus;
@@ -197,6 +205,7 @@ int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 	unsigned need = 0;
 	int rc;
 
+	map->nbounce = 0;
 	busdma_src_rewind(src);
 	while ((rc = busdma_src_next(src, &p)) > 0) {
 		if (!needs_bounce(tag, &p))
@@ -208,47 +217,58 @@ int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 			return DMAR_ERANGE;
 		need++;
 	}
-	if (rc < 0)
+	if (rc < 0 || !need)
 		return rc;
 
 	struct bounce_page *list = NULL;
-	if (need) {
-		rc = map_bounce_room(map, need);
-		if (rc)
-			return rc;
-		rc = pool_take_waiting(tag, need, flags, &list);
-		if (rc)
-			return rc;
+	rc = map_bounce_room(map, need);
+	if (rc)
+		return rc;
+	rc = pool_take_waiting(tag, need, flags, &list);
+	if (rc)
+		return rc;
+	busdma_src_rewind(src);
+	while (busdma_src_next(src, &p) > 0) {
+		if (!needs_bounce(tag, &p))
+			continue;
+		struct busdma_bounce *b = &map->bounce[map->nbounce++];
+		b->page = list;
+		list = list->next;
+		b->len = p.len;
+		b->orig = p.va ? (uint8_t *)(uintptr_t)p.va
+			       : (uint8_t *)os->ops->phys_to_virt(os->ctx, p.pa & ~BUSDMA_PAGE_MASK) +
+					 (p.pa & BUSDMA_PAGE_MASK);
 	}
-	map->nbounce = 0;
+	busdma_lock(bus, bus->lock);
+	bus->bounced_loads++;
+	busdma_unlock(bus, bus->lock);
+	return 0;
+}
+
+uint64_t bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,
+			   unsigned *k)
+{
+	if (*k < map->nbounce && needs_bounce(map->tag, p))
+		return map->bounce[(*k)++].page->pa;
+	return p->pa;
+}
+
+int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
+{
+	struct busdma_piece p;
+	unsigned k = 0;
+	int rc = bounce_reserve(map, src, flags);
+	if (rc)
+		return rc;
 	busdma_src_rewind(src);
 	while ((rc = busdma_src_next(src, &p)) > 0) {
-		uint64_t addr = p.pa;
-		if (need && needs_bounce(tag, &p)) {
-			struct busdma_bounce *b = &map->bounce[map->nbounce++];
-			b->page = list;
-			list = list->next;
-			b->len = p.len;
-			b->orig = p.va ? (uint8_t *)(uintptr_t)p.va
-				       : (uint8_t *)os->ops->phys_to_virt(os->ctx, p.pa & ~BUSDMA_PAGE_MASK) +
-						 (p.pa & BUSDMA_PAGE_MASK);
-			addr = b->page->pa;
-		}
-		rc = busdma_seg_add(map, addr, p.len);
+		rc = busdma_seg_add(map, bounce_piece_addr(map, &p, &k), p.len);
 		if (rc)
 			break;
 	}
-	if (rc) {
-		release_pages(bus, list, map->bounce, map->nbounce);
-		map->nbounce = 0;
-		return rc;
-	}
-	if (need) {
-		busdma_lock(bus, bus->lock);
-		bus->bounced_loads++;
-		busdma_unlock(bus, bus->lock);
-	}
-	return 0;
+	if (rc)
+		bounce_unload(map);
+	return rc;
 }
 
 void bounce_unload(struct dmar_dmamap *map)

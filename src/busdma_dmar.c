@@ -120,10 +120,12 @@ static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *
 	struct busdma_piece p;
 	uint64_t prev_end = 0;
 	bool have_prev = false;
+	unsigned k = 0;
 	int rc;
 
 	busdma_src_rewind(src);
 	while ((rc = busdma_src_next(src, &p)) > 0) {
+		p.pa = bounce_piece_addr(map, &p, &k);
 		uint64_t off = p.pa & BUSDMA_PAGE_MASK;
 		uint64_t dev_addr;
 		if (have_prev && prev_end == p.pa && off) {
@@ -164,10 +166,13 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	struct dmar_dma_tag *tag = map->tag;
 	struct dmar_busdma_dev *dev = tag->dev;
 	uint64_t pages;
-	int rc;
+	int rc = bounce_reserve(map, src, flags);
+	if (rc)
+		return rc;
 
-	/* Every piece but an SG list's is one page of its own: no counting walk needed. */
-	switch (src->kind) {
+	/* Every piece but an SG list's is one page of its own: no counting walk needed,
+	 * unless pieces were moved to bounce pages. */
+	switch (map->nbounce ? BUSDMA_SRC_SG : src->kind) {
 	case BUSDMA_SRC_VIRT:
 		pages = (((uintptr_t)src->va & BUSDMA_PAGE_MASK) + src->len + BUSDMA_PAGE_MASK) >>
 			DMAR_PAGE_SHIFT;
@@ -181,8 +186,10 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	default: {
 		struct layout count = { 0 };
 		rc = layout(&count, map, src);
-		if (rc)
+		if (rc) {
+			bounce_unload(map);
 			return rc;
+		}
 		pages = count.pages;
 		break;
 	}
@@ -199,8 +206,10 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	busdma_lock(dev->bus, dev->lock);
 	rc = iova_alloc(&dev->iova, &req, &iova);
 	busdma_unlock(dev->bus, dev->lock);
-	if (rc)
+	if (rc) {
+		bounce_unload(map);
 		return rc == DMAR_EINVAL ? DMAR_ENOSPC : rc;
+	}
 
 	struct layout l = {
 		.dom = dev->dom,
@@ -211,9 +220,12 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	rc = layout(&l, map, src);
 	if (rc) {
 		if (l.mapped && dmar_unmap(dev->dom, iova, l.mapped * DMAR_PAGE_SIZE)) {
-			/* Never hand out an IOVA whose mapping may remain: keep it allocated. */
+			/* Never hand out an IOVA whose mapping may remain, nor a page the
+			 * device may still reach: keep both. */
+			map->nbounce = 0;
 			return rc;
 		}
+		bounce_unload(map);
 		busdma_lock(dev->bus, dev->lock);
 		iova_free(&dev->iova, iova, size);
 		busdma_unlock(dev->bus, dev->lock);
@@ -230,6 +242,7 @@ int busdma_dmar_unload(struct dmar_dmamap *map)
 	int rc = dmar_unmap(dev->dom, map->iova, map->iova_size);
 	if (rc)
 		return rc;
+	bounce_unload(map);
 	busdma_lock(dev->bus, dev->lock);
 	iova_free(&dev->iova, map->iova, map->iova_size);
 	busdma_unlock(dev->bus, dev->lock);

@@ -116,6 +116,13 @@ int busdma_dmar_unload(struct dmar_dmamap *map);
 
 /* bounce.c */
 int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+/* Takes bounce pages for the pieces of src that need one (map->nbounce of them, in
+ * piece order); 0 with map->nbounce = 0 when none does. Undo with bounce_unload. */
+int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+/* The address a piece is transferred at: its own, or its bounce page's. `k` counts the
+ * bounced pieces seen so far in a walk (start at 0). */
+uint64_t bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,
+			   unsigned *k);
 void bounce_unload(struct dmar_dmamap *map);
 void bounce_sync(struct dmar_dmamap *map, unsigned op);
 /* One page the device can reach under the tag, from page_alloc (not the pool). */

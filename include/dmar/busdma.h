@@ -10,7 +10,10 @@
  *                                 that covers it and its own IOVA space; a load maps the
  *                                 buffer's pages at fresh IOVAs, an unload unmaps them and
  *                                 waits for the IOTLB invalidation (strict). Nothing else
- *                                 is reachable by the device. No copies.
+ *                                 is reachable by the device. No copies, except for a
+ *                                 piece whose start breaks the tag's alignment (an IOVA
+ *                                 keeps the in-page offset): that piece is copied
+ *                                 through a bounce page mapped in its place.
  *                      BOUNCE     used when hw.dmar.enable=0, when no unit covers the
  *                                 device, or for hw.busdma.pciD:B:S:F.bounce=1 (then the
  *                                 device is attached to a PASSTHROUGH domain: TT=2, or an
@@ -199,8 +202,9 @@ int dmar_dmamem_free(struct dmar_dma_tag *tag, void *vaddr, struct dmar_dmamap *
  * the tag, or fails and maps nothing:
  *   DMAR_EINVAL   bad arguments, a map already loaded, a virtual buffer the OS layer
  *                 cannot translate (virt_to_phys gives UINT64_MAX: e.g. malloc'd host
- *                 memory), length 0 or > maxsize, or (TRANSLATE) a buffer whose start
- *                 is not aligned as the tag asks (the in-page offset is kept by IOVAs);
+ *                 memory), length 0 or > maxsize, or (BOUNCE, alignment above 4 KiB)
+ *                 a segment that would start on a page not aligned as the tag asks
+ *                 (bounce pages are single 4 KiB pages);
  *   DMAR_ERANGE   the buffer needs more than nsegments segments;
  *   DMAR_ENOSPC   no IOVA range satisfies the tag / not enough bounce pages (NOWAIT);
  *   DMAR_ETIMEDOUT  WAITOK and no bounce pages were freed in time;
@@ -233,7 +237,8 @@ bool dmar_dmamap_is_bounced(const struct dmar_dmamap *map);
 /* Sync operations (may be or'ed). PRE before the device accesses the memory, POST after.
  * READ: the device writes memory (the CPU reads the result); WRITE: the device reads
  * memory the CPU wrote. Bounced maps copy: PREWRITE buffer -> bounce pages, POSTREAD
- * bounce pages -> buffer. Translated maps never copy (a write barrier only). */
+ * bounce pages -> buffer. Translated maps copy nothing (a write barrier only) unless a
+ * misaligned piece was bounced (dmar_dmamap_is_bounced()). */
 #define DMAR_DMASYNC_PREREAD 1u
 #define DMAR_DMASYNC_POSTREAD 2u
 #define DMAR_DMASYNC_PREWRITE 4u
@@ -244,7 +249,8 @@ int dmar_dmamap_sync(struct dmar_dma_tag *tag, struct dmar_dmamap *map, unsigned
 /* Unmaps (TRANSLATE: unmaps and waits for the IOTLB invalidation before returning),
  * releases bounce pages and empties the segment list. Unloading an unloaded map is a
  * no-op. If the core fails to unmap (e.g. DMAR_ETIMEDOUT) the map stays loaded and
- * the call may be retried. */
+ * the call may be retried. (A load that fails and then cannot undo its own mapping
+ * keeps its IOVA range and bounce pages out of use for good rather than reuse them.) */
 int dmar_dmamap_unload(struct dmar_dma_tag *tag, struct dmar_dmamap *map);
 
 #endif
