@@ -109,6 +109,14 @@ static void implicit_write_buffer_flush(struct model *m)
 		m->ops.flush_write_buffer(m->ctx);
 }
 
+/* Invalidations drain the write buffer as well (6.8): table writes made before them
+ * are visible to the walks after them. */
+static void drain_write_buffer(struct model *m)
+{
+	if (m->cfg.rwbf && m->ops.flush_write_buffer)
+		m->ops.flush_write_buffer(m->ctx);
+}
+
 unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_t sid, unsigned fm)
 {
 	/* FM masks the low 0, 1, 2 or 3 bits of the function number (11.4.7). */
@@ -117,6 +125,7 @@ unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_
 
 	implicit_write_buffer_flush(m);
 	m->stats.cc_inval[gran & 3u]++;
+	drain_write_buffer(m);
 	if (m->cfg.null_hw)
 		return gran; /* nothing is cached */
 	for (b = 0; b < 256; b++) {
@@ -214,6 +223,7 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 	if (gran == 0 || (gran == VTD_IOTLB_PAGE && am > m->cfg.mamv))
 		return 0;
 	m->stats.iotlb_inval[gran]++;
+	drain_write_buffer(m);
 	if (gran == VTD_IOTLB_PAGE)
 		m->stats.iotlb_inval_pages += 1ull << am;
 	if (m->cfg.null_hw)

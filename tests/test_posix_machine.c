@@ -286,8 +286,8 @@ TEST(locks_exclude)
 }
 
 /* A unit with one device whose 4 KiB page at iova 0 is mapped to `buf`; tables flushed. */
-static struct model *coherency_setup(struct posix_machine *pm, bool coherent, uint64_t *pte_pa,
-				     uint64_t *buf_pa)
+static struct model *coherency_setup(struct posix_machine *pm, bool coherent, bool rwbf,
+				     uint64_t *pte_pa, uint64_t *buf_pa)
 {
 	const struct dmar_os *os = posix_machine_os(pm);
 	struct model_config cfg;
@@ -297,6 +297,7 @@ static struct model *coherency_setup(struct posix_machine *pm, bool coherent, ui
 
 	model_config_default(&cfg);
 	cfg.c = coherent;
+	cfg.rwbf = rwbf;
 	m = posix_machine_add_unit(pm, UNIT0, &cfg);
 	REQUIRE(m != NULL);
 	REQUIRE(posix_machine_alloc_dma(pm, 4096, 4096, buf_pa));
@@ -318,6 +319,8 @@ static struct model *coherency_setup(struct posix_machine *pm, bool coherent, ui
 	*pte_pa = l1;
 	model_write64(m, VTD_RTADDR_REG, root);
 	model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
+	if (rwbf)
+		model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_WBF);
 	model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_TE);
 	return m;
 }
@@ -328,7 +331,7 @@ TEST(unflushed_table_write_is_a_driver_error_when_not_coherent)
 	const struct dmar_os *os = posix_machine_os(pm);
 	uint64_t pte, buf;
 	uint8_t byte = 1;
-	struct model *m = coherency_setup(pm, false, &pte, &buf);
+	struct model *m = coherency_setup(pm, false, false, &pte, &buf);
 	uint64_t *p = os->ops->phys_to_virt(os->ctx, pte);
 
 	*p = buf | VTD_SL_R | VTD_SL_W; /* written, not flushed */
@@ -352,11 +355,40 @@ TEST(coherent_unit_reads_the_cpu_view)
 	const struct dmar_os *os = posix_machine_os(pm);
 	uint64_t pte, buf;
 	uint8_t byte = 2;
-	struct model *m = coherency_setup(pm, true, &pte, &buf);
+	struct model *m = coherency_setup(pm, true, false, &pte, &buf);
 
 	*(uint64_t *)os->ops->phys_to_virt(os->ctx, pte) = buf | VTD_SL_R | VTD_SL_W;
 	CHECK_EQ(posix_machine_dma(pm, m, VTD_SID(0, 1, 0), 0x10, &byte, 1, MODEL_DMA_WRITE, NULL), 0);
 	CHECK_EQ(((uint8_t *)posix_machine_phys_to_virt(pm, buf))[0x10], 2);
 	CHECK_EQ(posix_machine_coherency_errors(pm), 0);
+	posix_machine_destroy(pm);
+}
+
+TEST(rwbf_holds_flushed_lines_until_wbf_or_invalidation)
+{
+	struct posix_machine *pm = small_machine(0);
+	const struct dmar_os *os = posix_machine_os(pm);
+	uint64_t pte, buf, *p;
+	uint8_t byte = 3;
+	struct model *m = coherency_setup(pm, false, true, &pte, &buf);
+
+	p = os->ops->phys_to_virt(os->ctx, pte);
+	*p = buf | VTD_SL_R | VTD_SL_W;
+	os->ops->cache_flush(os->ctx, p, 8);
+	/* Flushed but still in the write buffer: not visible, and not a driver error. */
+	CHECK_EQ(posix_machine_dma(pm, m, VTD_SID(0, 1, 0), 0, &byte, 1, MODEL_DMA_WRITE, NULL),
+		 VTD_FR_WRITE);
+	CHECK_EQ(posix_machine_coherency_errors(pm), 0);
+	model_write32(m, VTD_GCMD_REG, (uint32_t)(VTD_GCMD_TE | VTD_GCMD_WBF));
+	CHECK_EQ(posix_machine_dma(pm, m, VTD_SID(0, 1, 0), 0, &byte, 1, MODEL_DMA_WRITE, NULL), 0);
+	CHECK_EQ(*(uint8_t *)posix_machine_phys_to_virt(pm, buf), 3);
+
+	/* An invalidation drains the write buffer too. */
+	p[1] = (buf + 0) | VTD_SL_R | VTD_SL_W;
+	os->ops->cache_flush(os->ctx, p + 1, 8);
+	CHECK_EQ(model_translate(m, VTD_SID(0, 1, 0), 0x1000, MODEL_DMA_WRITE, NULL, NULL), VTD_FR_WRITE);
+	model_write64(m, VTD_CCMD_REG, VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_GLOBAL));
+	CHECK_EQ(model_translate(m, VTD_SID(0, 1, 0), 0x1000, MODEL_DMA_WRITE, NULL, NULL), 0);
+	CHECK_EQ(model_stats(m)->wbf, 2);
 	posix_machine_destroy(pm);
 }
