@@ -44,7 +44,7 @@ bool all_bytes(uint64_t pa, size_t len, uint8_t v)
 
 static void print_fault(struct fixture *f, const struct dmar_fault_record *r)
 {
-	char line[256];
+	char line[480]; /* the console prints at most 512 bytes a line */
 	dmar_fault_format(f->sys, r, line, sizeof(line));
 	kprintf("# fault: %s\n", line);
 }

@@ -96,7 +96,7 @@ for entry in "${configs[@]}"; do
   total_skip=$((total_skip + skip))
 
   echo "=== $name: -m $mem intel-iommu$iommu_opts${append:+ -append '$append'}"
-  grep -E '^(ok|not ok|Bail out!|#.*(FAIL|CHECK|REQUIRE|returned|fault|watchdog|exception))' "$log" | sed 's/^/    /'
+  grep -E '^(ok|not ok|Bail out!|# [A-Za-z0-9_/.-]+\.c:[0-9]+: |# fault: |# CPU exception|# rax=)' "$log" | sed 's/^/    /'
   if [ "$verdict" = FAIL ] && [ -s "$logdir/$name.qemu" ]; then
     sed 's/^/    qemu: /' "$logdir/$name.qemu" | head -n 20
   fi
