@@ -11,6 +11,7 @@
 #include "posix_machine.h"
 #include "regs.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -575,6 +576,142 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 			break;
 	}
 	CHECK(n > 5 && n < 2000);
+	posix_machine_free_dma(r.pm, buf, 8 * PG);
+	rig_down(&r);
+}
+
+TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
+{
+	struct model_config mc;
+	model_config_default(&mc);
+	mc.pt = false;
+	struct rig r;
+	rig_up_cfg(&r, "hw.busdma.pci0:0:4:0.bounce=1", &mc);
+	struct dmar_busdma_dev *dev;
+	struct dmar_pci_addr a = { 0, 0, 4, 0 };
+	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
+	CHECK_EQ(dmar_busdma_device_mode(dev), DMAR_BUSDMA_BOUNCE);
+	struct dmar_domain_info info;
+	dmar_domain_get_info(dmar_busdma_device_domain(dev), &info);
+	CHECK(!info.passthrough_tt);
+	CHECK(info.levels > 0);
+	struct dmar_dma_tag *t = tag_new(dev, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 4 * PG, PG, &pa);
+	REQUIRE(buf);
+	fill(buf, 4 * PG, 1);
+	REQUIRE_OK(dmar_dmamap_load(t, m, buf, 4 * PG, 0));
+	CHECK(!dmar_dmamap_is_bounced(m));
+	CHECK_EQ(dmar_dmamap_segs(m)[0].addr, pa); /* device address = physical */
+	uint8_t *got = malloc(4 * PG);
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(dev), m, got, MODEL_DMA_READ), 0);
+	CHECK(memcmp(got, buf, 4 * PG) == 0);
+	free(got);
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	posix_machine_free_dma(r.pm, buf, 4 * PG);
+	CHECK_OK(dmar_dmamap_destroy(t, m));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	CHECK_OK(dmar_busdma_device_destroy(dev));
+	rig_down(&r);
+}
+
+static uint64_t two_loads_gap(const char *tunables)
+{
+	struct rig r;
+	rig_up(&r, tunables);
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, PG, 1, PG, 0, 1);
+	struct dmar_dmamap *m1, *m2;
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m1));
+	REQUIRE_OK(dmar_dmamap_create(t, 0, &m2));
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, PG, PG, &pa);
+	REQUIRE(buf);
+	REQUIRE_OK(dmar_dmamap_load(t, m1, buf, PG, 0));
+	REQUIRE_OK(dmar_dmamap_load(t, m2, buf, PG, 0));
+	uint64_t gap = dmar_dmamap_segs(m2)[0].addr - dmar_dmamap_segs(m1)[0].addr;
+	CHECK_OK(dmar_dmamap_unload(t, m1));
+	CHECK_OK(dmar_dmamap_unload(t, m2));
+	posix_machine_free_dma(r.pm, buf, PG);
+	CHECK_OK(dmar_dmamap_destroy(t, m1));
+	CHECK_OK(dmar_dmamap_destroy(t, m2));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+	return gap;
+}
+
+TEST(guard_pages_tunable_spaces_loads)
+{
+	CHECK_EQ(two_loads_gap(NULL), 2 * PG);
+	CHECK_EQ(two_loads_gap("hw.dmar.guard_pages=0"), PG);
+	CHECK_EQ(two_loads_gap("hw.dmar.guard_pages=3"), 4 * PG);
+}
+
+struct worker {
+	struct rig *r;
+	struct dmar_dma_tag *t;
+	uint8_t *buf;
+	unsigned seed;
+	int errors;
+};
+
+static void *load_unload_loop(void *arg)
+{
+	struct worker *w = arg;
+	struct dmar_dmamap *m[4];
+	for (int i = 0; i < 4; i++)
+		if (dmar_dmamap_create(w->t, 0, &m[i]))
+			w->errors++;
+	for (unsigned it = 0; it < 400 && !w->errors; it++) {
+		unsigned i = it % 4;
+		uint64_t len = 1 + (w->seed * 2654435761u + it * 977u) % (8 * PG);
+		if (dmar_dmamap_load(w->t, m[i], w->buf, len, 0)) {
+			w->errors++;
+			break;
+		}
+		uint8_t tmp[16];
+		if (posix_machine_dma(w->r->pm, w->r->unit, dmar_busdma_device_sid(w->r->dev),
+				      dmar_dmamap_segs(m[i])[0].addr, tmp, sizeof(tmp) < len ? sizeof(tmp) : len,
+				      MODEL_DMA_READ, NULL) != 0)
+			w->errors++;
+		if (it % 3 == 2)
+			for (unsigned j = 0; j < 4; j++)
+				if (dmar_dmamap_unload(w->t, m[j]))
+					w->errors++;
+		if (dmar_dmamap_unload(w->t, m[(i + 1) % 4]))
+			w->errors++;
+	}
+	for (int i = 0; i < 4; i++) {
+		dmar_dmamap_unload(w->t, m[i]);
+		if (dmar_dmamap_destroy(w->t, m[i]))
+			w->errors++;
+	}
+	return NULL;
+}
+
+/* Loads and unloads on different maps of one device from several threads at once. */
+TEST(concurrent_loads_on_one_device)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 8 * PG, 1, 8 * PG, 0, 1);
+	uint64_t pa;
+	uint8_t *buf = posix_machine_alloc_dma(r.pm, 8 * PG, PG, &pa);
+	REQUIRE(buf);
+	enum { NT = 3 };
+	pthread_t th[NT];
+	struct worker w[NT];
+	for (int i = 0; i < NT; i++) {
+		w[i] = (struct worker){ &r, t, buf, (unsigned)i + 1, 0 };
+		REQUIRE(pthread_create(&th[i], NULL, load_unload_loop, &w[i]) == 0);
+	}
+	for (int i = 0; i < NT; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(w[i].errors, 0);
+	}
+	check_nothing_mapped_low(&r, 512);
+	CHECK_OK(dmar_dma_tag_destroy(t));
 	posix_machine_free_dma(r.pm, buf, 8 * PG);
 	rig_down(&r);
 }
