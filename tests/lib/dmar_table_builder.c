@@ -186,3 +186,69 @@ size_t dtb_finish(struct dtb *b)
 	dtb_fix_checksum(b);
 	return b->len;
 }
+
+/* A made-up topology: every (bus, dev, fn) with even bus^dev^fn is a bridge. */
+static int exercise_bridge(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+			   uint8_t *sub)
+{
+	(void)ctx;
+	(void)seg;
+	if ((dev ^ fn ^ bus) & 1)
+		return -1;
+	*sub = (uint8_t)(bus + 3);
+	return (uint8_t)(bus + dev + 1);
+}
+
+unsigned dtb_exercise(const struct dmar_acpi_table *t)
+{
+	unsigned scopes = 0;
+	char line[256];
+	for (unsigned i = 0; i < t->nfindings && i < DMAR_ACPI_MAX_FINDINGS; i++)
+		dmar_acpi_finding_format(&t->findings[i], line, sizeof(line));
+	struct dmar_acpi_struct st;
+	for (unsigned i = 0; dmar_acpi_struct_get(t, i, &st) == 0; i++) {
+		struct dmar_acpi_scope_iter it;
+		struct dmar_acpi_scope sc;
+		(void)dmar_acpi_type_name(st.type);
+		if (dmar_acpi_scope_begin(t, st.offset, &it) != 0)
+			continue;
+		while (dmar_acpi_scope_next(&it, &sc)) {
+			scopes++;
+			(void)dmar_acpi_scope_type_name(sc.type);
+			(void)dmar_acpi_scope_matches(&sc, 0, sc.start_bus, 1, 0, 0,
+						      exercise_bridge, NULL);
+		}
+	}
+	union {
+		struct dmar_acpi_drhd d;
+		struct dmar_acpi_rmrr r;
+		struct dmar_acpi_atsr a;
+		struct dmar_acpi_rhsa h;
+		struct dmar_acpi_andd n;
+		struct dmar_acpi_satc s;
+		struct dmar_acpi_sidp p;
+	} u;
+	for (unsigned i = 0; dmar_acpi_drhd_get(t, i, &u.d) == 0; i++)
+		;
+	for (unsigned i = 0; dmar_acpi_rmrr_get(t, i, &u.r) == 0; i++)
+		;
+	for (unsigned i = 0; dmar_acpi_atsr_get(t, i, &u.a) == 0; i++)
+		;
+	for (unsigned i = 0; dmar_acpi_rhsa_get(t, i, &u.h) == 0; i++)
+		;
+	for (unsigned i = 0; dmar_acpi_andd_get(t, i, &u.n) == 0; i++)
+		;
+	for (unsigned i = 0; dmar_acpi_satc_get(t, i, &u.s) == 0; i++)
+		;
+	for (unsigned i = 0; dmar_acpi_sidp_get(t, i, &u.p) == 0; i++)
+		;
+	for (unsigned bus = 0; bus < 4; bus++) {
+		unsigned idx, cursor = 0;
+		struct dmar_acpi_rmrr r;
+		(void)dmar_acpi_device_unit(t, 0, (uint8_t)bus, 2, 0, exercise_bridge, NULL, &idx);
+		while (dmar_acpi_device_rmrr_next(t, 0, (uint8_t)bus, 2, 0, exercise_bridge, NULL,
+						  &cursor, &r) == 0)
+			;
+	}
+	return scopes;
+}

@@ -62,4 +62,10 @@ void dtb_put16(struct dtb *b, size_t off, uint16_t v);
 void dtb_put32(struct dtb *b, size_t off, uint32_t v);
 void dtb_put64(struct dtb *b, size_t off, uint64_t v);
 
+
+/* Calls every getter, iterator and lookup of the acpi API over a parsed table (with a
+ * made-up bridge topology); returns the number of scopes seen. For robustness tests and
+ * the fuzz target: whatever the parser accepted must be safe to walk. */
+unsigned dtb_exercise(const struct dmar_acpi_table *t);
+
 #endif
