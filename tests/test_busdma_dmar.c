@@ -443,17 +443,25 @@ TEST(interrupt_window_is_never_handed_out)
 	rig_down(&r);
 }
 
+/* Device 00:04.0, which the tunables make bounce; its domain's info in *info. */
+static struct dmar_busdma_dev *bounce_device(struct rig *r, struct dmar_domain_info *info)
+{
+	struct dmar_busdma_dev *dev;
+	struct dmar_pci_addr a = { 0, 0, 4, 0 };
+	REQUIRE_OK(dmar_busdma_device(r->bus, a, NULL, NULL, &dev));
+	CHECK_EQ(dmar_busdma_device_mode(dev), DMAR_BUSDMA_BOUNCE);
+	REQUIRE(dmar_busdma_device_domain(dev));
+	dmar_domain_get_info(dmar_busdma_device_domain(dev), info);
+	CHECK_EQ(info->kind, DMAR_DOMAIN_PASSTHROUGH);
+	return dev;
+}
+
 TEST(bounce_tunable_gives_passthrough_and_bounces_above_lowaddr)
 {
 	struct rig r;
 	rig_up(&r, "hw.busdma.pci0:0:4:0.bounce=1");
-	struct dmar_busdma_dev *dev;
-	struct dmar_pci_addr a = { 0, 0, 4, 0 };
-	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
-	CHECK_EQ(dmar_busdma_device_mode(dev), DMAR_BUSDMA_BOUNCE);
 	struct dmar_domain_info info;
-	dmar_domain_get_info(dmar_busdma_device_domain(dev), &info);
-	CHECK_EQ(info.kind, DMAR_DOMAIN_PASSTHROUGH);
+	struct dmar_busdma_dev *dev = bounce_device(&r, &info);
 	/* A buffer above 256 MiB for a 28-bit device. */
 	void *chunks[192];
 	int n = 0;
@@ -587,12 +595,8 @@ TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
 	mc.pt = false;
 	struct rig r;
 	rig_up_cfg(&r, "hw.busdma.pci0:0:4:0.bounce=1", &mc);
-	struct dmar_busdma_dev *dev;
-	struct dmar_pci_addr a = { 0, 0, 4, 0 };
-	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
-	CHECK_EQ(dmar_busdma_device_mode(dev), DMAR_BUSDMA_BOUNCE);
 	struct dmar_domain_info info;
-	dmar_domain_get_info(dmar_busdma_device_domain(dev), &info);
+	struct dmar_busdma_dev *dev = bounce_device(&r, &info);
 	CHECK(!info.passthrough_tt);
 	CHECK(info.levels > 0);
 	struct dmar_dma_tag *t = tag_new(dev, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
