@@ -510,6 +510,22 @@ TEST(enable_0_bounces_every_device)
 	rig_up(&r, "hw.dmar.enable=0");
 	CHECK_EQ(dmar_busdma_device_mode(r.dev), DMAR_BUSDMA_BOUNCE);
 	CHECK(dmar_busdma_device_domain(r.dev) == NULL);
+	struct dmar_unit_info ui;
+	dmar_unit_get_info(dmar_unit_at(r.sys, 0), &ui);
+	CHECK(!ui.translating); /* nothing was attached */
+	rig_down(&r);
+}
+
+TEST(device_no_unit_covers_bounces)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	struct dmar_busdma_dev *dev;
+	struct dmar_pci_addr a = { 1, 0, 3, 0 }; /* PCI segment 1: no DRHD */
+	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
+	CHECK_EQ(dmar_busdma_device_mode(dev), DMAR_BUSDMA_BOUNCE);
+	CHECK(dmar_busdma_device_domain(dev) == NULL);
+	CHECK_OK(dmar_busdma_device_destroy(dev));
 	rig_down(&r);
 }
 
