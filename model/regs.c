@@ -379,8 +379,12 @@ static void write_reg(struct model *m, uint32_t off, uint32_t val)
 			store(m, off, val, 0xfffff807u);
 		break;
 	case VTD_ICS_REG:
-		if (val & (uint32_t)VTD_ICS_IWC)
+		/* Clearing IWC also clears a pending (masked) completion event. */
+		if (val & (uint32_t)VTD_ICS_IWC) {
 			set_reg32(m, off, 0);
+			set_reg32(m, VTD_IECTL_REG,
+				  reg32(m, VTD_IECTL_REG) & ~(uint32_t)VTD_FECTL_IP);
+		}
 		break;
 	case VTD_IRTA_REG:
 		if (m->cfg.ir)
