@@ -530,7 +530,7 @@ static int load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, struct busdma
 int dmar_dmamap_load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, const void *buf,
 		     uint64_t len, unsigned flags)
 {
-	if (!tag || !map || !buf || (uint64_t)(uintptr_t)buf + len < (uint64_t)(uintptr_t)buf)
+	if (!tag || !map || !buf || len > (uint64_t)(UINTPTR_MAX - (uintptr_t)buf))
 		return DMAR_EINVAL;
 	struct busdma_src src = { .kind = BUSDMA_SRC_VIRT, .va = buf, .len = len };
 	return load(tag, map, &src, flags);
@@ -549,7 +549,7 @@ int dmar_dmamap_load_pages(struct dmar_dma_tag *tag, struct dmar_dmamap *map,
 			   const uint64_t *pages, unsigned npages, uint64_t offset, uint64_t len,
 			   unsigned flags)
 {
-	if (!tag || !map || !pages || offset >= DMAR_PAGE_SIZE ||
+	if (!tag || !map || !pages || !npages || offset >= DMAR_PAGE_SIZE ||
 	    len > (uint64_t)npages * DMAR_PAGE_SIZE - offset)
 		return DMAR_EINVAL;
 	struct busdma_src src = { .kind = BUSDMA_SRC_PAGES, .pages = pages, .npages = npages,

@@ -9,6 +9,7 @@
  */
 #include "harness.h"
 #include "dmar/busdma.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -667,6 +668,9 @@ TEST(page_list_and_sg_list_loads)
 	uint64_t bad_pages[1] = { pages[0] + 8 };
 	CHECK_EQ(dmar_dmamap_load_pages(t, m, bad_pages, 1, 0, 100, 0), DMAR_EINVAL);
 	CHECK_EQ(dmar_dmamap_load_pages(t, m, pages, 1, 10, PG, 0), DMAR_EINVAL);
+	CHECK_EQ(dmar_dmamap_load_pages(t, m, pages, 0, 10, 100, 0), DMAR_EINVAL);
+	CHECK_EQ(dmar_dmamap_load(t, m, (void *)(UINTPTR_MAX - 100), 200, 0), DMAR_EINVAL);
+	CHECK_EQ(dmar_dmamap_load_phys(t, m, UINT64_MAX - 100, 200, 0), DMAR_EINVAL);
 
 	struct dmar_dma_segment sg[3] = {
 		{ fake_virt_to_phys(e.f, buf + 5 * PG + 7), 33 },
@@ -909,4 +913,89 @@ TEST(fail_nth_allocation_leaves_no_leak)
 	CHECK(n > 5 && n < 1000); /* it did fail on the way, and then got through */
 	fake_pages_free(f, buf, 9);
 	fake_delete(f);
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(uint64_t n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state % n;
+}
+
+/* Random tags and random virtual or sg loads: every load either obeys every
+ * constraint and moves the right bytes both ways, or fails with a load error and
+ * holds nothing. */
+TEST(random_tags_and_loads_obey_constraints_or_fail_cleanly)
+{
+	struct env e;
+	env_up(&e, NULL);
+	uint8_t *buf = fake_pages(e.f, 32);
+	uint8_t *got = malloc(32 * PG), *want = malloc(32 * PG);
+	const uint64_t aligns[] = { 1, 4, 64, PG };
+	const uint64_t bounds[] = { 0, PG, 2 * PG, 16 * PG };
+	const uint64_t lows[] = { UINT64_MAX, 0xffffffff, 0x3fffff };
+	unsigned ok = 0, failed = 0;
+	for (int it = 0; it < 300; it++) {
+		struct dmar_dma_tag_params p;
+		dmar_dma_tag_params_default(&p);
+		p.alignment = aligns[rnd(4)];
+		p.boundary = bounds[rnd(4)];
+		p.lowaddr = lows[rnd(3)];
+		p.highaddr = rnd(2) ? UINT64_MAX : dmar_max_u64(p.lowaddr, 0xffffffffull);
+		p.maxsize = 32 * PG;
+		p.nsegments = 1 + (unsigned)rnd(40);
+		p.maxsegsz = p.alignment + rnd(8 * PG);
+		struct dmar_dma_tag *t;
+		struct dmar_dmamap *m;
+		REQUIRE_OK(dmar_dma_tag_create(e.dev, NULL, &p, &t));
+		REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+		uint64_t len;
+		int rc;
+		fill(buf, 32 * PG, (unsigned)it);
+		if (rnd(2)) {
+			uint64_t off = rnd(4 * PG);
+			len = 1 + rnd(28 * PG - 1);
+			memcpy(want, buf + off, len);
+			rc = dmar_dmamap_load(t, m, buf + off, len, 0);
+		} else {
+			struct dmar_dma_segment sg[8];
+			unsigned n = 1 + (unsigned)rnd(8);
+			len = 0;
+			for (unsigned i = 0; i < n; i++) {
+				uint64_t at = rnd(32 * PG - 1);
+				sg[i].len = 1 + rnd(dmar_min_u64(32 * PG - at, 3 * PG));
+				sg[i].addr = fake_virt_to_phys(e.f, buf + at);
+				/* keep each piece within one arena page run: split at a page end */
+				sg[i].len = dmar_min_u64(sg[i].len, PG - at % PG);
+				memcpy(want + len, buf + at, sg[i].len);
+				len += sg[i].len;
+			}
+			rc = dmar_dmamap_load_sg(t, m, sg, n, 0);
+		}
+		if (rc == 0) {
+			ok++;
+			check_segments(t, m, len);
+			CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_PREWRITE));
+			device_read(e.f, m, got);
+			CHECK(memcmp(got, want, len) == 0);
+			CHECK_OK(dmar_dmamap_unload(t, m));
+		} else {
+			failed++;
+			CHECK(rc == DMAR_ERANGE || rc == DMAR_ENOSPC);
+			CHECK_EQ(dmar_dmamap_nsegs(m), 0);
+		}
+		struct dmar_busdma_stats st;
+		dmar_busdma_get_stats(e.bus, &st);
+		CHECK_EQ(st.pool_free, st.pool_pages);
+		CHECK_OK(dmar_dmamap_destroy(t, m));
+		CHECK_OK(dmar_dma_tag_destroy(t));
+	}
+	printf("  %u loads obeyed their tags, %u failed cleanly\n", ok, failed);
+	CHECK(ok > 100 && failed > 10);
+	free(got);
+	free(want);
+	fake_pages_free(e.f, buf, 32);
+	env_down(&e);
 }
