@@ -212,6 +212,41 @@ static bool drop_range(const struct tlb_entry *e, const void *arg)
 	return start <= r->last && last >= r->start;
 }
 
+/* The same as tlb_remove_if(drop_range) for a small range: looks up each key the range
+ * touches at each level instead of scanning every bucket. */
+static void remove_range_by_key(struct model *m, const struct inval_range *r)
+{
+	unsigned level;
+
+	for (level = 1; level <= 5; level++) {
+		unsigned shift = level_shift(level);
+		uint64_t key;
+
+		for (key = r->start >> shift; key <= r->last >> shift; key++) {
+			for (unsigned leaf = 0; leaf < 2; leaf++) {
+				struct tlb_entry **pp;
+
+				if ((!leaf && (r->ih || level == 1)) || (leaf && level > 3))
+					continue;
+				pp = &m->tlb[bucket(key, r->did, level, leaf)];
+				while (*pp) {
+					struct tlb_entry *e = *pp;
+
+					if (e->key == key && e->did == r->did && e->level == level &&
+					    e->leaf == leaf) {
+						*pp = e->next;
+						tlb_free(m, e);
+					} else {
+						pp = &e->next;
+					}
+				}
+			}
+			if (key == UINT64_MAX >> shift)
+				break;
+		}
+	}
+}
+
 unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
 			  unsigned am, bool ih)
 {
@@ -226,7 +261,7 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 	drain_write_buffer(m);
 	if (gran == VTD_IOTLB_PAGE)
 		m->stats.iotlb_inval_pages += 1ull << am;
-	if (m->cfg.null_hw)
+	if (m->cfg.null_hw || m->tlb_leaf + m->tlb_psc == 0)
 		return gran; /* nothing is cached */
 	r.did = did;
 	r.ih = ih;
@@ -240,7 +275,10 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 	default:
 		r.start = addr & ~((1ull << (12u + am)) - 1u);
 		r.last = r.start + ((1ull << (12u + am)) - 1u);
-		tlb_remove_if(m, drop_range, &r);
+		if (am <= 6)
+			remove_range_by_key(m, &r);
+		else
+			tlb_remove_if(m, drop_range, &r);
 		break;
 	}
 	return gran;

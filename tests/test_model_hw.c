@@ -733,6 +733,14 @@ TEST(address_mask_covers_a_range_and_mamv_limits_it)
 	wr64(&e, off, VTD_IOTLB_IVT | VTD_IOTLB_IIRG(VTD_IOTLB_DOMAIN) | VTD_IOTLB_DID(1));
 	CHECK_EQ(VTD_IOTLB_IAIG(rd64(&e, off)), VTD_IOTLB_DOMAIN);
 	CHECK_EQ(model_iotlb_entries(e.m), 0);
+	/* A wide mask (2 MiB from 0) covers them all; the 2 MiB above stays. */
+	for (uint64_t i = 0; i < 8; i++)
+		CHECK_EQ(dma_write_byte(&e, SID_A, 0x100000 + i * 0x1000, 1), 0);
+	map(&e, 0x200000, 0x43000000, 1, RW);
+	CHECK_EQ(dma_write_byte(&e, SID_A, 0x200000, 1), 0);
+	CHECK_EQ(model_iotlb_entries(e.m), 9);
+	inval_iotlb_page(&e, 1, 0, 9, false);
+	CHECK_EQ(model_iotlb_entries(e.m), 1);
 	env_fini(&e);
 
 	/* Without PSI a page-selective request is done domain-wide, as IAIG reports. */
