@@ -120,7 +120,7 @@ static void run(int qi, bool cm, unsigned long steps, uint64_t seed)
 				}
 				rejected++;
 			}
-			check_pages(&s, first, npages, step);
+			check_pages(&s, first ? first - 1 : 0, npages + 2, step);
 		} else {
 			/* unmap a random sub-run of mapped pages around a random mapped page */
 			unsigned at = (unsigned)(rnd() % WINDOW_PAGES);
@@ -153,13 +153,13 @@ static void run(int qi, bool cm, unsigned long steps, uint64_t seed)
 					     (unsigned long long)step);
 				harness_abort_test();
 			}
-			check_pages(&s, lo > 512 ? lo - 512 : 0, hi - lo + 1024, step);
+			check_pages(&s, lo ? lo - 1 : 0, hi - lo + 3, step);
 			dmar_fault_poll(s.sys);
 			struct dmar_fault_record recs[8];
 			while (dmar_fault_read(s.sys, recs, 8))
 				;
 		}
-		if (step % 20000 == 19999)
+		if (step % 10000 == 9999)
 			check_pages(&s, 0, WINDOW_PAGES, step);
 	}
 	check_pages(&s, 0, WINDOW_PAGES, steps);
