@@ -202,9 +202,11 @@ int dmar_dmamem_free(struct dmar_dma_tag *tag, void *vaddr, struct dmar_dmamap *
  * the tag, or fails and maps nothing:
  *   DMAR_EINVAL   bad arguments, a map already loaded, a virtual buffer the OS layer
  *                 cannot translate (virt_to_phys gives UINT64_MAX: e.g. malloc'd host
- *                 memory), length 0 or > maxsize, or (BOUNCE, alignment above 4 KiB)
- *                 a segment that would start on a page not aligned as the tag asks
- *                 (bounce pages are single 4 KiB pages);
+ *                 memory), length 0 or > maxsize, or, for an alignment above 4 KiB,
+ *                 a segment that would start somewhere not aligned as the tag asks
+ *                 (BOUNCE: a later page of a discontiguous buffer; TRANSLATE: a buffer
+ *                 starting inside a page and going on past it; bounce pages are single
+ *                 4 KiB pages, so they cannot fix this);
  *   DMAR_ERANGE   the buffer needs more than nsegments segments;
  *   DMAR_ENOSPC   no IOVA range satisfies the tag / not enough bounce pages (NOWAIT);
  *   DMAR_ETIMEDOUT  WAITOK and no bounce pages were freed in time;
