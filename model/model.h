@@ -11,6 +11,20 @@
  * It is plain C11 with no libc: memory (the tables, the invalidation queue, DMA data)
  * and its own allocations go through `struct model_mem_ops`, so it runs anywhere.
  *
+ * Choices where the specification leaves room (each one what a careful driver must
+ * survive): nothing cached is evicted except when a cache reaches iotlb_capacity (then
+ * it is emptied whole, as QEMU does); SRTP does not empty the caches (software must
+ * invalidate globally after it); device-selective context invalidation matches the DID
+ * as well as the source id under the function mask; not-present results cached in
+ * caching mode carry domain 0; FPD suppresses the faults found after a context entry
+ * was fetched (reasons 3-7 and 0xc); the host address width is MGAW; the fault event
+ * is raised when a fault is recorded while none was pending, and when IQE is set;
+ * every context-cache and IOTLB invalidation (register or queued) also drains the
+ * write buffer (CAP.RWBF), as the specification says invalidations do.
+ * Not modelled: scalable mode and first-level tables, protected memory regions,
+ * advanced fault logging, interrupt-remapping table walks, device-TLBs (their
+ * descriptors are checked and counted), page requests.
+ *
  * Concurrency: a model is not thread-safe; the embedder serialises every call on one
  * model (ports/posix takes a per-machine lock). Different models are independent.
  */

@@ -15,7 +15,9 @@
  * view. Units with C=1 read the CPU view.
  * RWBF approximation (CAP.RWBF=1): table writes become visible to that unit only at
  * GCMD.WBF. With C=1 the whole memory view is refreshed from the CPU view at WBF; with
- * C=0 cache_flush'd lines are held back and reach the memory view at the next WBF.
+ * C=0 cache_flush'd lines are held back and reach the memory view at the next WBF (or
+ * the next context-cache or IOTLB invalidation, which drains the write buffer too);
+ * reading a held line is not counted as a coherency error.
  *
  * Time: a virtual clock. delay_ns advances it by the delay; each MMIO access by 50 ns
  * and each now_ns call by 10 ns (so a polling loop always reaches its timeout). Every
