@@ -791,7 +791,12 @@ TEST(random_translated_loads_obey_their_tags)
 			check_segments(t, m, len);
 			CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_PREWRITE));
 			CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got, MODEL_DMA_READ), 0);
-			CHECK(memcmp(got, buf + off, len) == 0);
+			if (memcmp(got, buf + off, len) != 0)
+				harness_fail(__FILE__, __LINE__, "load %d (offset 0x%llx, 0x%llx bytes, "
+					     "alignment 0x%llx, %s): device read other bytes", it,
+					     (unsigned long long)off, (unsigned long long)len,
+					     (unsigned long long)p.alignment,
+					     dmar_dmamap_is_bounced(m) ? "bounced" : "not bounced");
 			live[slot].t = t;
 			live[slot].m = m;
 		} else {
