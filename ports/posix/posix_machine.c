@@ -538,60 +538,49 @@ static struct pm_unit *route(struct posix_machine *pm, uint64_t pa, unsigned wid
 	return NULL;
 }
 
-static uint32_t os_mmio_read32(void *ctx, uint64_t pa)
+/* Takes the machine lock for one register access: advances the clock and finds the
+ * unit (NULL: unrouted, logged). The caller releases the lock. */
+static struct pm_unit *mmio_begin(struct posix_machine *pm, uint64_t pa, unsigned width)
 {
-	struct posix_machine *pm = ctx;
-	struct pm_unit *u;
-	uint32_t v = 0xffffffffu;
-
 	pm_lock(pm);
 	pm->clock += 50;
-	u = route(pm, pa, 4);
-	if (u)
-		v = model_read32(u->model, (uint32_t)(pa - u->base));
-	pm_unlock(pm);
+	return route(pm, pa, width);
+}
+
+static uint32_t os_mmio_read32(void *ctx, uint64_t pa)
+{
+	struct pm_unit *u = mmio_begin(ctx, pa, 4);
+	uint32_t v = u ? model_read32(u->model, (uint32_t)(pa - u->base)) : 0xffffffffu;
+
+	pm_unlock(ctx);
 	return v;
 }
 
 static uint64_t os_mmio_read64(void *ctx, uint64_t pa)
 {
-	struct posix_machine *pm = ctx;
-	struct pm_unit *u;
-	uint64_t v = ~0ull;
+	struct pm_unit *u = mmio_begin(ctx, pa, 8);
+	uint64_t v = u ? model_read64(u->model, (uint32_t)(pa - u->base)) : ~0ull;
 
-	pm_lock(pm);
-	pm->clock += 50;
-	u = route(pm, pa, 8);
-	if (u)
-		v = model_read64(u->model, (uint32_t)(pa - u->base));
-	pm_unlock(pm);
+	pm_unlock(ctx);
 	return v;
 }
 
 static void os_mmio_write32(void *ctx, uint64_t pa, uint32_t val)
 {
-	struct posix_machine *pm = ctx;
-	struct pm_unit *u;
+	struct pm_unit *u = mmio_begin(ctx, pa, 4);
 
-	pm_lock(pm);
-	pm->clock += 50;
-	u = route(pm, pa, 4);
 	if (u)
 		model_write32(u->model, (uint32_t)(pa - u->base), val);
-	pm_unlock(pm);
+	pm_unlock(ctx);
 }
 
 static void os_mmio_write64(void *ctx, uint64_t pa, uint64_t val)
 {
-	struct posix_machine *pm = ctx;
-	struct pm_unit *u;
+	struct pm_unit *u = mmio_begin(ctx, pa, 8);
 
-	pm_lock(pm);
-	pm->clock += 50;
-	u = route(pm, pa, 8);
 	if (u)
 		model_write64(u->model, (uint32_t)(pa - u->base), val);
-	pm_unlock(pm);
+	pm_unlock(ctx);
 }
 
 static uint64_t advance(struct posix_machine *pm, uint64_t ns)
