@@ -32,6 +32,10 @@ struct rig {
 	struct dmar_system *sys;
 	struct dmar_busdma *bus;
 	struct dmar_busdma_dev *dev;   /* 00:03.0, translated */
+	struct dmar_dma_tag *t;        /* optional tag and map of dev (rig_tag) */
+	struct dmar_dmamap *m;
+	uint8_t *buf;                  /* optional DMA buffer (rig_buf) */
+	uint64_t buf_pa, buf_size;
 };
 
 static void rig_up_cfg(struct rig *r, const char *tunables, const struct model_config *mc)
@@ -67,6 +71,14 @@ static void rig_up(struct rig *r, const char *tunables)
 
 static void rig_down(struct rig *r)
 {
+	if (r->buf)
+		posix_machine_free_dma(r->pm, r->buf, (size_t)r->buf_size);
+	if (r->m) {
+		CHECK_OK(dmar_dmamap_unload(r->t, r->m));
+		CHECK_OK(dmar_dmamap_destroy(r->t, r->m));
+	}
+	if (r->t)
+		CHECK_OK(dmar_dma_tag_destroy(r->t));
 	CHECK_OK(dmar_busdma_device_destroy(r->dev));
 	CHECK_OK(dmar_busdma_destroy(r->bus));
 	dmar_system_destroy(r->sys);
@@ -94,6 +106,25 @@ static struct dmar_dma_tag *tag_new(struct dmar_busdma_dev *dev, uint64_t lowadd
 	p.alignment = align;
 	REQUIRE_OK(dmar_dma_tag_create(dev, NULL, &p, &t));
 	return t;
+}
+
+/* A zeroed DMA buffer in the arena (physical address in r->buf_pa), freed by rig_down. */
+static uint8_t *rig_buf(struct rig *r, uint64_t size)
+{
+	r->buf = posix_machine_alloc_dma(r->pm, (size_t)size, PG, &r->buf_pa);
+	REQUIRE(r->buf);
+	r->buf_size = size;
+	return r->buf;
+}
+
+/* A tag for the rig's device and one map of it, both freed by rig_down. */
+static struct dmar_dma_tag *rig_tag(struct rig *r, uint64_t lowaddr, uint64_t maxsize,
+				    unsigned nseg, uint64_t maxsegsz, uint64_t boundary,
+				    uint64_t align)
+{
+	r->t = tag_new(r->dev, lowaddr, maxsize, nseg, maxsegsz, boundary, align);
+	REQUIRE_OK(dmar_dmamap_create(r->t, 0, &r->m));
+	return r->t;
 }
 
 /* DMA by device `sid` over every segment of the map, in order, into/out of buf.
@@ -185,9 +216,8 @@ TEST(discontiguous_pages_load_as_one_segment_and_move_the_right_data)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 1 << 20, 4, 1 << 20, 0, 1);
-	struct dmar_dmamap *m;
-	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	struct dmar_dma_tag *t = rig_tag(&r, UINT64_MAX, 1 << 20, 4, 1 << 20, 0, 1);
+	struct dmar_dmamap *m = r.m;
 	enum { N = 8 };
 	void *va[N];
 	uint64_t pages[N];
@@ -217,8 +247,6 @@ TEST(discontiguous_pages_load_as_one_segment_and_move_the_right_data)
 		posix_machine_free_dma(r.pm, va[i], 2 * PG);
 	free(got);
 	free(want);
-	CHECK_OK(dmar_dmamap_destroy(t, m));
-	CHECK_OK(dmar_dma_tag_destroy(t));
 	rig_down(&r);
 }
 
@@ -226,12 +254,9 @@ TEST(device_reaches_only_what_is_loaded_and_faults_after_unload)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 1 << 16, 1, 1 << 16, 0, 1);
-	struct dmar_dmamap *m;
-	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 2 * PG, PG, &pa);
-	REQUIRE(buf);
+	struct dmar_dma_tag *t = rig_tag(&r, UINT64_MAX, 1 << 16, 1, 1 << 16, 0, 1);
+	struct dmar_dmamap *m = r.m;
+	uint8_t *buf = rig_buf(&r, 2 * PG);
 	REQUIRE_OK(dmar_dmamap_load(t, m, buf + 512, 1024, DMAR_DMA_NOWRITE));
 	uint64_t seg = dmar_dmamap_segs(m)[0].addr;
 	uint64_t page = seg & ~(PG - 1);
@@ -250,9 +275,6 @@ TEST(device_reaches_only_what_is_loaded_and_faults_after_unload)
 	REQUIRE_OK(dmar_dmamap_load(t, m, buf + 512, 1024, 0));
 	CHECK_EQ(dma_at(&r, dmar_dmamap_segs(m)[0].addr, 64, MODEL_DMA_WRITE), 0);
 	CHECK_OK(dmar_dmamap_unload(t, m));
-	posix_machine_free_dma(r.pm, buf, 2 * PG);
-	CHECK_OK(dmar_dmamap_destroy(t, m));
-	CHECK_OK(dmar_dma_tag_destroy(t));
 	rig_down(&r);
 }
 
@@ -263,20 +285,14 @@ TEST(rmrr_works_before_any_load_and_loads_avoid_it)
 	/* Firmware DMA to the RMRR works as soon as the device is attached. */
 	CHECK_EQ(dma_at(&r, RMRR_BASE + 0x100, 16, MODEL_DMA_READ), 0);
 	/* A 256 MiB-aligned load would land on the RMRR if it were not reserved. */
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, PG, 1, RMRR_BASE, 0, RMRR_BASE);
-	struct dmar_dmamap *m;
-	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, PG, PG, &pa);
-	REQUIRE(buf);
+	struct dmar_dma_tag *t = rig_tag(&r, UINT64_MAX, PG, 1, RMRR_BASE, 0, RMRR_BASE);
+	struct dmar_dmamap *m = r.m;
+	uint8_t *buf = rig_buf(&r, PG);
 	REQUIRE_OK(dmar_dmamap_load(t, m, buf, PG, 0));
 	check_segments(t, m, PG);
 	CHECK_EQ(dmar_dmamap_segs(m)[0].addr, 2 * RMRR_BASE);
 	CHECK_OK(dmar_dmamap_unload(t, m));
 	CHECK_EQ(dma_at(&r, RMRR_BASE + 0x100, 16, MODEL_DMA_READ), 0);
-	posix_machine_free_dma(r.pm, buf, PG);
-	CHECK_OK(dmar_dmamap_destroy(t, m));
-	CHECK_OK(dmar_dma_tag_destroy(t));
 	rig_down(&r);
 }
 
@@ -297,9 +313,7 @@ TEST(every_tag_constraint_holds_for_translated_loads)
 		{ "maxsegsz 12 KiB, boundary 16 KiB, 24-bit", 0xffffff, 0x3000, 0x4000, 1, 16 },
 		{ "everything", 0xffffff, 0x8000, 0x10000, 0x1000, 8 },
 	};
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 64 * 1024 + PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 64 * 1024 + PG);
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
 		harness_set_context(c[k].what);
 		struct dmar_dma_tag *t = tag_new(r.dev, c[k].lowaddr, 64 * 1024, c[k].nseg,
@@ -322,7 +336,6 @@ TEST(every_tag_constraint_holds_for_translated_loads)
 	}
 	harness_set_context(NULL);
 	check_nothing_mapped_low(&r, 4096);
-	posix_machine_free_dma(r.pm, buf, 64 * 1024 + PG);
 	rig_down(&r);
 }
 
@@ -330,13 +343,10 @@ TEST(load_that_cannot_fit_fails_and_maps_nothing_misalignment_bounces)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 16 * PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 16 * PG);
 	/* nsegments exhausted: 16 KiB in 4 KiB segments, only 2 allowed */
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 16 * PG, 2, PG, 0, 1);
-	struct dmar_dmamap *m;
-	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	struct dmar_dma_tag *t = rig_tag(&r, UINT64_MAX, 16 * PG, 2, PG, 0, 1);
+	struct dmar_dmamap *m = r.m;
 	CHECK_EQ(dmar_dmamap_load(t, m, buf, 4 * PG, 0), DMAR_ERANGE);
 	CHECK_EQ(dmar_dmamap_nsegs(m), 0);
 	check_nothing_mapped_low(&r, 64);
@@ -375,10 +385,7 @@ TEST(load_that_cannot_fit_fails_and_maps_nothing_misalignment_bounces)
 	CHECK_OK(dmar_dma_tag_destroy(tl));
 	CHECK_OK(dmar_dmamap_destroy(ta, ma));
 	CHECK_OK(dmar_dma_tag_destroy(ta));
-	CHECK_OK(dmar_dmamap_destroy(t, m));
-	CHECK_OK(dmar_dma_tag_destroy(t));
 	check_nothing_mapped_low(&r, 64);
-	posix_machine_free_dma(r.pm, buf, 16 * PG);
 	rig_down(&r);
 }
 
@@ -386,9 +393,8 @@ TEST(sg_list_with_subpage_pieces_maps_each_piece)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 8 * PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 8 * PG);
+	uint64_t pa = r.buf_pa;
 	fill(buf, 8 * PG, 9);
 	struct dmar_dma_segment sg[4] = {
 		{ pa + 5 * PG + 100, 300 },  /* sub-page piece */
@@ -396,9 +402,8 @@ TEST(sg_list_with_subpage_pieces_maps_each_piece)
 		{ pa + 7 * PG, PG },         /* continues in IOVA space */
 		{ pa + 10, 20 },
 	};
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 16 * PG, 8, 16 * PG, 0, 1);
-	struct dmar_dmamap *m;
-	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+	struct dmar_dma_tag *t = rig_tag(&r, UINT64_MAX, 16 * PG, 8, 16 * PG, 0, 1);
+	struct dmar_dmamap *m = r.m;
 	REQUIRE_OK(dmar_dmamap_load_sg(t, m, sg, 4, 0));
 	uint64_t total = 300 + 3 * PG + 20;
 	check_segments(t, m, total);
@@ -412,9 +417,6 @@ TEST(sg_list_with_subpage_pieces_maps_each_piece)
 	free(got);
 	CHECK_OK(dmar_dmamap_unload(t, m));
 	check_nothing_mapped_low(&r, 64);
-	posix_machine_free_dma(r.pm, buf, 8 * PG);
-	CHECK_OK(dmar_dmamap_destroy(t, m));
-	CHECK_OK(dmar_dma_tag_destroy(t));
 	rig_down(&r);
 }
 
@@ -535,9 +537,7 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 8 * PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 8 * PG);
 	uint64_t allocs0 = posix_machine_allocs_outstanding(r.pm);
 	uint64_t pages0 = posix_machine_pages_outstanding(r.pm);
 	unsigned n;
@@ -600,7 +600,6 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 			break;
 	}
 	CHECK(n > 5 && n < 2000);
-	posix_machine_free_dma(r.pm, buf, 8 * PG);
 	rig_down(&r);
 }
 
@@ -618,9 +617,8 @@ TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
 	struct dmar_dma_tag *t = tag_new(dev, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
 	struct dmar_dmamap *m;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 4 * PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 4 * PG);
+	uint64_t pa = r.buf_pa;
 	fill(buf, 4 * PG, 1);
 	REQUIRE_OK(dmar_dmamap_load(t, m, buf, 4 * PG, 0));
 	CHECK(!dmar_dmamap_is_bounced(m));
@@ -630,7 +628,6 @@ TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
 	CHECK(memcmp(got, buf, 4 * PG) == 0);
 	free(got);
 	CHECK_OK(dmar_dmamap_unload(t, m));
-	posix_machine_free_dma(r.pm, buf, 4 * PG);
 	CHECK_OK(dmar_dmamap_destroy(t, m));
 	CHECK_OK(dmar_dma_tag_destroy(t));
 	CHECK_OK(dmar_busdma_device_destroy(dev));
@@ -645,15 +642,12 @@ static uint64_t two_loads_gap(const char *tunables)
 	struct dmar_dmamap *m1, *m2;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m1));
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m2));
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, PG);
 	REQUIRE_OK(dmar_dmamap_load(t, m1, buf, PG, 0));
 	REQUIRE_OK(dmar_dmamap_load(t, m2, buf, PG, 0));
 	uint64_t gap = dmar_dmamap_segs(m2)[0].addr - dmar_dmamap_segs(m1)[0].addr;
 	CHECK_OK(dmar_dmamap_unload(t, m1));
 	CHECK_OK(dmar_dmamap_unload(t, m2));
-	posix_machine_free_dma(r.pm, buf, PG);
 	CHECK_OK(dmar_dmamap_destroy(t, m1));
 	CHECK_OK(dmar_dmamap_destroy(t, m2));
 	CHECK_OK(dmar_dma_tag_destroy(t));
@@ -716,9 +710,7 @@ TEST(concurrent_loads_on_one_device)
 	struct rig r;
 	rig_up(&r, NULL);
 	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 8 * PG, 1, 8 * PG, 0, 1);
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 8 * PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 8 * PG);
 	enum { NT = 3 };
 	pthread_t th[NT];
 	struct worker w[NT];
@@ -732,17 +724,17 @@ TEST(concurrent_loads_on_one_device)
 	}
 	check_nothing_mapped_low(&r, 512);
 	CHECK_OK(dmar_dma_tag_destroy(t));
-	posix_machine_free_dma(r.pm, buf, 8 * PG);
 	rig_down(&r);
 }
 
-static uint64_t rnd_state = 0x2545f4914f6cdd1dull;
+/* splitmix64: a fixed sequence, so a failure is reproducible. */
 static uint64_t rnd(uint64_t n)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state % n;
+	static uint64_t x = 42;
+	uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (z ^ (z >> 31)) % n;
 }
 
 /* Random tags and loads, with up to 8 loads alive at once: each obeys its tag and the
@@ -752,9 +744,7 @@ TEST(random_translated_loads_obey_their_tags)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	uint64_t pa;
-	uint8_t *buf = posix_machine_alloc_dma(r.pm, 40 * PG, PG, &pa);
-	REQUIRE(buf);
+	uint8_t *buf = rig_buf(&r, 40 * PG);
 	fill(buf, 40 * PG, 3);
 	uint8_t *got = malloc(40 * PG);
 	const uint64_t aligns[] = { 1, 64, PG, 16 * PG };
@@ -823,6 +813,5 @@ TEST(random_translated_loads_obey_their_tags)
 	CHECK(ok > 100 && failed > 10);
 	check_nothing_mapped_low(&r, 4096);
 	free(got);
-	posix_machine_free_dma(r.pm, buf, 40 * PG);
 	rig_down(&r);
 }
