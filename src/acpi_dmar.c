@@ -460,6 +460,8 @@ bool dmar_acpi_scope_next(struct dmar_acpi_scope_iter *it, struct dmar_acpi_scop
 	out->enum_id = b[4];
 	out->start_bus = b[5];
 	out->npath = (uint8_t)((b[1] - SCOPE_HDR_LEN) / 2u);
+	if (out->npath > DMAR_ACPI_MAX_PATH) /* cannot happen (length <= 255); tells gcc -O3 */
+		out->npath = DMAR_ACPI_MAX_PATH;
 	for (unsigned k = 0; k < out->npath; k++) {
 		out->path[k].dev = b[SCOPE_HDR_LEN + 2 * k];
 		out->path[k].fn = b[SCOPE_HDR_LEN + 2 * k + 1];

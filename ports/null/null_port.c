@@ -1,0 +1,229 @@
+/* The null-hardware OS layer: see null_port.h. */
+#include "null_port.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NP_PHYS_OFFSET 0x100000000000ull
+
+struct null_port {
+	struct dmar_os os;
+	struct model *model;
+	uint64_t reg_base;
+	uint8_t *pool;
+	size_t npages;
+	uint32_t *free_stack; /* indices of free pool pages */
+	size_t nfree;
+};
+
+static bool in_pool(const struct null_port *np, const void *va)
+{
+	const uint8_t *p = va;
+	return p >= np->pool && p < np->pool + np->npages * DMAR_PAGE_SIZE;
+}
+
+static void *np_alloc(void *ctx, size_t size)
+{
+	(void)ctx;
+	return malloc(size);
+}
+
+static void np_free(void *ctx, void *p, size_t size)
+{
+	(void)ctx;
+	(void)size;
+	free(p);
+}
+
+static void *np_page_alloc(void *ctx, uint64_t *phys)
+{
+	struct null_port *np = ctx;
+	if (!np->nfree)
+		return NULL;
+	uint8_t *va = np->pool + (size_t)np->free_stack[--np->nfree] * DMAR_PAGE_SIZE;
+	memset(va, 0, DMAR_PAGE_SIZE);
+	*phys = (uint64_t)(uintptr_t)va + NP_PHYS_OFFSET;
+	return va;
+}
+
+static void np_page_free(void *ctx, void *va, uint64_t phys)
+{
+	struct null_port *np = ctx;
+	(void)phys;
+	np->free_stack[np->nfree++] = (uint32_t)(((uint8_t *)va - np->pool) / DMAR_PAGE_SIZE);
+}
+
+static void *np_phys_to_virt(void *ctx, uint64_t phys)
+{
+	struct null_port *np = ctx;
+	void *pool_va = (void *)(uintptr_t)(phys - NP_PHYS_OFFSET);
+	if (phys >= NP_PHYS_OFFSET && in_pool(np, pool_va))
+		return pool_va;
+	return (void *)(uintptr_t)phys;
+}
+
+static uint64_t np_virt_to_phys(void *ctx, const void *va)
+{
+	struct null_port *np = ctx;
+	uint64_t a = (uint64_t)(uintptr_t)va;
+	return in_pool(np, va) ? a + NP_PHYS_OFFSET : a;
+}
+
+static uint32_t np_read32(void *ctx, uint64_t pa)
+{
+	struct null_port *np = ctx;
+	return model_read32(np->model, (uint32_t)(pa - np->reg_base));
+}
+
+static uint64_t np_read64(void *ctx, uint64_t pa)
+{
+	struct null_port *np = ctx;
+	return model_read64(np->model, (uint32_t)(pa - np->reg_base));
+}
+
+static void np_write32(void *ctx, uint64_t pa, uint32_t v)
+{
+	struct null_port *np = ctx;
+	model_write32(np->model, (uint32_t)(pa - np->reg_base), v);
+}
+
+static void np_write64(void *ctx, uint64_t pa, uint64_t v)
+{
+	struct null_port *np = ctx;
+	model_write64(np->model, (uint32_t)(pa - np->reg_base), v);
+}
+
+static void np_cache_flush(void *ctx, const void *va, size_t len)
+{
+	(void)ctx;
+	(void)va;
+	(void)len;
+}
+
+static void np_wmb(void *ctx)
+{
+	(void)ctx;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static uint64_t np_now(void *ctx)
+{
+	struct timespec ts;
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void np_delay(void *ctx, uint64_t ns)
+{
+	(void)ctx;
+	(void)ns;
+}
+
+static void np_log(void *ctx, enum dmar_log_level level, const char *line)
+{
+	(void)ctx;
+	if (level <= DMAR_LOG_WARN)
+		fprintf(stderr, "null port: %s\n", line);
+}
+
+static const struct dmar_os_ops np_ops = {
+	.alloc = np_alloc,
+	.free = np_free,
+	.page_alloc = np_page_alloc,
+	.page_free = np_page_free,
+	.phys_to_virt = np_phys_to_virt,
+	.virt_to_phys = np_virt_to_phys,
+	.mmio_read32 = np_read32,
+	.mmio_read64 = np_read64,
+	.mmio_write32 = np_write32,
+	.mmio_write64 = np_write64,
+	.cache_flush = np_cache_flush,
+	.wmb = np_wmb,
+	.now_ns = np_now,
+	.delay_ns = np_delay,
+	.log = np_log,
+};
+
+/* The model's memory: wait-descriptor status writes (and descriptor reads). */
+static int mem_read(void *ctx, uint64_t pa, void *buf, size_t len, enum model_mem_kind kind)
+{
+	(void)kind;
+	memcpy(buf, np_phys_to_virt(ctx, pa), len);
+	return 0;
+}
+
+static int mem_write(void *ctx, uint64_t pa, const void *buf, size_t len,
+		     enum model_mem_kind kind)
+{
+	(void)kind;
+	memcpy(np_phys_to_virt(ctx, pa), buf, len);
+	return 0;
+}
+
+static const struct model_mem_ops np_mem_ops = {
+	.read = mem_read,
+	.write = mem_write,
+	.alloc = np_alloc,
+	.free = np_free,
+};
+
+struct null_port *null_port_create(const struct model_config *cfg, uint64_t reg_base,
+				   size_t pool_pages)
+{
+	struct model_config mc;
+	struct null_port *np = calloc(1, sizeof(*np));
+	if (!np)
+		return NULL;
+	if (cfg)
+		mc = *cfg;
+	else
+		model_config_default(&mc);
+	mc.null_hw = true;
+	np->reg_base = reg_base;
+	np->npages = pool_pages;
+	np->pool = aligned_alloc(DMAR_PAGE_SIZE, pool_pages * DMAR_PAGE_SIZE);
+	np->free_stack = malloc(pool_pages * sizeof(uint32_t));
+	np->model = model_create(&mc, &np_mem_ops, np);
+	if (!np->pool || !np->free_stack || !np->model) {
+		null_port_destroy(np);
+		return NULL;
+	}
+	/* Touch every page once so page faults are not measured; pop in address order. */
+	memset(np->pool, 0, pool_pages * DMAR_PAGE_SIZE);
+	for (size_t i = 0; i < pool_pages; i++)
+		np->free_stack[i] = (uint32_t)(pool_pages - 1 - i);
+	np->nfree = pool_pages;
+	np->os.ops = &np_ops;
+	np->os.ctx = np;
+	return np;
+}
+
+void null_port_destroy(struct null_port *np)
+{
+	if (!np)
+		return;
+	if (np->model)
+		model_destroy(np->model);
+	free(np->free_stack);
+	free(np->pool);
+	free(np);
+}
+
+const struct dmar_os *null_port_os(struct null_port *np)
+{
+	return &np->os;
+}
+
+struct model *null_port_model(struct null_port *np)
+{
+	return np->model;
+}
+
+size_t null_port_pages_in_use(const struct null_port *np)
+{
+	return np->npages - np->nfree;
+}
