@@ -87,7 +87,7 @@ def checks(tmp):
 
     # table: text names the structures; JSON parses with python3 -m json.tool.
     rc, out, err = run('table', p_dup)
-    check(rc == 0 and 'DRHD segment 0 base 0xfed91000' in out and 'INCLUDE_PCI_ALL' in out,
+    check(rc == 0 and 'DRHD segment 0 address 0xfed91000' in out and 'INCLUDE_PCI_ALL' in out,
           'table text shows DRHDs')
     rc, out, err = run('table', '--json', p_dup)
     jt = subprocess.run([sys.executable, '-m', 'json.tool'], input=out, capture_output=True, text=True)

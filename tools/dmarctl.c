@@ -60,25 +60,147 @@ static int load(const char *path, struct dmar_acpi_table *t)
 	return 0;
 }
 
-static void text_flags(char *buf, size_t len, unsigned flags, const char *const *names, unsigned n)
+/* ---- one decoding of each structure, rendered as text or JSON ---- */
+
+enum field_kind {
+	F_DEC,    /* number: decimal in text and JSON */
+	F_FLAGS,  /* number: hex in text, a number in JSON */
+	F_ADDR,   /* 64-bit address: hex in text, a "0x..." string in JSON */
+	F_STR,
+};
+struct field {
+	const char *key;
+	enum field_kind kind;
+	uint64_t v;
+	const char *s;
+};
+#define MAX_FIELDS 8
+
+static const char *const table_flag_names[] = {"INTR_REMAP", "X2APIC_OPT_OUT",
+					       "DMA_CTRL_PLATFORM_OPT_IN"};
+
+static void flag_names(char *buf, size_t len, unsigned flags, const char *const *names, unsigned n)
 {
 	size_t pos = 0;
 	buf[0] = '\0';
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n && pos < len; i++)
 		if ((flags & (1u << i)) && names[i])
 			pos += (size_t)snprintf(buf + pos, len - pos, "%s%s", pos ? " " : "", names[i]);
-		if (pos >= len)
-			break;
+}
+
+/* The type-specific fields of structure `st`, the k-th of its type. Strings point into
+ * static storage valid until the next call. */
+static unsigned struct_fields(const struct dmar_acpi_table *t, const struct dmar_acpi_struct *st,
+			      unsigned k, struct field *f)
+{
+	static struct dmar_acpi_andd andd;
+	static const char *const drhd_flags[] = {"INCLUDE_PCI_ALL"};
+	static const char *const atsr_flags[] = {"ALL_PORTS"};
+	static const char *const satc_flags[] = {"ATC_REQUIRED"};
+	static char names[64];
+	unsigned n = 0;
+	const char *const *fnames = NULL;
+	unsigned flags = 0;
+#define ADD(k_, kind_, v_) (f[n++] = (struct field){k_, kind_, (uint64_t)(v_), NULL})
+	switch (st->type) {
+	case DMAR_ACPI_DRHD: {
+		struct dmar_acpi_drhd d;
+		dmar_acpi_drhd_get(t, k, &d);
+		ADD("segment", F_DEC, d.segment);
+		ADD("address", F_ADDR, d.base);
+		ADD("size", F_DEC, d.size);
+		ADD("flags", F_FLAGS, d.flags);
+		fnames = drhd_flags, flags = d.flags;
+		break;
+	}
+	case DMAR_ACPI_RMRR: {
+		struct dmar_acpi_rmrr r;
+		dmar_acpi_rmrr_get(t, k, &r);
+		ADD("segment", F_DEC, r.segment);
+		ADD("base", F_ADDR, r.base);
+		ADD("limit", F_ADDR, r.limit);
+		break;
+	}
+	case DMAR_ACPI_ATSR: {
+		struct dmar_acpi_atsr a;
+		dmar_acpi_atsr_get(t, k, &a);
+		ADD("segment", F_DEC, a.segment);
+		ADD("flags", F_FLAGS, a.flags);
+		fnames = atsr_flags, flags = a.flags;
+		break;
+	}
+	case DMAR_ACPI_RHSA: {
+		struct dmar_acpi_rhsa h;
+		dmar_acpi_rhsa_get(t, k, &h);
+		ADD("address", F_ADDR, h.base);
+		ADD("proximity_domain", F_DEC, h.proximity_domain);
+		break;
+	}
+	case DMAR_ACPI_ANDD:
+		dmar_acpi_andd_get(t, k, &andd);
+		ADD("device", F_DEC, andd.device);
+		f[n++] = (struct field){"name", F_STR, 0, andd.name};
+		break;
+	case DMAR_ACPI_SATC: {
+		struct dmar_acpi_satc c;
+		dmar_acpi_satc_get(t, k, &c);
+		ADD("segment", F_DEC, c.segment);
+		ADD("flags", F_FLAGS, c.flags);
+		fnames = satc_flags, flags = c.flags;
+		break;
+	}
+	case DMAR_ACPI_SIDP: {
+		struct dmar_acpi_sidp p;
+		dmar_acpi_sidp_get(t, k, &p);
+		ADD("segment", F_DEC, p.segment);
+		break;
+	}
+	default:
+		break;
+	}
+#undef ADD
+	if (fnames) {
+		flag_names(names, sizeof(names), flags, fnames, 1);
+		if (names[0])
+			f[n++] = (struct field){"flag_names", F_STR, 0, names};
+	}
+	return n;
+}
+
+/* Calls fn for every structure with its decoded fields. */
+typedef void (*struct_fn)(const struct dmar_acpi_table *t, const struct dmar_acpi_struct *st,
+			  const struct field *f, unsigned n, unsigned index);
+static void for_each_struct(const struct dmar_acpi_table *t, struct_fn fn)
+{
+	struct dmar_acpi_struct st;
+	unsigned per_type[DMAR_ACPI_NTYPES] = {0};
+	for (unsigned i = 0; dmar_acpi_struct_get(t, i, &st) == 0; i++) {
+		struct field f[MAX_FIELDS];
+		unsigned k = st.type < DMAR_ACPI_NTYPES ? per_type[st.type]++ : 0;
+		fn(t, &st, f, struct_fields(t, &st, k, f), i);
 	}
 }
 
 /* ---- text output ---- */
 
-static void print_scopes_text(const struct dmar_acpi_table *t, uint32_t off)
+static void text_struct(const struct dmar_acpi_table *t, const struct dmar_acpi_struct *st,
+			const struct field *f, unsigned n, unsigned index)
 {
+	(void)index;
+	printf("[0x%03x] %s", (unsigned)st->offset, dmar_acpi_type_name(st->type));
+	if (st->type >= DMAR_ACPI_NTYPES)
+		printf(" (type %u, length %u, skipped)", st->type, st->length);
+	for (unsigned i = 0; i < n; i++) {
+		if (f[i].kind == F_STR)
+			printf(" %s \"%s\"", f[i].key, f[i].s);
+		else
+			printf(f[i].kind == F_DEC ? " %s %llu" : " %s 0x%llx", f[i].key,
+			       (unsigned long long)f[i].v);
+	}
+	printf("\n");
 	struct dmar_acpi_scope_iter it;
 	struct dmar_acpi_scope s;
-	if (dmar_acpi_scope_begin(t, off, &it))
+	if (dmar_acpi_scope_begin(t, st->offset, &it))
 		return;
 	while (dmar_acpi_scope_next(&it, &s)) {
 		printf("    [0x%03x] scope %-8s id %u bus 0x%02x path", (unsigned)s.offset,
@@ -91,13 +213,10 @@ static void print_scopes_text(const struct dmar_acpi_table *t, uint32_t off)
 	}
 }
 
-static const char *const table_flag_names[] = {"INTR_REMAP", "X2APIC_OPT_OUT",
-					       "DMA_CTRL_PLATFORM_OPT_IN"};
-
 static void print_table_text(const struct dmar_acpi_table *t)
 {
 	char fl[128];
-	text_flags(fl, sizeof(fl), t->flags, table_flag_names, 3);
+	flag_names(fl, sizeof(fl), t->flags, table_flag_names, 3);
 	printf("DMAR length %u revision %u checksum 0x%02x (%s)\n", (unsigned)t->length,
 	       t->revision, t->checksum, t->checksum_ok ? "ok" : "BAD");
 	printf("OEM \"%s\" table \"%s\" revision 0x%x, creator \"%s\" revision 0x%x\n", t->oem_id,
@@ -105,66 +224,7 @@ static void print_table_text(const struct dmar_acpi_table *t)
 	       (unsigned)t->creator_revision);
 	printf("host address width %u, flags 0x%x%s%s%s\n", t->haw, t->flags, fl[0] ? " (" : "",
 	       fl, fl[0] ? ")" : "");
-	struct dmar_acpi_struct st;
-	unsigned idx[DMAR_ACPI_NTYPES] = {0};
-	for (unsigned i = 0; dmar_acpi_struct_get(t, i, &st) == 0; i++) {
-		printf("[0x%03x] %s", (unsigned)st.offset, dmar_acpi_type_name(st.type));
-		unsigned k = st.type < DMAR_ACPI_NTYPES ? idx[st.type]++ : 0;
-		switch (st.type) {
-		case DMAR_ACPI_DRHD: {
-			struct dmar_acpi_drhd d;
-			dmar_acpi_drhd_get(t, k, &d);
-			printf(" segment %u base 0x%llx size %u flags 0x%x%s\n", d.segment,
-			       (unsigned long long)d.base, d.size, d.flags,
-			       (d.flags & DMAR_DRHD_INCLUDE_PCI_ALL) ? " (INCLUDE_PCI_ALL)" : "");
-			break;
-		}
-		case DMAR_ACPI_RMRR: {
-			struct dmar_acpi_rmrr r;
-			dmar_acpi_rmrr_get(t, k, &r);
-			printf(" segment %u base 0x%llx limit 0x%llx\n", r.segment,
-			       (unsigned long long)r.base, (unsigned long long)r.limit);
-			break;
-		}
-		case DMAR_ACPI_ATSR: {
-			struct dmar_acpi_atsr a;
-			dmar_acpi_atsr_get(t, k, &a);
-			printf(" segment %u flags 0x%x%s\n", a.segment, a.flags,
-			       (a.flags & DMAR_ATSR_ALL_PORTS) ? " (ALL_PORTS)" : "");
-			break;
-		}
-		case DMAR_ACPI_RHSA: {
-			struct dmar_acpi_rhsa h;
-			dmar_acpi_rhsa_get(t, k, &h);
-			printf(" base 0x%llx proximity domain %u\n", (unsigned long long)h.base,
-			       (unsigned)h.proximity_domain);
-			break;
-		}
-		case DMAR_ACPI_ANDD: {
-			struct dmar_acpi_andd a;
-			dmar_acpi_andd_get(t, k, &a);
-			printf(" device %u name \"%s\"\n", a.device, a.name);
-			break;
-		}
-		case DMAR_ACPI_SATC: {
-			struct dmar_acpi_satc s;
-			dmar_acpi_satc_get(t, k, &s);
-			printf(" segment %u flags 0x%x%s\n", s.segment, s.flags,
-			       (s.flags & DMAR_SATC_ATC_REQUIRED) ? " (ATC_REQUIRED)" : "");
-			break;
-		}
-		case DMAR_ACPI_SIDP: {
-			struct dmar_acpi_sidp s;
-			dmar_acpi_sidp_get(t, k, &s);
-			printf(" segment %u\n", s.segment);
-			break;
-		}
-		default:
-			printf(" (type %u, length %u, skipped)\n", st.type, st.length);
-			break;
-		}
-		print_scopes_text(t, st.offset);
-	}
+	for_each_struct(t, text_struct);
 	printf("findings: %u\n", t->nfindings);
 }
 
@@ -185,24 +245,37 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void json_scopes(const struct dmar_acpi_table *t, uint32_t off)
+static void json_struct(const struct dmar_acpi_table *t, const struct dmar_acpi_struct *st,
+			const struct field *f, unsigned n, unsigned index)
 {
+	printf("%s\n    {\"type\": \"%s\", \"type_id\": %u, \"offset\": %u, \"length\": %u",
+	       index ? "," : "", dmar_acpi_type_name(st->type), st->type, (unsigned)st->offset,
+	       st->length);
+	for (unsigned i = 0; i < n; i++) {
+		printf(", \"%s\": ", f[i].key);
+		if (f[i].kind == F_STR)
+			json_str(f[i].s);
+		else
+			printf(f[i].kind == F_ADDR ? "\"0x%llx\"" : "%llu", (unsigned long long)f[i].v);
+	}
 	struct dmar_acpi_scope_iter it;
 	struct dmar_acpi_scope s;
-	if (dmar_acpi_scope_begin(t, off, &it))
-		return;
-	printf(", \"scopes\": [");
-	for (unsigned n = 0; dmar_acpi_scope_next(&it, &s); n++) {
-		printf("%s\n      {\"type\": \"%s\", \"type_id\": %u, \"offset\": %u, \"length\": %u, "
-		       "\"flags\": %u, \"enumeration_id\": %u, \"start_bus\": %u, \"path\": [",
-		       n ? "," : "", dmar_acpi_scope_type_name(s.type), s.type,
-		       (unsigned)s.offset, s.length, s.flags, s.enum_id, s.start_bus);
-		for (unsigned k = 0; k < s.npath; k++)
-			printf("%s{\"device\": %u, \"function\": %u}", k ? ", " : "",
-			       s.path[k].dev, s.path[k].fn);
-		printf("]}");
+	if (dmar_acpi_scope_begin(t, st->offset, &it) == 0) {
+		printf(", \"scopes\": [");
+		for (unsigned k = 0; dmar_acpi_scope_next(&it, &s); k++) {
+			printf("%s\n      {\"type\": \"%s\", \"type_id\": %u, \"offset\": %u, "
+			       "\"length\": %u, \"flags\": %u, \"enumeration_id\": %u, "
+			       "\"start_bus\": %u, \"path\": [",
+			       k ? "," : "", dmar_acpi_scope_type_name(s.type), s.type,
+			       (unsigned)s.offset, s.length, s.flags, s.enum_id, s.start_bus);
+			for (unsigned p = 0; p < s.npath; p++)
+				printf("%s{\"device\": %u, \"function\": %u}", p ? ", " : "",
+				       s.path[p].dev, s.path[p].fn);
+			printf("]}");
+		}
+		printf("]");
 	}
-	printf("]");
+	printf("}");
 }
 
 static void print_table_json(const struct dmar_acpi_table *t)
@@ -217,66 +290,7 @@ static void print_table_json(const struct dmar_acpi_table *t)
 	json_str(t->creator_id);
 	printf(", \"creator_revision\": %u,\n  \"host_address_width\": %u, \"flags\": %u,\n"
 	       "  \"structures\": [", (unsigned)t->creator_revision, t->haw, t->flags);
-	struct dmar_acpi_struct st;
-	unsigned idx[DMAR_ACPI_NTYPES] = {0};
-	for (unsigned i = 0; dmar_acpi_struct_get(t, i, &st) == 0; i++) {
-		printf("%s\n    {\"type\": \"%s\", \"type_id\": %u, \"offset\": %u, \"length\": %u",
-		       i ? "," : "", dmar_acpi_type_name(st.type), st.type, (unsigned)st.offset,
-		       st.length);
-		unsigned k = st.type < DMAR_ACPI_NTYPES ? idx[st.type]++ : 0;
-		switch (st.type) {
-		case DMAR_ACPI_DRHD: {
-			struct dmar_acpi_drhd d;
-			dmar_acpi_drhd_get(t, k, &d);
-			printf(", \"flags\": %u, \"size\": %u, \"segment\": %u, \"address\": \"0x%llx\"",
-			       d.flags, d.size, d.segment, (unsigned long long)d.base);
-			break;
-		}
-		case DMAR_ACPI_RMRR: {
-			struct dmar_acpi_rmrr r;
-			dmar_acpi_rmrr_get(t, k, &r);
-			printf(", \"segment\": %u, \"base\": \"0x%llx\", \"limit\": \"0x%llx\"",
-			       r.segment, (unsigned long long)r.base, (unsigned long long)r.limit);
-			break;
-		}
-		case DMAR_ACPI_ATSR: {
-			struct dmar_acpi_atsr a;
-			dmar_acpi_atsr_get(t, k, &a);
-			printf(", \"flags\": %u, \"segment\": %u", a.flags, a.segment);
-			break;
-		}
-		case DMAR_ACPI_RHSA: {
-			struct dmar_acpi_rhsa h;
-			dmar_acpi_rhsa_get(t, k, &h);
-			printf(", \"address\": \"0x%llx\", \"proximity_domain\": %u",
-			       (unsigned long long)h.base, (unsigned)h.proximity_domain);
-			break;
-		}
-		case DMAR_ACPI_ANDD: {
-			struct dmar_acpi_andd a;
-			dmar_acpi_andd_get(t, k, &a);
-			printf(", \"device\": %u, \"name\": ", a.device);
-			json_str(a.name);
-			break;
-		}
-		case DMAR_ACPI_SATC: {
-			struct dmar_acpi_satc s;
-			dmar_acpi_satc_get(t, k, &s);
-			printf(", \"flags\": %u, \"segment\": %u", s.flags, s.segment);
-			break;
-		}
-		case DMAR_ACPI_SIDP: {
-			struct dmar_acpi_sidp s;
-			dmar_acpi_sidp_get(t, k, &s);
-			printf(", \"segment\": %u", s.segment);
-			break;
-		}
-		default:
-			break;
-		}
-		json_scopes(t, st.offset);
-		printf("}");
-	}
+	for_each_struct(t, json_struct);
 	printf("\n  ],\n  \"findings_total\": %u, \"findings\": [", t->nfindings);
 	for (unsigned i = 0; i < t->nfindings && i < DMAR_ACPI_MAX_FINDINGS; i++) {
 		const struct dmar_acpi_finding *f = &t->findings[i];
