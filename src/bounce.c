@@ -220,6 +220,11 @@ int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned fla
 	if (rc < 0 || !need)
 		return rc;
 
+	busdma_lock(bus, bus->lock);
+	bool hopeless = need > bus->pool_max;
+	busdma_unlock(bus, bus->lock);
+	if (hopeless)
+		return DMAR_ENOSPC; /* more than the pool may ever hold */
 	struct bounce_page *list = NULL;
 	rc = map_bounce_room(map, need);
 	if (rc)

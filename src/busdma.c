@@ -513,7 +513,9 @@ static int load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, struct busdma
 		return DMAR_EINVAL;
 	if (flags & ~(DMAR_DMA_WAITOK | DMAR_DMA_NOWRITE))
 		return DMAR_EINVAL;
-	if (src->len == 0 || src->len > tag->p.maxsize)
+	/* The top pages of the 64-bit space are refused so page counts cannot wrap. */
+	if (src->len == 0 || src->len > tag->p.maxsize ||
+	    src->len > UINT64_MAX - 2 * (uint64_t)DMAR_PAGE_SIZE)
 		return DMAR_EINVAL;
 	src->os = tag->dev->bus->os;
 	map->nsegs = 0;
