@@ -9,8 +9,11 @@
  *                      TRANSLATE  the device gets its own translated domain on the unit
  *                                 that covers it and its own IOVA space; a load maps the
  *                                 buffer's pages at fresh IOVAs, an unload unmaps them and
- *                                 waits for the IOTLB invalidation (strict). Nothing else
- *                                 is reachable by the device. No copies, except for a
+ *                                 waits for the IOTLB invalidation (strict). The device
+ *                                 reaches nothing but the 4 KiB pages the loaded
+ *                                 buffers touch (VT-d maps whole pages: the rest of a
+ *                                 partly used page is reachable too; a guard page
+ *                                 follows each load). No copies, except for a
  *                                 piece whose start breaks the tag's alignment (an IOVA
  *                                 keeps the in-page offset): that piece is copied
  *                                 through a bounce page mapped in its place.
