@@ -392,3 +392,39 @@ TEST(rwbf_holds_flushed_lines_until_wbf_or_invalidation)
 	CHECK_EQ(model_stats(m)->wbf, 2);
 	posix_machine_destroy(pm);
 }
+
+TEST(freed_frames_are_reused_lowest_first)
+{
+	struct posix_machine *pm = small_machine(0);
+	const struct dmar_os *os = posix_machine_os(pm);
+	uint64_t a, b, c, d;
+	void *va = os->ops->page_alloc(os->ctx, &a);
+	void *vb = os->ops->page_alloc(os->ctx, &b);
+	void *vd;
+
+	REQUIRE(va && vb);
+	CHECK_EQ(b, a + 4096);
+	os->ops->page_free(os->ctx, va, a);
+	REQUIRE(os->ops->page_alloc(os->ctx, &c) == va);
+	CHECK_EQ(c, a);
+	/* A DMA buffer aligned to 64 KiB skips the frames in use. */
+	vd = posix_machine_alloc_dma(pm, 3 * 4096, 65536, &d);
+	REQUIRE(vd != NULL);
+	CHECK_EQ(d & 0xffff, 0);
+	CHECK(d > b);
+	/* Many alloc/free cycles stay at the bottom of the arena. */
+	for (int i = 0; i < 10000; i++) {
+		uint64_t p;
+		void *v = os->ops->page_alloc(os->ctx, &p);
+
+		REQUIRE(v != NULL);
+		CHECK(p < d);
+		os->ops->page_free(os->ctx, v, p);
+	}
+	posix_machine_free_dma(pm, vd, 3 * 4096);
+	os->ops->page_free(os->ctx, va, a);
+	os->ops->page_free(os->ctx, vb, b);
+	CHECK_EQ(posix_machine_pages_outstanding(pm), 0);
+	CHECK_EQ(posix_machine_os_errors(pm), 0);
+	posix_machine_destroy(pm);
+}

@@ -43,7 +43,8 @@ struct posix_machine {
 	pthread_mutex_t lock; /* recursive: model callbacks may log */
 	uint8_t *arena;
 	uint64_t base, size;
-	uint32_t nframes, next_frame;
+	uint32_t nframes;
+	uint32_t low_free;    /* no free frame below this one */
 	uint8_t *frame_kind;
 	uint8_t **shadow;     /* memory view of each table page */
 	uint64_t *held;       /* per table page: lines flushed, waiting for WBF */
@@ -172,25 +173,35 @@ static bool inject_failure(struct posix_machine *pm)
 	return false;
 }
 
-/* First run of `n` free frames aligned to `align` frames, or UINT32_MAX. */
+/* First (lowest) run of `n` free frames aligned to `align` frames, or UINT32_MAX.
+ * Lowest first keeps the arena's touched part, and so the process, small. */
 static uint32_t find_frames(struct posix_machine *pm, uint32_t n, uint32_t align)
 {
-	uint32_t pass, start;
+	uint32_t start = (pm->low_free + align - 1) / align * align;
 
-	for (pass = 0; pass < 2; pass++) {
-		start = pass == 0 ? pm->next_frame : 0;
-		start = (start + align - 1) / align * align;
-		while (start + n <= pm->nframes) {
-			uint32_t i;
+	while (start + n <= pm->nframes && start + n > start) {
+		uint32_t i;
 
-			for (i = 0; i < n && pm->frame_kind[start + i] == FRAME_FREE; i++)
-				;
-			if (i == n)
-				return start;
-			start = (start + i + 1 + align - 1) / align * align;
-		}
+		for (i = 0; i < n && pm->frame_kind[start + i] == FRAME_FREE; i++)
+			;
+		if (i == n)
+			return start;
+		start = (start + i + 1 + align - 1) / align * align;
 	}
 	return UINT32_MAX;
+}
+
+/* Frames [f, f+n) were just taken or released: keeps low_free a lower bound. */
+static void frames_taken(struct posix_machine *pm, uint32_t f, uint32_t n)
+{
+	if (f == pm->low_free)
+		pm->low_free = f + n;
+}
+
+static void frames_released(struct posix_machine *pm, uint32_t f)
+{
+	if (f < pm->low_free)
+		pm->low_free = f;
 }
 
 void *posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t align, uint64_t *pa)
@@ -210,6 +221,7 @@ void *posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t alig
 	}
 	for (i = 0; i < n; i++)
 		pm->frame_kind[f + i] = i ? FRAME_DMA : FRAME_DMA_HEAD;
+	frames_taken(pm, f, n);
 	pm->dma_out++;
 	pm_unlock(pm);
 	va = pm->arena + (uint64_t)f * DMAR_PAGE_SIZE;
@@ -237,6 +249,7 @@ void posix_machine_free_dma(struct posix_machine *pm, void *va, size_t size)
 	}
 	for (i = 0; i < n; i++)
 		pm->frame_kind[f + i] = FRAME_FREE;
+	frames_released(pm, f);
 	pm->dma_out--;
 	pm_unlock(pm);
 }
@@ -313,7 +326,7 @@ static void *os_page_alloc(void *ctx, uint64_t *phys)
 	pm->frame_kind[f] = FRAME_TABLE;
 	pm->shadow[f] = shadow;
 	pm->held[f] = 0;
-	pm->next_frame = f + 1;
+	frames_taken(pm, f, 1);
 	pm->pages_out++;
 	memset(pm->arena + (uint64_t)f * DMAR_PAGE_SIZE, 0, DMAR_PAGE_SIZE);
 	pm_unlock(pm);
@@ -345,6 +358,7 @@ static void os_page_free(void *ctx, void *va, uint64_t phys)
 		pm->held_frames--;
 	pm->held[f] = 0;
 	pm->frame_kind[f] = FRAME_FREE;
+	frames_released(pm, f);
 	pm->pages_out--;
 	pm_unlock(pm);
 }
