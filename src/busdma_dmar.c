@@ -118,7 +118,7 @@ static int layout_flush(struct layout *l)
 static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *src)
 {
 	struct busdma_piece p;
-	uint64_t prev_end = 0;
+	uint64_t prev_end = 0, seg_start = 0, seg_len = 0;
 	bool have_prev = false;
 	unsigned k = 0;
 	int rc;
@@ -148,17 +148,25 @@ static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *
 				}
 			}
 		}
-		if (l->dom) {
-			rc = busdma_seg_add(map, dev_addr, p.len);
+		/* Device-contiguous pieces go to the segment list as one range. */
+		if (l->dom && seg_len && dev_addr != seg_start + seg_len) {
+			rc = busdma_seg_add(map, seg_start, seg_len);
 			if (rc)
 				return rc;
+			seg_len = 0;
 		}
+		if (!seg_len)
+			seg_start = dev_addr;
+		seg_len += p.len;
 		prev_end = p.pa + p.len;
 		have_prev = true;
 	}
 	if (rc < 0)
 		return rc;
-	return l->dom ? layout_flush(l) : 0;
+	if (!l->dom)
+		return 0;
+	rc = seg_len ? busdma_seg_add(map, seg_start, seg_len) : 0;
+	return rc ? rc : layout_flush(l);
 }
 
 int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
