@@ -15,12 +15,21 @@ static unsigned nranges;
 static uint64_t free_list; /* physical address of the first freed page, 0 if none */
 static uint64_t in_use, total, ram_top;
 
+/* Ranges are split here so that pmem_alloc_in(min = this) finds RAM right above it:
+ * 256 MiB is the edu's default DMA limit, which the tests place buffers above. */
+#define SPLIT_AT 0x10000000ull
+
 static void add_range(uint64_t base, uint64_t end)
 {
 	base = (base + PAGE - 1) & ~(PAGE - 1);
 	end &= ~(PAGE - 1);
 	if (end <= base || nranges == MAX_RANGES)
 		return;
+	if (base < SPLIT_AT && end > SPLIT_AT) {
+		add_range(base, SPLIT_AT);
+		add_range(SPLIT_AT, end);
+		return;
+	}
 	/* Keep the ranges sorted so low memory is used first (DMA masks, page tables). */
 	unsigned i = nranges++;
 	while (i > 0 && ranges[i - 1].cur > base) {

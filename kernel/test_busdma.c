@@ -68,18 +68,28 @@ static void busdma_teardown(struct ktest *t, struct busdma_env *b)
 		CHECK_EQ(dmar_busdma_destroy(b->bus), 0);
 }
 
-/* Translated: buffers that straddle a page boundary come out as one segment each below
- * the tag's 28-bit lowaddr (the edu's default dma_mask), keep their in-page offset, and
- * after unload the device can no longer reach them. */
-void test_busdma_edu_translated(struct ktest *t)
+/* Translated, for a device that can only address 28 bits (the edu's default dma_mask,
+ * which silently clamps anything higher): buffers placed above 256 MiB when the machine
+ * has RAM there come out as one segment each below the tag's lowaddr 0x0fffffff, keep
+ * their in-page offset, move the right bytes, and after unload the device can no longer
+ * reach them. */
+void test_busdma_edu_28bit_mask(struct ktest *t)
 {
 	struct fixture f;
 	struct busdma_env b = { 0 };
 	struct edu *e = &kenv.edu[0];
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
-	uint64_t src = buffer(&f, 2, PAGE, 0), dst = buffer(&f, 2, PAGE, 0xee);
+	uint64_t src = buffer_in(&f, 2, PAGE, KENV_EDU_LIMIT, 0);
+	uint64_t dst = buffer_in(&f, 2, PAGE, KENV_EDU_LIMIT, 0xee);
+	if (!src || !dst) {
+		kprintf("# no RAM above 256 MiB: buffers below it\n");
+		src = buffer(&f, 2, PAGE, 0);
+		dst = buffer(&f, 2, PAGE, 0xee);
+	}
 	ENSURE(src && dst);
+	kprintf("# buffers at 0x%llx and 0x%llx\n", (unsigned long long)src,
+		(unsigned long long)dst);
 	struct dmar_dma_tag_params p;
 	dmar_dma_tag_params_default(&p);
 	p.lowaddr = 0x0fffffff;
@@ -133,25 +143,34 @@ out:
 	fixture_down(t, &f);
 }
 
-/* Bounced (the tunable names the edu): the device sits in a pass-through domain and sees
- * bounce pages, because the tag wants page-aligned segments and the buffers are not;
- * the data moves only at sync time. */
-void test_busdma_edu_bounced(struct ktest *t)
+/* Bounced because the command line says so (-append hw.busdma.pciD:B:S:F.bounce=1 for an
+ * edu): the device sits in a pass-through domain (an identity table without ECAP.PT)
+ * and sees bounce pages, which also stay below its 28-bit lowaddr; the tag wants
+ * page-aligned segments and the buffers are not; the data moves only at sync time. */
+void test_busdma_bounce_tunable(struct ktest *t)
 {
 	struct fixture f;
 	struct busdma_env b = { 0 };
-	struct edu *e = &kenv.edu[0];
+	struct edu *e = NULL;
+	for (unsigned i = 0; i < kenv.nedu && !e; i++) {
+		struct dmar_pci_addr a = { 0, kenv.edu[i].pci->bus, kenv.edu[i].pci->dev,
+					   kenv.edu[i].pci->fn };
+		if (dmar_config_device_bounces(&kenv.cfg, a))
+			e = &kenv.edu[i];
+	}
+	if (!e)
+		SKIP("no hw.busdma.pciD:B:S:F.bounce=1 names an edu on this command line");
+	kprintf("# bouncing for %02x:%02x.%x as the command line asks\n", e->pci->bus,
+		e->pci->dev, e->pci->fn);
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
 	struct dmar_config cfg = kenv.cfg;
-	ENSURE(cfg.nbounce < DMAR_CONFIG_MAX_BOUNCE);
-	cfg.bounce[cfg.nbounce++] = (struct dmar_pci_addr){ 0, e->pci->bus, e->pci->dev,
-							    e->pci->fn };
 	uint64_t src = buffer(&f, 1, PAGE, 0), dst = buffer(&f, 1, PAGE, 0xee);
 	ENSURE(src && dst);
 	struct dmar_dma_tag_params p;
 	dmar_dma_tag_params_default(&p);
 	p.alignment = PAGE;
+	p.lowaddr = 0x0fffffff;
 	p.maxsize = EDU_DMA_MAX;
 	p.maxsegsz = PAGE; /* a segment split must stay aligned: at least the alignment */
 	p.nsegments = 4;
@@ -171,8 +190,10 @@ void test_busdma_edu_bounced(struct ktest *t)
 	print_segments("dst", b.map[1]);
 	CHECK(dmar_dmamap_is_bounced(b.map[0]) && dmar_dmamap_is_bounced(b.map[1]));
 	const struct dmar_dma_segment *ds = dmar_dmamap_segs(b.map[1]);
-	for (unsigned i = 0; i < dmar_dmamap_nsegs(b.map[1]); i++)
+	for (unsigned i = 0; i < dmar_dmamap_nsegs(b.map[1]); i++) {
 		CHECK_EQ(ds[i].addr & (PAGE - 1), 0);
+		CHECK(ds[i].addr + ds[i].len - 1 <= p.lowaddr);
+	}
 
 	TRY(dmar_dmamap_sync(b.tag, b.map[0], DMAR_DMASYNC_PREWRITE));
 	TRY(dmar_dmamap_sync(b.tag, b.map[1], DMAR_DMASYNC_PREREAD));

@@ -20,8 +20,8 @@ const struct ktest_def kernel_tests[] = {
 	{ "fault_overflow_recovers", test_fault_overflow_recovers, 10000, false },
 	{ "caching_mode_map_visible", test_caching_mode_map_visible, 15000, false },
 	{ "allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace, 20000, false },
-	{ "busdma_edu_translated", test_busdma_edu_translated, 10000, false },
-	{ "busdma_edu_bounced", test_busdma_edu_bounced, 10000, false },
+	{ "busdma_edu_28bit_mask", test_busdma_edu_28bit_mask, 10000, false },
+	{ "busdma_bounce_tunable", test_busdma_bounce_tunable, 10000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -26,7 +26,7 @@ void test_edu_passthrough(struct ktest *t);
 void test_fault_overflow_recovers(struct ktest *t);
 void test_caching_mode_map_visible(struct ktest *t);
 void test_allocation_failures_leave_no_trace(struct ktest *t);
-void test_busdma_edu_translated(struct ktest *t);
-void test_busdma_edu_bounced(struct ktest *t);
+void test_busdma_edu_28bit_mask(struct ktest *t);
+void test_busdma_bounce_tunable(struct ktest *t);
 
 #endif
