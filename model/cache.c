@@ -40,20 +40,29 @@ typedef bool (*tlb_pred)(const struct tlb_entry *e, const void *arg);
 
 static void tlb_remove_if(struct model *m, tlb_pred drop, const void *arg)
 {
-	unsigned b;
+	unsigned w;
 
-	for (b = 0; b < TLB_BUCKETS; b++) {
-		struct tlb_entry **pp = &m->tlb[b];
+	/* Only the buckets marked used: an invalidation of a nearly empty IOTLB is cheap. */
+	for (w = 0; w < TLB_BUCKETS / 64; w++) {
+		uint64_t bits = m->tlb_used[w];
 
-		while (*pp) {
-			struct tlb_entry *e = *pp;
+		while (bits) {
+			unsigned b = w * 64u + (unsigned)dmar_ffs64(bits);
+			struct tlb_entry **pp = &m->tlb[b];
 
-			if (!drop || drop(e, arg)) {
-				*pp = e->next;
-				tlb_free(m, e);
-			} else {
-				pp = &e->next;
+			bits &= bits - 1;
+			while (*pp) {
+				struct tlb_entry *e = *pp;
+
+				if (!drop || drop(e, arg)) {
+					*pp = e->next;
+					tlb_free(m, e);
+				} else {
+					pp = &e->next;
+				}
 			}
+			if (!m->tlb[b])
+				m->tlb_used[w] &= ~(1ull << (b % 64u));
 		}
 	}
 }
@@ -177,6 +186,7 @@ void mdl_tlb_insert(struct model *m, uint16_t did, unsigned level, bool leaf, ui
 		b = bucket(key, did, level, leaf);
 		e->next = m->tlb[b];
 		m->tlb[b] = e;
+		m->tlb_used[b / 64u] |= 1ull << (b % 64u);
 		e->key = key;
 		e->did = did;
 		e->level = (uint8_t)level;

@@ -65,6 +65,7 @@ struct model {
 	struct cc_entry *cc[256]; /* per bus, 256 devfn each; allocated on first use */
 	unsigned cc_count;
 	struct tlb_entry *tlb[TLB_BUCKETS];
+	uint64_t tlb_used[TLB_BUCKETS / 64]; /* buckets that may hold entries */
 	unsigned tlb_leaf, tlb_psc;
 
 	struct model_stats stats;
