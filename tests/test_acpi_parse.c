@@ -392,6 +392,8 @@ TEST(device_unit_explicit_scope_first_then_include_all)
 	REQUIRE_OK(dmar_acpi_parse(B.buf, build_topology(&B), NULL, &T));
 	CHECK_EQ(T.nfindings, 0);
 	CHECK_EQ(unit_of(0, 0, 2, 0, topo_cb), 0);        /* explicit endpoint */
+	CHECK_EQ(unit_of(0, 0, 2, 1, topo_cb), 2);        /* its other function is not named */
+	CHECK_EQ(unit_of(0, 1, 2, 0, topo_cb), 2);        /* nor the same dev.fn on bus 1 */
 	CHECK_EQ(unit_of(0, 3, 0, 0, topo_cb), 1);        /* three-level path */
 	CHECK_EQ(unit_of(0, 2, 1, 0, topo_cb), 1);        /* the sub-hierarchy bridge itself */
 	CHECK_EQ(unit_of(0, 4, 5, 3, topo_cb), 1);        /* below it */
@@ -430,6 +432,8 @@ TEST(device_rmrrs_follow_scope_paths)
 	REQUIRE_EQ(rmrrs_of(4, 0, 0, bases), 1);
 	CHECK_EQ(bases[0], 0x30000000);
 	CHECK_EQ(rmrrs_of(0, 0x1f, 0, bases), 0);
+	CHECK_EQ(rmrrs_of(0, 2, 1, bases), 0);
+	CHECK_EQ(rmrrs_of(5, 0, 0, bases), 0);            /* beyond 02:01.0's subordinate bus */
 }
 
 TEST(names_and_texts_exist_for_every_code)

@@ -23,6 +23,7 @@
 
 #include <dmar/acpi.h>
 
+/* struct dtb holds up to 64 KiB: make it static (or allocate it), not a local. */
 #define DTB_MAX 65536u
 
 struct dtb {
