@@ -1,6 +1,7 @@
 /* Kernel entry: bring up the machine, find the DMAR table and the devices, run tests. */
 #include "clock.h"
 #include "console.h"
+#include "demo.h"
 #include "kenv.h"
 #include "ktest.h"
 #include "pci.h"
@@ -79,6 +80,10 @@ void kmain(uint32_t magic, uint32_t info)
 	while (kenv.nedu < KENV_MAX_EDU && edu_probe(kenv.nedu, &kenv.edu[kenv.nedu]))
 		kenv.nedu++;
 	kenv.have_dmar = acpi_find_table("DMAR", &kenv.dmar) == 0;
+
+	char demo[8] = "";
+	if (boot_cmdline_get(&kenv.boot, "kernel.demo", demo, sizeof(demo)) && demo[0] == '1')
+		qemu_exit(demo_run() ? 1 : 0);
 
 	static char only[BOOT_CMDLINE_MAX];
 	bool filtered = boot_cmdline_get(&kenv.boot, "kernel.tests", only, sizeof(only));
