@@ -110,14 +110,6 @@ void mdl_cc_insert(struct model *m, uint16_t sid, uint16_t did, uint64_t lo, uin
 	e->hi = hi;
 }
 
-/* VT-d 6.8: context-cache and IOTLB invalidations flush the write buffer implicitly (an
- * explicit GCMD.WBF is needed only for changes that need no invalidation). */
-static void implicit_write_buffer_flush(struct model *m)
-{
-	if (m->cfg.rwbf && m->ops.flush_write_buffer)
-		m->ops.flush_write_buffer(m->ctx);
-}
-
 /* Invalidations drain the write buffer as well (6.8): table writes made before them
  * are visible to the walks after them. */
 static void drain_write_buffer(struct model *m)
@@ -132,7 +124,6 @@ unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_
 	static const uint16_t fm_mask[4] = { 0, 4, 6, 7 };
 	unsigned b, d;
 
-	implicit_write_buffer_flush(m);
 	m->stats.cc_inval[gran & 3u]++;
 	drain_write_buffer(m);
 	if (m->cfg.null_hw)
@@ -262,7 +253,6 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 {
 	struct inval_range r;
 
-	implicit_write_buffer_flush(m);
 	if (gran == VTD_IOTLB_PAGE && !m->cfg.psi)
 		gran = VTD_IOTLB_DOMAIN; /* done at a coarser granularity, reported in IAIG */
 	if (gran == 0 || (gran == VTD_IOTLB_PAGE && am > m->cfg.mamv))
