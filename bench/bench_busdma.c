@@ -1,7 +1,8 @@
 /*
  * bench_busdma.c - cost of a busdma load + unload through a tag of a translated device,
- * on the null-hardware port: the posix machine with a unit model in null_hw mode (every
- * command and invalidation acknowledges at once), one thread. Beside it, the floor the
+ * on the null-hardware port (ports/null: a unit model in null_hw mode, where every
+ * command and invalidation acknowledges at once, and a pre-allocated table-page pool),
+ * one thread. Beside it, the floor the
  * load path cannot go below: dmar_map + dmar_unmap of the same pages at the IOVA the
  * load got (the remapping core alone, with its invalidation), measured in the same run;
  * the difference is what busdma itself costs (IOVA allocation, page walk, segments).
@@ -9,7 +10,9 @@
  */
 #include "bench.h"
 #include "dmar/busdma.h"
-#include "posix_machine.h"
+#include "null_port.h"
+
+#include <stdlib.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,16 +66,12 @@ static double time_floor(struct dmar_domain *dom, uint64_t iova, uint64_t pa, ui
 
 int main(void)
 {
-	struct posix_machine_config pc = { .mem_size = 64ull << 20 };
-	struct posix_machine *pm = posix_machine_create(&pc);
-	struct model_config mc;
-	model_config_default(&mc);
-	mc.null_hw = true;
-	if (!pm || !posix_machine_add_unit(pm, UNIT_BASE, &mc)) {
-		fprintf(stderr, "bench_busdma: no simulated machine\n");
+	struct null_port *np = null_port_create(NULL, UNIT_BASE, 4096);
+	if (!np) {
+		fprintf(stderr, "bench_busdma: no null-hardware port\n");
 		return 1;
 	}
-	const struct dmar_os *os = posix_machine_os(pm);
+	const struct dmar_os *os = null_port_os(np);
 	struct dmar_config cfg;
 	dmar_config_default(&cfg);
 	struct dmar_system *sys;
@@ -105,8 +104,9 @@ int main(void)
 		die("dmar_dma_tag_create", rc);
 	if ((rc = dmar_dmamap_create(tag, 0, &map)))
 		die("dmar_dmamap_create", rc);
-	uint64_t buf_pa;
-	uint8_t *buf = posix_machine_alloc_dma(pm, 1 << 20, PG, &buf_pa);
+	/* The null port takes any pointer as its own physical address. */
+	uint8_t *buf = aligned_alloc(PG, 1 << 20);
+	uint64_t buf_pa = (uint64_t)(uintptr_t)buf;
 	if (!buf) {
 		fprintf(stderr, "bench_busdma: no DMA buffer\n");
 		return 1;
@@ -119,6 +119,7 @@ int main(void)
 	       "busdma = ns - floor\n\n");
 	printf("%-10s %8s %12s %12s %12s\n", "size", "iters", "ns", "floor ns", "busdma ns");
 	const uint64_t sizes[] = { 4096, 64 * 1024, 1 << 20 };
+	double m4k = 0;
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		uint64_t size = sizes[k];
 		unsigned iters = (unsigned)(size <= 4096 ? 20000 : size <= 65536 ? 4000 : 300);
@@ -137,19 +138,22 @@ int main(void)
 			own_ns[r] = ns[r] - floor_ns[r];
 		}
 		double m = bench_median(ns, ROUNDS), f = bench_median(floor_ns, ROUNDS);
+		if (size == 4096)
+			m4k = m;
 		double o = bench_median(own_ns, ROUNDS);
 		char name[32];
 		snprintf(name, sizeof(name), "%" PRIu64 " KiB", size / 1024);
 		printf("%-10s %8u %12.1f %12.1f %12.1f\n", name, iters, m, f, o);
 	}
-	printf("\ntarget: 4 KiB load+unload <= 250 ns\n");
+	printf("\ntarget: 4 KiB load+unload <= 250 ns: %s (%.1f ns)\n", m4k <= 250 ? "met" : "NOT met",
+	       m4k);
 
 	dmar_dmamap_destroy(tag, map);
 	dmar_dma_tag_destroy(tag);
-	posix_machine_free_dma(pm, buf, 1 << 20);
+	free(buf);
 	dmar_busdma_device_destroy(dev);
 	dmar_busdma_destroy(bus);
 	dmar_system_destroy(sys);
-	posix_machine_destroy(pm);
+	null_port_destroy(np);
 	return 0;
 }
