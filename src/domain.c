@@ -332,6 +332,20 @@ static int check_range(const struct dmar_domain *dom, uint64_t iova, uint64_t si
 	return DMAR_OK;
 }
 
+/* Invalidates what a table change reported and waits for it (IH=1 only when no
+ * paging-structure entry changed). Domain lock held. */
+static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
+{
+	struct dmar_unit *u = dom->unit;
+	const struct dmar_os *os = &u->sys->os;
+	os_lock(os, u->lock);
+	int rc = inval_iotlb_range(u, dom->did, fl->start, fl->end, !fl->tables_changed);
+	if (!rc)
+		rc = inval_sync(u);
+	os_unlock(os, u->lock);
+	return rc;
+}
+
 int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
 	     unsigned prot)
 {
@@ -350,11 +364,7 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 		struct pgtable_flush fl;
 		rc = pgtable_map_flush(&dom->pt, iova, phys, size, prot, &fl);
 		if (rc == DMAR_OK) {
-			os_lock(os, u->lock);
-			rc = inval_iotlb_range(u, dom->did, fl.start, fl.end, !fl.tables_changed);
-			if (!rc)
-				rc = inval_sync(u);
-			os_unlock(os, u->lock);
+			rc = flush_iotlb(dom, &fl);
 			if (rc)
 				(void)pgtable_unmap(&dom->pt, iova, size, NULL);
 		}
@@ -385,12 +395,7 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	os_lock(os, dom->lock);
 	rc = pgtable_unmap(&dom->pt, iova, size, &fl);
 	if (rc == DMAR_OK) {
-		os_lock(os, u->lock);
-		/* IH=1 only when no paging-structure entry changed (leaf-only change). */
-		rc = inval_iotlb_range(u, dom->did, fl.start, fl.end, !fl.tables_changed);
-		if (!rc)
-			rc = inval_sync(u);
-		os_unlock(os, u->lock);
+		rc = flush_iotlb(dom, &fl);
 		/* Detached table pages are freed only now that the unit has let go of them
 		 * (on a timeout too: the unit is then considered dead). */
 		pgtable_flush_done(&dom->pt, &fl);
