@@ -36,7 +36,9 @@ struct dmar_domain;
  * dmar_system_add_unit). Each unit is brought up (root table set, caches invalidated,
  * queued invalidation enabled when chosen) but translation is enabled only when the
  * first device is attached or on dmar_unit_enable_translation(). A DRHD whose register
- * base is 0 is skipped with a warning. Fails with the first unit's error and frees all. */
+ * base is 0 is skipped with a warning. Fails with the first unit's error and frees all.
+ * cfg->enable is the embedder's switch: with hw.dmar.enable=0 it should not create a
+ * system at all (busdma then bounces for every device, and ignores a system if given). */
 int dmar_system_create(const struct dmar_os *os, const struct dmar_config *cfg,
 		       const struct dmar_acpi_table *table, struct dmar_system **out);
 
