@@ -526,3 +526,49 @@ TEST(unit_without_registers_is_refused_with_a_reason)
 	CHECK_EQ(posix_machine_pages_outstanding(s.pm), 0);
 	posix_machine_destroy(s.pm);
 }
+
+TEST(translation_left_on_by_firmware_is_taken_over)
+{
+	/* Firmware (or a previous kernel) left the unit translating with its own root
+	 * table: the driver turns translation off, installs its tables, and only what it
+	 * maps is reachable afterwards. */
+	struct simsys s;
+	struct posix_machine_config pmc;
+	memset(&s, 0, sizeof(s));
+	memset(&pmc, 0, sizeof(pmc));
+	s.pm = posix_machine_create(&pmc);
+	REQUIRE(s.pm);
+	model_config_default(&s.mcfg);
+	s.model = posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &s.mcfg);
+	REQUIRE(s.model);
+	uint64_t fw_root;
+	simsys_buffer(&s, 4096, &fw_root);
+	model_write64(s.model, VTD_RTADDR_REG, fw_root);
+	model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
+	model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_TE);
+	REQUIRE(model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_TES);
+	dmar_config_default(&s.cfg);
+	s.cfg.timeout_ns = 10000000;
+	REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
+	REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
+	CHECK(strstr(posix_machine_log(s.pm), "left enabled by firmware") != NULL);
+	struct dmar_unit_info ui;
+	dmar_unit_get_info(s.unit, &ui);
+	CHECK(!ui.translating);
+	CHECK(model_read64(s.model, VTD_RTADDR_REG) != fw_root);
+	struct dmar_domain *d = new_domain(&s, DMAR_DOMAIN_TRANSLATED, 39);
+	REQUIRE(d);
+	uint64_t pa;
+	unsigned char *buf = simsys_buffer(&s, 4096, &pa);
+	buf[0] = 0x77;
+	CHECK_OK(dmar_map(d, 0x9000, pa, 4096, DMAR_PROT_READ));
+	CHECK_OK(dmar_domain_attach(d, SID_A));
+	unsigned char b[4];
+	CHECK_EQ(simsys_dma(&s, SID_A, 0x9000, b, 4, false), 0);
+	CHECK_EQ(b[0], 0x77);
+	CHECK_EQ(simsys_dma(&s, SID_B, 0x9000, b, 4, false), VTD_FR_CTX_NOT_PRESENT);
+	dmar_fault_poll(s.sys);
+	CHECK_OK(dmar_domain_detach(d, SID_A));
+	CHECK_OK(dmar_domain_destroy(d));
+	CHECK_EQ(simsys_down(&s), 0);
+}
