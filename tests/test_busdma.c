@@ -8,6 +8,7 @@
  * is one the tag allows.
  */
 #include "harness.h"
+#include "busdma_test.h"
 #include "dmar/busdma.h"
 #include "util.h"
 
@@ -262,24 +263,6 @@ static void env_down(struct env *e)
 	fake_delete(e->f);
 }
 
-static struct dmar_dma_tag *tag_new(struct env *e, uint64_t lowaddr, uint64_t highaddr,
-				    uint64_t maxsize, unsigned nseg, uint64_t maxsegsz,
-				    uint64_t boundary, uint64_t align)
-{
-	struct dmar_dma_tag_params p;
-	struct dmar_dma_tag *t;
-	dmar_dma_tag_params_default(&p);
-	p.lowaddr = lowaddr;
-	p.highaddr = highaddr;
-	p.maxsize = maxsize;
-	p.nsegments = nseg;
-	p.maxsegsz = maxsegsz;
-	p.boundary = boundary;
-	p.alignment = align;
-	REQUIRE_OK(dmar_dma_tag_create(e->dev, NULL, &p, &t));
-	return t;
-}
-
 /* One device, one tag, one map and an arena buffer of `npages` pages. */
 struct rig {
 	struct env e;
@@ -294,7 +277,7 @@ static void rig_up(struct rig *r, const char *tunables, unsigned npages, uint64_
 		   uint64_t boundary, uint64_t align)
 {
 	env_up(&r->e, tunables);
-	r->t = tag_new(&r->e, lowaddr, highaddr, maxsize, nseg, maxsegsz, boundary, align);
+	r->t = busdma_test_tag(r->e.dev, lowaddr, highaddr, maxsize, nseg, maxsegsz, boundary, align);
 	REQUIRE_OK(dmar_dmamap_create(r->t, 0, &r->m));
 	r->npages = npages;
 	r->buf = npages ? fake_pages(r->e.f, npages) : NULL;
@@ -403,7 +386,7 @@ TEST(child_tag_narrows_every_constraint)
 {
 	struct env e;
 	env_up(&e, NULL);
-	struct dmar_dma_tag *parent = tag_new(&e, 0xffffffff, 0x1ffffffff, 1 << 20, 8, 0x10000, 0x100000, 16);
+	struct dmar_dma_tag *parent = busdma_test_tag(e.dev, 0xffffffff, 0x1ffffffff, 1 << 20, 8, 0x10000, 0x100000, 16);
 	struct dmar_dma_tag_params p, q;
 	dmar_dma_tag_params_default(&p);
 	p.alignment = 4;                 /* looser: parent's 16 wins */
@@ -798,7 +781,7 @@ TEST(dmamem_alloc_honours_lowaddr_and_loads_without_bouncing)
 {
 	struct env e;
 	env_up(&e, NULL);
-	struct dmar_dma_tag *t = tag_new(&e, 0x3fffff, ~0ull, PG, 1, PG, 0, PG);
+	struct dmar_dma_tag *t = busdma_test_tag(e.dev, 0x3fffff, ~0ull, PG, 1, PG, 0, PG);
 	for (int i = 0; i < 20; i++) {
 		void *mem;
 		struct dmar_dmamap *m;
@@ -811,7 +794,7 @@ TEST(dmamem_alloc_honours_lowaddr_and_loads_without_bouncing)
 		CHECK_OK(dmar_dmamap_unload(t, m));
 		CHECK_OK(dmar_dmamem_free(t, mem, m));
 	}
-	struct dmar_dma_tag *big = tag_new(&e, ~0ull, ~0ull, 2 * PG, 2, PG, 0, 1);
+	struct dmar_dma_tag *big = busdma_test_tag(e.dev, ~0ull, ~0ull, 2 * PG, 2, PG, 0, 1);
 	void *mem;
 	struct dmar_dmamap *m;
 	CHECK_EQ(dmar_dmamem_alloc(big, &mem, 0, &m), DMAR_ENOTSUP);

@@ -6,6 +6,7 @@
  * may reach, which fault, and the data it moves.
  */
 #include "harness.h"
+#include "busdma_test.h"
 #include "dmar/busdma.h"
 #include "dmar_table_builder.h"
 #include "posix_machine.h"
@@ -91,23 +92,6 @@ static void rig_down(struct rig *r)
 	free(r->dtb);
 }
 
-static struct dmar_dma_tag *tag_new(struct dmar_busdma_dev *dev, uint64_t lowaddr,
-				    uint64_t maxsize, unsigned nseg, uint64_t maxsegsz,
-				    uint64_t boundary, uint64_t align)
-{
-	struct dmar_dma_tag_params p;
-	struct dmar_dma_tag *t;
-	dmar_dma_tag_params_default(&p);
-	p.lowaddr = lowaddr;
-	p.maxsize = maxsize;
-	p.nsegments = nseg;
-	p.maxsegsz = maxsegsz;
-	p.boundary = boundary;
-	p.alignment = align;
-	REQUIRE_OK(dmar_dma_tag_create(dev, NULL, &p, &t));
-	return t;
-}
-
 /* A zeroed DMA buffer in the arena (physical address in r->buf_pa), freed by rig_down. */
 static uint8_t *rig_buf(struct rig *r, uint64_t size)
 {
@@ -122,7 +106,7 @@ static struct dmar_dma_tag *rig_tag(struct rig *r, uint64_t lowaddr, uint64_t ma
 				    unsigned nseg, uint64_t maxsegsz, uint64_t boundary,
 				    uint64_t align)
 {
-	r->t = tag_new(r->dev, lowaddr, maxsize, nseg, maxsegsz, boundary, align);
+	r->t = busdma_test_tag(r->dev, lowaddr, UINT64_MAX, maxsize, nseg, maxsegsz, boundary, align);
 	REQUIRE_OK(dmar_dmamap_create(r->t, 0, &r->m));
 	return r->t;
 }
@@ -316,7 +300,7 @@ TEST(every_tag_constraint_holds_for_translated_loads)
 	uint8_t *buf = rig_buf(&r, 64 * 1024 + PG);
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
 		harness_set_context(c[k].what);
-		struct dmar_dma_tag *t = tag_new(r.dev, c[k].lowaddr, 64 * 1024, c[k].nseg,
+		struct dmar_dma_tag *t = busdma_test_tag(r.dev, c[k].lowaddr, UINT64_MAX, 64 * 1024, c[k].nseg,
 						 c[k].maxsegsz, c[k].boundary, c[k].align);
 		struct dmar_dmamap *m[12];
 		for (int i = 0; i < 12; i++)
@@ -352,7 +336,7 @@ TEST(load_that_cannot_fit_fails_and_maps_nothing_misalignment_bounces)
 	check_nothing_mapped_low(&r, 64);
 	/* A misaligned start is the one constraint an IOVA cannot fix (it keeps the
 	 * in-page offset): that piece goes through a bounce page mapped in its place. */
-	struct dmar_dma_tag *ta = tag_new(r.dev, UINT64_MAX, 16 * PG, 2, 16 * PG, 0, 256);
+	struct dmar_dma_tag *ta = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, 16 * PG, 2, 16 * PG, 0, 256);
 	struct dmar_dmamap *ma;
 	REQUIRE_OK(dmar_dmamap_create(ta, 0, &ma));
 	fill(buf, 3 * PG, 21);
@@ -372,7 +356,7 @@ TEST(load_that_cannot_fit_fails_and_maps_nothing_misalignment_bounces)
 	CHECK(!dmar_dmamap_is_bounced(ma));
 	check_nothing_mapped_low(&r, 64);
 	/* no IOVA at all below lowaddr */
-	struct dmar_dma_tag *tl = tag_new(r.dev, 0x2fff, 16 * PG, 4, 16 * PG, 0, 1);
+	struct dmar_dma_tag *tl = busdma_test_tag(r.dev, 0x2fff, UINT64_MAX, 16 * PG, 4, 16 * PG, 0, 1);
 	struct dmar_dmamap *ml;
 	REQUIRE_OK(dmar_dmamap_create(tl, 0, &ml));
 	CHECK_OK(dmar_dmamap_load(tl, ml, buf, PG, 0)); /* 0x1000 fits, its guard 0x2000 too */
@@ -430,7 +414,7 @@ TEST(interrupt_window_is_never_handed_out)
 	struct dmar_busdma_dev *dev;
 	struct dmar_pci_addr a = { 0, 0, 4, 0 };
 	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
-	struct dmar_dma_tag *t = tag_new(dev, 0xfeffffff, 0xfec00000, 8, 1ull << 30, 0, 2 << 20);
+	struct dmar_dma_tag *t = busdma_test_tag(dev, 0xfeffffff, UINT64_MAX, 0xfec00000, 8, 1ull << 30, 0, 2 << 20);
 	struct dmar_dmamap *big, *small;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &big));
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &small));
@@ -480,7 +464,7 @@ TEST(bounce_tunable_gives_passthrough_and_bounces_above_lowaddr)
 	/* Give the low memory back, so bounce pages below 256 MiB can be had. */
 	for (int i = 0; i < n - 1; i++)
 		posix_machine_free_dma(r.pm, chunks[i], 1 << 20);
-	struct dmar_dma_tag *t = tag_new(dev, 0x0fffffff, 4 * PG, 4, 4 * PG, 0, 1);
+	struct dmar_dma_tag *t = busdma_test_tag(dev, 0x0fffffff, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
 	struct dmar_dmamap *m;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
 	fill(buf, 4 * PG, 3);
@@ -614,7 +598,7 @@ TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
 	struct dmar_busdma_dev *dev = bounce_device(&r, &info);
 	CHECK(!info.passthrough_tt);
 	CHECK(info.levels > 0);
-	struct dmar_dma_tag *t = tag_new(dev, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
+	struct dmar_dma_tag *t = busdma_test_tag(dev, UINT64_MAX, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
 	struct dmar_dmamap *m;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
 	uint8_t *buf = rig_buf(&r, 4 * PG);
@@ -638,7 +622,7 @@ static uint64_t two_loads_gap(const char *tunables)
 {
 	struct rig r;
 	rig_up(&r, tunables);
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, PG, 1, PG, 0, 1);
+	struct dmar_dma_tag *t = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, PG, 1, PG, 0, 1);
 	struct dmar_dmamap *m1, *m2;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m1));
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m2));
@@ -709,7 +693,7 @@ TEST(concurrent_loads_on_one_device)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	struct dmar_dma_tag *t = tag_new(r.dev, UINT64_MAX, 8 * PG, 1, 8 * PG, 0, 1);
+	struct dmar_dma_tag *t = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, 8 * PG, 1, 8 * PG, 0, 1);
 	uint8_t *buf = rig_buf(&r, 8 * PG);
 	enum { NT = 3 };
 	pthread_t th[NT];
