@@ -97,6 +97,25 @@ int fault_drain_unit(struct dmar_unit *u)
 	return drained;
 }
 
+int dmar_unit_set_fault_interrupt(struct dmar_unit *u, uint32_t data, uint64_t addr,
+				  bool enable)
+{
+	const struct dmar_os *os = &u->sys->os;
+	if (enable && (addr >> 20) != 0xfee)
+		return DMAR_EINVAL;
+	os_lock(os, u->lock);
+	/* Mask first so no interrupt is sent half-programmed; unmask last (10.4.6). */
+	unit_write32(u, VTD_FECTL_REG, (uint32_t)VTD_FECTL_IM);
+	if (enable) {
+		unit_write32(u, VTD_FEDATA_REG, data);
+		unit_write32(u, VTD_FEADDR_REG, (uint32_t)addr);
+		unit_write32(u, VTD_FEUADDR_REG, (uint32_t)(addr >> 32));
+		unit_write32(u, VTD_FECTL_REG, 0);
+	}
+	os_unlock(os, u->lock);
+	return DMAR_OK;
+}
+
 int dmar_fault_poll(struct dmar_system *sys)
 {
 	int total = 0;

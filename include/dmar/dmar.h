@@ -89,6 +89,13 @@ struct dmar_unit_info {
 };
 void dmar_unit_get_info(const struct dmar_unit *unit, struct dmar_unit_info *info);
 
+/* Programs the unit's fault event (an MSI: FEDATA = data, FEADDR/FEUADDR = addr) and
+ * unmasks it (FECTL.IM = 0), or masks it again when enable is false. The embedder's
+ * interrupt handler then calls dmar_fault_poll(), which clears what raised it. No wait;
+ * DMAR_EINVAL for an address outside the interrupt window 0xfeexxxxx on x86. */
+int dmar_unit_set_fault_interrupt(struct dmar_unit *unit, uint32_t data, uint64_t addr,
+				  bool enable);
+
 /* Turn translation on or off (GCMD.TE, waited for within the timeout). */
 int dmar_unit_enable_translation(struct dmar_unit *unit);
 int dmar_unit_disable_translation(struct dmar_unit *unit);
