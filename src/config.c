@@ -109,15 +109,22 @@ static void warn_word(dmar_config_warn_fn warn, void *ctx, const char *what, str
 	warn(ctx, line);
 }
 
-bool dmar_config_device_bounces(const struct dmar_config *cfg, struct dmar_pci_addr dev)
+/* Index of dev in the bounce list, or nbounce when absent. */
+static unsigned bounce_index(const struct dmar_config *cfg, struct dmar_pci_addr dev)
 {
-	for (unsigned i = 0; i < cfg->nbounce; i++) {
+	unsigned i = 0;
+	for (; i < cfg->nbounce; i++) {
 		const struct dmar_pci_addr *b = &cfg->bounce[i];
 		if (b->segment == dev.segment && b->bus == dev.bus && b->dev == dev.dev &&
 		    b->fn == dev.fn)
-			return true;
+			break;
 	}
-	return false;
+	return i;
+}
+
+bool dmar_config_device_bounces(const struct dmar_config *cfg, struct dmar_pci_addr dev)
+{
+	return bounce_index(cfg, dev) < cfg->nbounce;
 }
 
 /* Applies one key=value; returns false when it must be warned about. */
@@ -173,14 +180,11 @@ static bool apply(struct dmar_config *cfg, struct word key, struct word val, con
 		}
 		if (!parse_bool(val, &on))
 			return false;
-		for (unsigned i = 0; i < cfg->nbounce; i++) {
-			struct dmar_pci_addr *b = &cfg->bounce[i];
-			if (b->segment == a.segment && b->bus == a.bus && b->dev == a.dev &&
-			    b->fn == a.fn) {
-				if (!on)
-					cfg->bounce[i] = cfg->bounce[--cfg->nbounce];
-				return true;
-			}
+		unsigned i = bounce_index(cfg, a);
+		if (i < cfg->nbounce) {
+			if (!on)
+				cfg->bounce[i] = cfg->bounce[--cfg->nbounce];
+			return true;
 		}
 		if (!on)
 			return true;

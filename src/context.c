@@ -49,11 +49,9 @@ static unsigned aw_for_width(unsigned width)
 
 static int flush_old(struct dmar_unit *u, uint16_t sid, uint16_t old_did)
 {
-	int rc = u->inval->context(u, VTD_CC_DEVICE, old_did, sid, 0);
-	if (!rc) {
-		u->stats.iotlb_domain++;
-		rc = u->inval->iotlb(u, VTD_IOTLB_DOMAIN, old_did, 0, 0, false);
-	}
+	int rc = inval_context(u, VTD_CC_DEVICE, old_did, sid);
+	if (!rc)
+		rc = inval_iotlb(u, VTD_IOTLB_DOMAIN, old_did, 0, 0, false);
 	if (!rc)
 		rc = inval_sync(u);
 	return rc;
@@ -86,9 +84,8 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	uint64_t lo, hi;
 	if (dom->passthrough_tt) {
 		/* AW must name a supported width even though no table is walked (9.3). */
-		unsigned widest = (u->sagaw & VTD_SAGAW_57) ? 57 : (u->sagaw & VTD_SAGAW_48) ? 48 : 39;
 		lo = VTD_CTX_LO_TT(VTD_TT_PASSTHROUGH) | VTD_CTX_LO_P;
-		hi = VTD_CTX_HI_AW(aw_for_width(widest)) | VTD_CTX_HI_DID(dom->did);
+		hi = VTD_CTX_HI_AW(aw_for_width(unit_widest_agaw(u))) | VTD_CTX_HI_DID(dom->did);
 	} else {
 		lo = (dom->pt.root_phys & VTD_CTX_LO_SLPTPTR_MASK) | VTD_CTX_LO_TT(VTD_TT_SLPT) |
 		     VTD_CTX_LO_P;
@@ -99,11 +96,9 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	e[0] = lo;
 	unit_flush_table(u, e, 16);
 	if (u->cm) {
-		rc = u->inval->context(u, VTD_CC_DEVICE, 0, sid, 0);
-		if (!rc) {
-			u->stats.iotlb_domain++;
-			rc = u->inval->iotlb(u, VTD_IOTLB_DOMAIN, dom->did, 0, 0, false);
-		}
+		rc = inval_context(u, VTD_CC_DEVICE, 0, sid);
+		if (!rc)
+			rc = inval_iotlb(u, VTD_IOTLB_DOMAIN, dom->did, 0, 0, false);
 		if (!rc)
 			rc = inval_sync(u);
 	} else {

@@ -125,16 +125,28 @@ static inline void unit_flush_table(const struct dmar_unit *u, const void *va, s
 		u->sys->os.ops->cache_flush(u->sys->os.ctx, va, len);
 }
 
+/* Size of the unit's domain-id bitmap. */
+static inline unsigned did_map_words(const struct dmar_unit *u)
+{
+	return (u->ndomains + 63) / 64;
+}
+
 /* unit.c: register access and handshakes */
 uint32_t unit_read32(const struct dmar_unit *u, unsigned off);
 uint64_t unit_read64(const struct dmar_unit *u, unsigned off);
 void unit_write32(const struct dmar_unit *u, unsigned off, uint32_t v);
 void unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v);
+/* Calls done() with growing pauses until it returns 1 (DMAR_OK) or a negative error
+ * (returned as is); DMAR_ETIMEDOUT, logged, after the configured timeout. */
+typedef int (*unit_poll_fn)(struct dmar_unit *u, void *arg);
+int unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *what);
 /* Polls a register until (value & mask) == want, within the configured timeout. */
 int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
 	      const char *what);
 /* Sets (on) or clears a persistent GCMD enable and waits for its GSTS bit. */
 int unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on, const char *what);
+/* Widest address width the unit supports for second-level tables (SAGAW), in bits. */
+unsigned unit_widest_agaw(const struct dmar_unit *u);
 /* Flushes the write buffer when CAP.RWBF says it must be. */
 int unit_flush_write_buffer(struct dmar_unit *u);
 int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct dmar_unit **out);
@@ -145,6 +157,11 @@ extern const struct inval_backend inval_reg_backend;
 extern const struct inval_backend inval_qi_backend;
 int inval_qi_start(struct dmar_unit *u);
 void inval_qi_stop(struct dmar_unit *u);
+/* One context-cache or IOTLB invalidation through the unit's backend, counted in the
+ * unit's stats. Queued: call inval_sync. */
+int inval_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid);
+int inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr, unsigned am,
+		bool ih);
 /* Invalidates the IOTLB for [start, end) of a domain: one page-selective invalidation
  * whose mask covers the range when PSI and MAMV allow, else domain-selective. Queued:
  * call inval_sync. */

@@ -8,7 +8,7 @@
 
 static int did_alloc(struct dmar_unit *u, uint16_t *did)
 {
-	unsigned words = (u->ndomains + 63) / 64;
+	unsigned words = did_map_words(u);
 	for (unsigned n = 0; n < words; n++) {
 		unsigned w = (u->did_hint + n) % words;
 		uint64_t free = ~u->did_map[w];

@@ -4,6 +4,24 @@
  */
 #include "dmar_internal.h"
 
+int inval_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid)
+{
+	u->stats.ctx_invalidations++;
+	return u->inval->context(u, gran, did, sid, 0);
+}
+
+int inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr, unsigned am,
+		bool ih)
+{
+	if (gran == VTD_IOTLB_GLOBAL)
+		u->stats.iotlb_global++;
+	else if (gran == VTD_IOTLB_DOMAIN)
+		u->stats.iotlb_domain++;
+	else
+		u->stats.iotlb_page++;
+	return u->inval->iotlb(u, gran, did, addr, am, ih);
+}
+
 int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end, bool ih)
 {
 	if (end <= start)
@@ -13,13 +31,10 @@ int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_
 	/* Smallest naturally aligned block of 2^am pages holding [start, end). */
 	while (am < 52 && (start >> (DMAR_PAGE_SHIFT + am)) != ((end - 1) >> (DMAR_PAGE_SHIFT + am)))
 		am++;
-	if (!(u->cap & VTD_CAP_PSI) || am > VTD_CAP_MAMV(u->cap)) {
-		u->stats.iotlb_domain++;
-		return u->inval->iotlb(u, VTD_IOTLB_DOMAIN, did, 0, 0, false);
-	}
-	u->stats.iotlb_page++;
+	if (!(u->cap & VTD_CAP_PSI) || am > VTD_CAP_MAMV(u->cap))
+		return inval_iotlb(u, VTD_IOTLB_DOMAIN, did, 0, 0, false);
 	uint64_t addr = start & ~((1ull << (DMAR_PAGE_SHIFT + am)) - 1);
-	return u->inval->iotlb(u, VTD_IOTLB_PAGE, did, addr, am, ih);
+	return inval_iotlb(u, VTD_IOTLB_PAGE, did, addr, am, ih);
 }
 
 int inval_sync(struct dmar_unit *u)

@@ -51,33 +51,27 @@ static int qi_submit(struct dmar_unit *u, uint64_t lo, uint64_t hi)
 
 /* Makes room when the ring is full: hands the queue to the unit and waits for the head
  * to move past slot `next`. */
+static int head_moved(struct dmar_unit *u, void *arg)
+{
+	unsigned next = *(const unsigned *)arg;
+	if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
+		return qi_recover(u);
+	uint64_t head = unit_read64(u, VTD_IQH_REG);
+	u->qi.head = (unsigned)((head & VTD_IQ_INDEX_MASK) >> VTD_IQ_INDEX_SHIFT);
+	return next != u->qi.head;
+}
+
 static int qi_wait_head(struct dmar_unit *u, unsigned next)
 {
-	const struct dmar_os *os = &u->sys->os;
 	if (next != u->qi.head)
 		return DMAR_OK; /* room, as far as the last look at IQH knows */
 	qi_kick(u);
-	uint64_t start = os->ops->now_ns(os->ctx);
-	for (;;) {
-		if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
-			return qi_recover(u);
-		uint64_t head = unit_read64(u, VTD_IQH_REG);
-		u->qi.head = (unsigned)((head & VTD_IQ_INDEX_MASK) >> VTD_IQ_INDEX_SHIFT);
-		if (next != u->qi.head)
-			return DMAR_OK;
-		if (os->ops->now_ns(os->ctx) - start > u->sys->cfg.timeout_ns) {
-			dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: invalidation queue full, unit "
-				 "does not consume it", u->index);
-			return DMAR_ETIMEDOUT;
-		}
-		os->ops->delay_ns(os->ctx, 1000);
-	}
+	return unit_poll(u, head_moved, &next, "room in the invalidation queue");
 }
 
 static int qi_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid,
 		      unsigned fm)
 {
-	u->stats.ctx_invalidations++;
 	return qi_submit(u, VTD_INV_CC | VTD_INV_G(gran) | VTD_INV_CC_DID(did) |
 				    VTD_INV_CC_SID(sid) | VTD_INV_CC_FM(fm), 0);
 }
@@ -99,9 +93,17 @@ static int qi_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t a
 	return qi_submit(u, lo, hi);
 }
 
+static int wait_done(struct dmar_unit *u, void *arg)
+{
+	if (*u->qi.status == *(const uint32_t *)arg)
+		return 1;
+	if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
+		return qi_recover(u);
+	return 0;
+}
+
 static int qi_sync(struct dmar_unit *u)
 {
-	const struct dmar_os *os = &u->sys->os;
 	uint32_t seq = ++u->qi.seq;
 	if (seq == 0)
 		seq = ++u->qi.seq;
@@ -111,26 +113,9 @@ static int qi_sync(struct dmar_unit *u)
 	if (rc)
 		return rc;
 	qi_kick(u);
-	if (*u->qi.status == seq)
-		goto done;
-	uint64_t start = os->ops->now_ns(os->ctx);
-	uint64_t pause = 100;
-	for (;;) {
-		if (*u->qi.status == seq)
-			goto done;
-		if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
-			return qi_recover(u);
-		if (os->ops->now_ns(os->ctx) - start > u->sys->cfg.timeout_ns) {
-			dmar_log(u->sys, DMAR_LOG_ERR,
-				 "dmar%u: timeout waiting for invalidation wait descriptor",
-				 u->index);
-			return DMAR_ETIMEDOUT;
-		}
-		os->ops->delay_ns(os->ctx, pause);
-		if (pause < 10000)
-			pause *= 2;
-	}
-done:
+	rc = unit_poll(u, wait_done, &seq, "the invalidation wait descriptor");
+	if (rc)
+		return rc;
 	/* Everything up to the tail has been consumed. */
 	u->qi.head = u->qi.tail;
 	return DMAR_OK;

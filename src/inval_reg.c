@@ -7,7 +7,6 @@
 static int reg_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid,
 		       unsigned fm)
 {
-	u->stats.ctx_invalidations++;
 	unit_write64(u, VTD_CCMD_REG,
 		     VTD_CCMD_ICC | VTD_CCMD_CIRG(gran) | VTD_CCMD_FM(fm) | VTD_CCMD_SID(sid) |
 			     VTD_CCMD_DID(did));

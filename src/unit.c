@@ -28,29 +28,47 @@ void unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v)
 	os->ops->mmio_write64(os->ctx, u->base + off, v);
 }
 
-int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
-	      const char *what)
+int unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *what)
 {
 	const struct dmar_os *os = &u->sys->os;
-	uint64_t v = is64 ? unit_read64(u, off) : unit_read32(u, off);
-	if ((v & mask) == want)
-		return DMAR_OK;
+	int rc = done(u, arg);
+	if (rc)
+		return rc < 0 ? rc : DMAR_OK;
 	uint64_t start = os->ops->now_ns(os->ctx);
 	uint64_t pause = 100;
 	for (;;) {
 		os->ops->delay_ns(os->ctx, pause);
 		if (pause < 10000)
 			pause *= 2;
-		v = is64 ? unit_read64(u, off) : unit_read32(u, off);
-		if ((v & mask) == want)
-			return DMAR_OK;
+		rc = done(u, arg);
+		if (rc)
+			return rc < 0 ? rc : DMAR_OK;
 		if (os->ops->now_ns(os->ctx) - start > u->sys->cfg.timeout_ns) {
-			dmar_log(u->sys, DMAR_LOG_ERR,
-				 "dmar%u: timeout waiting for %s (reg 0x%x = 0x%llx)", u->index,
-				 what, off, (unsigned long long)v);
+			dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: timeout waiting for %s", u->index,
+				 what);
 			return DMAR_ETIMEDOUT;
 		}
 	}
+}
+
+struct reg_wait {
+	unsigned off;
+	bool is64;
+	uint64_t mask, want;
+};
+
+static int reg_reached(struct dmar_unit *u, void *arg)
+{
+	const struct reg_wait *w = arg;
+	uint64_t v = w->is64 ? unit_read64(u, w->off) : unit_read32(u, w->off);
+	return (v & w->mask) == w->want;
+}
+
+int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
+	      const char *what)
+{
+	struct reg_wait w = { off, is64, mask, want };
+	return unit_poll(u, reg_reached, &w, what);
 }
 
 /* GCMD takes the persistent enables from GSTS plus the one command changed (11.4.4). */
@@ -170,9 +188,9 @@ static int unit_bring_up(struct dmar_unit *u)
 			return rc;
 	}
 	/* The caches may hold anything from before: flush them all (6.5). */
-	rc = u->inval->context(u, VTD_CC_GLOBAL, 0, 0, 0);
+	rc = inval_context(u, VTD_CC_GLOBAL, 0, 0);
 	if (!rc)
-		rc = u->inval->iotlb(u, VTD_IOTLB_GLOBAL, 0, 0, 0, false);
+		rc = inval_iotlb(u, VTD_IOTLB_GLOBAL, 0, 0, 0, false);
 	if (!rc)
 		rc = inval_sync(u);
 	if (!rc)
@@ -203,7 +221,7 @@ int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct
 	u->lock = os_lock_create(os, &lock_failed);
 	if (lock_failed)
 		goto fail;
-	u->did_map = os_alloc(os, (u->ndomains + 63) / 64 * sizeof(uint64_t));
+	u->did_map = os_alloc(os, did_map_words(u) * sizeof(uint64_t));
 	if (!u->did_map)
 		goto fail;
 	/* With caching mode, domain id 0 tags cached not-present entries (6.1). */
@@ -246,7 +264,7 @@ void unit_destroy(struct dmar_unit *u)
 	if (u->root)
 		os->ops->page_free(os->ctx, u->root, u->root_phys);
 	if (u->did_map)
-		os_free(os, u->did_map, (u->ndomains + 63) / 64 * sizeof(uint64_t));
+		os_free(os, u->did_map, did_map_words(u) * sizeof(uint64_t));
 	os_lock_destroy(os, u->lock);
 	os_free(os, u, sizeof(*u));
 }
@@ -269,10 +287,9 @@ int dmar_unit_disable_translation(struct dmar_unit *u)
 	return rc;
 }
 
-static unsigned max_width(const struct dmar_unit *u)
+unsigned unit_widest_agaw(const struct dmar_unit *u)
 {
-	unsigned w = (u->sagaw & VTD_SAGAW_57) ? 57 : (u->sagaw & VTD_SAGAW_48) ? 48 : 39;
-	return w < u->mgaw ? w : u->mgaw;
+	return (u->sagaw & VTD_SAGAW_57) ? 57 : (u->sagaw & VTD_SAGAW_48) ? 48 : 39;
 }
 
 void dmar_unit_get_info(const struct dmar_unit *u, struct dmar_unit_info *info)
@@ -284,7 +301,7 @@ void dmar_unit_get_info(const struct dmar_unit *u, struct dmar_unit_info *info)
 	info->ver = u->ver;
 	info->cap = u->cap;
 	info->ecap = u->ecap;
-	info->max_width = max_width(u);
+	info->max_width = dmar_min_u64(unit_widest_agaw(u), u->mgaw);
 	info->domains = u->ndomains;
 	info->nfr = u->nfr;
 	info->qi = u->inval == &inval_qi_backend;
