@@ -7,11 +7,13 @@
  *    node knows the free gap before it and the largest gap in its subtree, so a search
  *    skips every subtree without room (in the spirit of FreeBSD's free_down
  *    augmentation). Priorities are a hash of the start page, so nothing is stored;
- *  - a hash table of live allocations (start page and size in one 8-byte entry, linear
- *    probing), so iova_free checks what it is given in O(1) and one cache line;
- *  - per-size stacks of the start pages of freed ranges that stay in the tree (Linux
- *    keeps freed IOVAs in per-size caches for the same reason): the common alloc/free
- *    pair touches one hash entry and the top of a stack, never the tree.
+ *  - per-page marks of live allocations (iova_marks.c): the first page of each, and
+ *    the last one of each of up to IOVA_CACHE_PAGES pages, so iova_free checks what it
+ *    is given in O(1) and one or two cache lines;
+ *  - per-size-class stacks of the start pages of freed ranges that stay in the tree
+ *    (Linux keeps freed IOVAs in per-size caches for the same reason): the common
+ *    alloc/free pair touches the marks of one page and the top of a stack, never the
+ *    tree.
  */
 #include "iova.h"
 
@@ -28,9 +30,6 @@
 #define SLAB_MASK (SLAB_NODES - 1)
 #define MAX_SLABS (1u << (32 - IOVA_SLAB_SHIFT))
 
-#define TABLE_MIN_BITS 6u
-#define TABLE_MAX_BITS (sizeof(size_t) >= 8 ? 40u : 26u)
-#define ENTRY_BIG 0xfffu /* size field of an entry: this many pages or more */
 #define GOLDEN 0x9e3779b97f4a7c15ull
 
 static inline struct iova_node *N(const struct iova_space *s, uint32_t i)
@@ -43,37 +42,47 @@ static inline uint32_t sat32(uint64_t v)
 	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
-/* How many freed ranges of `pages` pages the cache may keep: a share of a budget that
- * grows with the live allocations (the whole budget costs about 5 bytes per live
- * allocation), most of it for the small sizes. A size's stack overflows (a tree
- * release) or runs dry (a tree search) about twice per `cap` uses of it, so the sizes
- * between 2 and 16 pages, used as a group about as often as one page, get as much
- * as one page each. */
-static uint32_t cache_cap(const struct iova_space *s, uint64_t pages)
+/* Size classes: 1..16 pages each their own; above, four per power of two. */
+static unsigned class_of(uint64_t pages)
 {
-	uint64_t budget = 32 + s->live / 8;
+	uint64_t m = pages - 1;
+	unsigned b;
 
-	/* shifts only: no 64-bit division helper needed on 32-bit targets */
-	return sat32(pages == 1 ? budget >> 3
-		     : pages <= 16 ? (budget >> 5) + (budget >> 7) : budget >> 10);
+	if (pages <= 16)
+		return (unsigned)m;
+	b = (unsigned)dmar_fls64(m); /* 4..7 */
+	return 16u + (b - 4u) * 4u + (unsigned)(m >> (b - 2u)) - 4u;
+}
+
+static uint64_t class_pages(unsigned k)
+{
+	unsigned b;
+
+	if (k < 16)
+		return k + 1u;
+	b = 4u + (k - 16u) / 4u;
+	return (uint64_t)((k - 16u) % 4u + 5u) << (b - 2u);
+}
+
+/* How many freed ranges a class may keep: a few, plus a quarter of its live
+ * allocations. A class's stack overflows (a tree release) or runs dry (a tree search)
+ * about twice per `cap` uses of it, so rarely used classes get a fixed minimum rather
+ * than a share that would be near zero. */
+static uint32_t cache_cap(const struct iova_cache_class *c)
+{
+	return sat32(8 + c->live / 4);
 }
 
 /* ------------------------------------------------------------------ memory --- */
 
-static void *mem_alloc(struct iova_space *s, size_t bytes)
+static inline void *mem_alloc(struct iova_space *s, size_t bytes)
 {
-	void *p = s->os->ops->alloc(s->os->ctx, bytes);
-	if (p)
-		s->memory += bytes;
-	return p;
+	return iova_mem_alloc(s->os, &s->memory, bytes);
 }
 
-static void mem_free(struct iova_space *s, void *p, size_t bytes)
+static inline void mem_free(struct iova_space *s, void *p, size_t bytes)
 {
-	if (!p)
-		return;
-	s->os->ops->free(s->os->ctx, p, bytes);
-	s->memory -= bytes;
+	iova_mem_free(s->os, &s->memory, p, bytes);
 }
 
 /* Adds a slab of nodes to the free list; node 0 (the first of slab 0) stays unused so
@@ -423,106 +432,14 @@ static bool tree_search(const struct iova_space *s, struct want *w, uint64_t *ou
 	return search(s, w, s->root, s->first, out) > 0;
 }
 
-/* ------------------------------------------------------------ live entries --- */
-
-static inline uint64_t entry_of(uint64_t page, uint64_t pages)
-{
-	return page << 12 | (pages < ENTRY_BIG ? pages : ENTRY_BIG);
-}
-
-static inline size_t table_home(const struct iova_space *s, uint64_t page)
-{
-	return (size_t)((page * GOLDEN) >> (64 - s->table_bits));
-}
-
-static inline size_t table_mask(const struct iova_space *s)
-{
-	return ((size_t)1 << s->table_bits) - 1;
-}
-
-/* The slot holding page's entry, or SIZE_MAX. */
-static size_t table_find(const struct iova_space *s, uint64_t page)
-{
-	size_t mask = table_mask(s), i = table_home(s, page);
-
-	for (;; i = (i + 1) & mask) {
-		uint64_t e = s->table[i];
-		if (!e)
-			return SIZE_MAX;
-		if (e >> 12 == page)
-			return i;
-	}
-}
-
-/* Room is guaranteed by table_room. */
-static void table_put(struct iova_space *s, uint64_t entry)
-{
-	size_t mask = table_mask(s), i = table_home(s, entry >> 12);
-
-	while (s->table[i])
-		i = (i + 1) & mask;
-	s->table[i] = entry;
-}
-
-/* Empties slot i, moving later entries of the probe sequence back so that every
- * entry stays reachable from its home slot (no tombstones). */
-static void table_delete(struct iova_space *s, size_t i)
-{
-	size_t mask = table_mask(s), j = i;
-
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!s->table[j])
-			break;
-		size_t k = table_home(s, s->table[j] >> 12);
-		/* j's entry may move to i unless its home lies cyclically in (i, j] */
-		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-			s->table[i] = s->table[j];
-			i = j;
-		}
-	}
-	s->table[i] = 0;
-}
-
-static int table_resize(struct iova_space *s, unsigned bits)
-{
-	size_t n = (size_t)1 << bits, old_n = (size_t)1 << s->table_bits;
-	uint64_t *t = mem_alloc(s, n * sizeof(*t)), *old = s->table;
-
-	if (!t)
-		return DMAR_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		t[i] = 0;
-	s->table = t;
-	s->table_bits = bits;
-	for (size_t i = 0; i < old_n; i++)
-		if (old[i])
-			table_put(s, old[i]);
-	mem_free(s, old, old_n * sizeof(*old));
-	return 0;
-}
-
-/* Makes sure one more live entry fits: doubles the table past 3/4 full; if that
- * fails, fills up to 7/8 before giving up (an empty slot must remain). */
-static int table_room(struct iova_space *s)
-{
-	uint64_t cap = (uint64_t)1 << s->table_bits;
-
-	if ((s->live + 1) * 4 <= cap * 3)
-		return 0;
-	if (s->table_bits < TABLE_MAX_BITS && table_resize(s, s->table_bits + 1) == 0)
-		return 0;
-	return (s->live + 1) * 8 <= cap * 7 ? 0 : DMAR_ENOMEM;
-}
-
 /* ------------------------------------------------------------------- cache --- */
 
-/* Keeps a freed range of `pages` pages (<= IOVA_CACHE_PAGES) for reuse; false when
- * its size's cache is full. */
-static bool cache_push(struct iova_space *s, uint64_t page, uint64_t pages)
+/* Keeps the freed range at `page` of class k for reuse; false when the class's cache
+ * is full (or cannot grow). */
+static bool cache_push(struct iova_space *s, unsigned k, uint64_t page)
 {
-	struct iova_cache_class *c = &s->cache[pages - 1];
-	uint32_t limit = cache_cap(s, pages);
+	struct iova_cache_class *c = &s->cache[k];
+	uint32_t limit = cache_cap(c);
 
 	if (c->count >= limit) /* also when the live count has shrunk since */
 		return false;
@@ -548,7 +465,7 @@ static bool cache_push(struct iova_space *s, uint64_t page, uint64_t pages)
 /* Gives every cached range back to the tree (the stacks keep their storage). */
 static void cache_flush(struct iova_space *s)
 {
-	for (unsigned k = 0; s->cached && k < IOVA_CACHE_PAGES; k++) {
+	for (unsigned k = 0; s->cached && k < IOVA_CLASSES; k++) {
 		struct iova_cache_class *c = &s->cache[k];
 		while (c->count) {
 			release(s, c->pages[--c->count]);
@@ -566,11 +483,11 @@ void iova_fini(struct iova_space *s)
 	for (uint32_t i = 0; i < s->slab_count; i++)
 		mem_free(s, s->slabs[i], SLAB_NODES * sizeof(struct iova_node));
 	mem_free(s, s->slabs, s->slab_cap * sizeof(*s->slabs));
-	mem_free(s, s->table, ((size_t)1 << s->table_bits) * sizeof(*s->table));
+	iova_marks_fini(&s->marks);
 	if (s->cache) {
-		for (unsigned k = 0; k < IOVA_CACHE_PAGES; k++)
+		for (unsigned k = 0; k < IOVA_CLASSES; k++)
 			mem_free(s, s->cache[k].pages, s->cache[k].cap * sizeof(uint64_t));
-		mem_free(s, s->cache, IOVA_CACHE_PAGES * sizeof(*s->cache));
+		mem_free(s, s->cache, IOVA_CLASSES * sizeof(*s->cache));
 	}
 	dmar_memset(s, 0, sizeof(*s));
 }
@@ -578,7 +495,6 @@ void iova_fini(struct iova_space *s)
 int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
 	      unsigned guard_pages)
 {
-	size_t nt = (size_t)1 << TABLE_MIN_BITS;
 	struct iova_node *n;
 
 	if (!s)
@@ -592,17 +508,14 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 	s->first = first >> PG_SHIFT;
 	s->end = last == UINT64_MAX ? END_MAX : (last + 1) >> PG_SHIFT;
 	s->guard = guard_pages;
-	s->table_bits = TABLE_MIN_BITS; /* before the allocation: fini frees by it */
-	s->table = mem_alloc(s, nt * sizeof(*s->table));
-	s->cache = mem_alloc(s, IOVA_CACHE_PAGES * sizeof(*s->cache));
+	iova_marks_init(&s->marks, os);
+	s->cache = mem_alloc(s, IOVA_CLASSES * sizeof(*s->cache));
 	if (s->cache)
-		dmar_memset(s->cache, 0, IOVA_CACHE_PAGES * sizeof(*s->cache));
-	if (!s->table || !s->cache || !(s->sentinel = node_get(s))) {
+		dmar_memset(s->cache, 0, IOVA_CLASSES * sizeof(*s->cache));
+	if (!s->cache || !(s->sentinel = node_get(s))) {
 		iova_fini(s);
 		return DMAR_ENOMEM;
 	}
-	for (size_t i = 0; i < nt; i++)
-		s->table[i] = 0;
 	n = N(s, s->sentinel);
 	n->start = n->end = s->end;
 	n->gap = sat32(s->end - s->first);
@@ -623,7 +536,7 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	if (rs >= re)
 		return 0;
 	/* Cached ranges are free for the caller: give them back first. Then every node
-	 * is the sentinel, a live allocation (in the table) or a reservation. */
+	 * is the sentinel, a live allocation (marked) or a reservation. */
 	cache_flush(s);
 
 	us = rs;
@@ -631,7 +544,7 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start <= re;
 	     t = next_after(s, N(s, t)->start)) {
 		struct iova_node *n = N(s, t);
-		if (table_find(s, n->start) == SIZE_MAX) {
+		if (!iova_marks_test(&s->marks, IOVA_MARK_START, n->start)) {
 			merging++;
 			us = dmar_min_u64(us, n->start);
 			ue = dmar_max_u64(ue, n->end);
@@ -648,7 +561,7 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start <= re;
 	     t = next_after(s, key)) {
 		key = N(s, t)->start;
-		if (table_find(s, key) != SIZE_MAX)
+		if (iova_marks_test(&s->marks, IOVA_MARK_START, key))
 			continue;
 		remove_extent(s, key);
 		if (keep)
@@ -662,10 +575,30 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	return 0;
 }
 
+/* Whether the cached range at a suits the request (its extent is the class's). */
+static inline bool suits(const struct want *w, uint64_t a)
+{
+	return !(a & (w->align - 1)) && a <= w->max_start &&
+	       !(w->bound && ((a ^ (a + w->pages - 1)) & ~(w->bound - 1)));
+}
+
+/* A tree placement: the class's extent if one fits, else an exact one. */
+static bool tree_place(struct iova_space *s, struct want *w, uint64_t exact, uint64_t *out)
+{
+	if (tree_search(s, w, out))
+		return true;
+	if (w->extent == exact)
+		return false;
+	w->extent = exact;
+	return tree_search(s, w, out);
+}
+
 int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
 {
 	struct want w;
-	uint64_t max_page, a;
+	uint64_t max_page, a, rounded, exact;
+	unsigned k = 0;
+	bool small;
 	uint32_t x;
 
 	if (!s || !s->os || !req || !addr || !req->size || (req->size & PG_MASK) ||
@@ -673,7 +606,6 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 	    (req->boundary && (req->boundary < DMAR_PAGE_SIZE || req->size > req->boundary)))
 		return DMAR_EINVAL;
 	w.pages = req->size >> PG_SHIFT;
-	w.extent = w.pages + s->guard;
 	w.align = req->align > DMAR_PAGE_SIZE ? req->align >> PG_SHIFT : 1;
 	w.bound = req->boundary >> PG_SHIFT;
 	/* The last whole page at or below max_addr. */
@@ -687,64 +619,111 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 	if (max_page < s->first || max_page - s->first + 1 < w.pages)
 		return DMAR_ENOSPC;
 	w.max_start = max_page - w.pages + 1;
+	small = w.pages <= IOVA_CACHE_PAGES;
+	exact = w.pages + s->guard;
+	rounded = exact;
+	if (small) {
+		struct iova_cache_class *c;
 
-	if (w.pages <= IOVA_CACHE_PAGES) {
-		struct iova_cache_class *c = &s->cache[w.pages - 1];
-		if (c->count) {
-			a = c->pages[c->count - 1];
-			if (!(a & (w.align - 1)) && a <= w.max_start &&
-			    !(w.bound && ((a ^ (a + w.pages - 1)) & ~(w.bound - 1)))) {
-				if (table_room(s) != 0)
-					return DMAR_ENOMEM;
-				c->count--;
-				s->cached--;
-				goto found;
-			}
+		k = class_of(w.pages);
+		c = &s->cache[k];
+		rounded = class_pages(k) + s->guard;
+		if (c->count && suits(&w, a = c->pages[c->count - 1])) {
+			if (iova_marks_prepare(&s->marks, a) ||
+			    iova_marks_prepare(&s->marks, a + w.pages - 1))
+				return DMAR_ENOMEM;
+			c->count--;
+			s->cached--;
+			goto found;
 		}
 	}
 
-	if (!tree_search(s, &w, &a)) {
+	w.extent = rounded;
+	if (!tree_place(s, &w, exact, &a)) {
 		if (!s->cached)
 			return DMAR_ENOSPC;
 		cache_flush(s);
-		if (!tree_search(s, &w, &a))
+		w.extent = rounded;
+		if (!tree_place(s, &w, exact, &a))
 			return DMAR_ENOSPC;
 	}
 	/* What the pools gain here stays for later calls: nothing else changes. */
-	if (table_room(s) != 0 || !(x = node_get(s)))
+	if (iova_marks_prepare(&s->marks, a) ||
+	    (small && iova_marks_prepare(&s->marks, a + w.pages - 1)) || !(x = node_get(s)))
 		return DMAR_ENOMEM;
 	N(s, x)->start = a;
 	N(s, x)->end = a + w.extent;
 	insert_extent(s, x);
+	if (w.extent != rounded)
+		iova_marks_set(&s->marks, IOVA_MARK_EXACT, a);
 found:
-	table_put(s, entry_of(a, w.pages));
+	iova_marks_set(&s->marks, IOVA_MARK_START, a);
+	if (small) {
+		iova_marks_set(&s->marks, IOVA_MARK_END, a + w.pages - 1);
+		s->cache[k].live++;
+	}
 	s->live++;
 	*addr = a << PG_SHIFT;
 	return 0;
 }
 
+/* Whether a live allocation of exactly `pages` pages starts at page. */
+static bool is_live(struct iova_space *s, uint64_t page, uint64_t pages)
+{
+	/* Small: marked as one span (a large allocation has no end mark). */
+	if (pages <= IOVA_CACHE_PAGES)
+		return iova_marks_span(&s->marks, page, page + pages - 1);
+	/* Large: never rounded, so its extent tells its size. */
+	return iova_marks_test(&s->marks, IOVA_MARK_START, page) &&
+	       N(s, tree_find(s, page))->end - page == pages + s->guard;
+}
+
+/* Whether (addr, size), in bytes, names a live allocation exactly. */
+static bool live_request(struct iova_space *s, uint64_t addr, uint64_t size)
+{
+	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
+
+	return size && !((addr | size) & PG_MASK) && page + pages >= page &&
+	       page + pages <= s->end && is_live(s, page, pages);
+}
+
 int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 {
 	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
-	size_t i;
+	bool exact;
 
 	if (!s || !s->os)
 		return DMAR_EINVAL;
-	if (!size || ((addr | size) & PG_MASK))
+	if (!live_request(s, addr, size))
 		return DMAR_ENOENT;
-	i = table_find(s, page);
-	if (i == SIZE_MAX || s->table[i] != entry_of(page, pages))
-		return DMAR_ENOENT;
-	if (pages >= ENTRY_BIG) {
-		const struct iova_node *n = N(s, tree_find(s, page));
-		if (n->end - n->start != pages + s->guard)
-			return DMAR_ENOENT;
-	}
-	table_delete(s, i);
+	iova_marks_clear(&s->marks, IOVA_MARK_START, page);
 	s->live--;
-	if (pages <= IOVA_CACHE_PAGES && cache_push(s, page, pages))
+	if (pages > IOVA_CACHE_PAGES) {
+		release(s, page);
+		return 0;
+	}
+	unsigned k = class_of(pages);
+	iova_marks_clear(&s->marks, IOVA_MARK_END, page + pages - 1);
+	/* Only a size below its class's may have an exact extent. */
+	exact = class_pages(k) != pages && iova_marks_test(&s->marks, IOVA_MARK_EXACT, page);
+	s->cache[k].live--;
+	if (exact)
+		iova_marks_clear(&s->marks, IOVA_MARK_EXACT, page);
+	else if (cache_push(s, k, page))
 		return 0;
 	release(s, page);
+	return 0;
+}
+
+int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent)
+{
+	uint64_t page = addr >> PG_SHIFT;
+
+	if (!s || !s->os || !extent)
+		return DMAR_EINVAL;
+	if (!live_request(s, addr, size))
+		return DMAR_ENOENT;
+	*extent = (N(s, tree_find(s, page))->end - page) << PG_SHIFT;
 	return 0;
 }
 
@@ -755,5 +734,5 @@ uint64_t iova_live(const struct iova_space *s)
 
 size_t iova_memory(const struct iova_space *s)
 {
-	return s ? s->memory : 0;
+	return s ? s->memory + s->marks.memory : 0;
 }

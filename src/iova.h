@@ -25,26 +25,36 @@
  * addresses above it), max_addr = lowaddr is still correct, only more restrictive: the
  * allocator never returns an address above lowaddr.
  *
- * Cost. Freeing finds the allocation in a hash table of 8-byte entries (start page and
- * size, open addressing) in O(1). Freed ranges of up to IOVA_CACHE_PAGES pages go to
- * per-size stacks (still owned by the allocator, no longer by the caller), and an
- * allocation of that size takes the most recent one in O(1) when it satisfies the
- * request: the common alloc/free pair touches one table entry and the top of a stack,
- * never a tree node. Otherwise an address-ordered treap of extents, augmented with the
- * largest free gap per subtree, finds the lowest fitting address in O(log n) expected
- * when a gap big enough for size + guard + alignment slack exists; a request that fits
- * only in a gap of exactly the right shape then visits the gaps big enough in raw size
- * (more than O(log n) only when many such gaps are misaligned for it). When the tree
- * has no room the caches are emptied into it (O(cached log n)) and the search repeats,
- * so a request fails only when no placement exists at all. The hash table doubles now
- * and then (O(n), amortised O(1)).
+ * Size classes. A request of up to 16 pages has its own class; one of 17 to
+ * IOVA_CACHE_PAGES pages belongs to one of four classes per power of two (20, 24, 28,
+ * 32, 40, ... 256 pages), and its extent is first sought with the class's size (the
+ * pages beyond the request are unmapped, like guard pages, and at most a quarter of
+ * it), so that a freed range serves any later request of its class. When no such
+ * extent fits, the request gets an exact one (n + guard pages) rather than fail.
+ *
+ * Cost. Freeing checks (addr, size) against per-page marks (iova_marks.h: the first
+ * page of each live allocation, the last one of each of up to IOVA_CACHE_PAGES pages)
+ * in O(1), one or two cache lines, whatever the number of live allocations. Freed
+ * ranges of a class go to that class's stack (still owned by the allocator, no
+ * longer by the caller), and an allocation of the class takes the most recent one in
+ * O(1) when it satisfies the request: the common alloc/free pair touches the marks of
+ * one page and the top of a stack, never a tree node. Otherwise an address-ordered
+ * treap of extents, augmented with the largest free gap per subtree, finds the lowest
+ * fitting address in O(log n) expected when a gap big enough for the extent +
+ * alignment slack exists; a request that fits only in a gap of exactly the right
+ * shape then visits the gaps big enough in raw size (more than O(log n) only when many
+ * such gaps are misaligned for it). When the tree has no room the caches are emptied
+ * into it (O(cached log n)) and the search repeats, so a request fails only when no
+ * placement exists outside the extents of live allocations.
  *
  * Memory: 32-byte nodes (one per live allocation, cached range and reservation) come
- * from slabs allocated with os->alloc and kept until iova_fini; the hash table doubles
- * when 3/4 full (if that fails it fills up to 7/8 before an alloc fails with
- * DMAR_ENOMEM); each size's cache may hold a share of the live count. A failed call
- * changes no allocation or reservation; pools it grew before failing stay for later
- * calls (iova_memory shows them) and are freed by iova_fini.
+ * from slabs allocated with os->alloc and kept until iova_fini; the marks take about
+ * 0.4 bytes per page of the span ever used. A class's stack holds at most 16 ranges
+ * plus a quarter of the class's live allocations (a class's stack then overflows, a
+ * tree release, or runs dry, a tree search, about twice per `cap` uses of it), so the
+ * cached ranges stay below a quarter of the live count plus 512. A failed call changes
+ * no allocation or reservation; pools it grew before failing stay for later calls
+ * (iova_memory shows them) and are freed by iova_fini.
  *
  * Concurrency: no lock inside. The caller serialises every call on one space (in the
  * library: the domain's lock); different spaces are independent.
@@ -56,6 +66,7 @@
 #include <stdint.h>
 
 #include "dmar/os.h"
+#include "iova_marks.h"
 
 /* The x86 interrupt address window (MSI writes): never usable as an IOVA. */
 #define IOVA_INTR_START 0xfee00000ull
@@ -63,8 +74,9 @@
 
 #define IOVA_DEFAULT_GUARD 1u
 #define IOVA_MAX_GUARD 1024u
-/* Sizes (in pages) that have their own cache of freed ranges. */
+/* Sizes (in pages) that have a size class and a cache of freed ranges. */
 #define IOVA_CACHE_PAGES 256u
+#define IOVA_CLASSES 32u
 
 struct iova_request {
 	uint64_t size;     /* bytes, multiple of 4 KiB, nonzero */
@@ -82,10 +94,12 @@ struct iova_node {
 	uint32_t max_gap;             /* largest gap in its subtree (saturated) */
 };
 
-/* Private: freed ranges of one size, most recent last. */
+/* Private: one size class: its live allocations, and its freed ranges, most recent
+ * last. */
 struct iova_cache_class {
 	uint64_t *pages;              /* start pages */
 	uint32_t count, cap;
+	uint64_t live;
 };
 
 struct iova_space {
@@ -98,16 +112,14 @@ struct iova_space {
 	uint32_t free_nodes;          /* unused nodes, linked through left */
 	struct iova_node **slabs;     /* slab k holds nodes k << IOVA_SLAB_SHIFT.. */
 	uint32_t slab_count, slab_cap;
-	uint64_t *table;              /* live allocations: start << 12 | min(pages, 4095),
-					 open addressing, 0 = empty */
-	unsigned table_bits;
+	struct iova_marks marks;      /* starts and ends of live allocations */
 	uint64_t live;
-	struct iova_cache_class *cache; /* IOVA_CACHE_PAGES classes, [0] = 1 page */
+	struct iova_cache_class *cache; /* IOVA_CLASSES classes, [0] = 1 page */
 	uint64_t cached;
 	size_t memory;                /* bytes held from os->alloc */
 };
 
-#define IOVA_SLAB_SHIFT 8u
+#define IOVA_SLAB_SHIFT 6u
 
 /* Prepares an empty space [first, last] (first 4 KiB-aligned, last + 1 4 KiB-aligned
  * or last = UINT64_MAX; first <= last) with guard_pages (0..IOVA_MAX_GUARD) after each
@@ -133,6 +145,12 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 /* Returns [addr, addr + size) from iova_alloc (size as requested). DMAR_ENOENT, with
  * nothing changed, when no live allocation starts at addr with that size. */
 int iova_free(struct iova_space *s, uint64_t addr, uint64_t size);
+
+/* The extent of the live allocation of `size` bytes at addr: *extent gets its bytes from
+ * addr, rounding to its size class and guard pages included (what no other allocation
+ * may use until it is freed). DMAR_ENOENT as for iova_free. O(log n): for diagnostics
+ * and tests. */
+int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent);
 
 /* Live allocations, and bytes of memory the space holds from os->alloc. */
 uint64_t iova_live(const struct iova_space *s);

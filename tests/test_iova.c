@@ -498,6 +498,106 @@ TEST(cached_ranges_serve_only_requests_they_satisfy)
 	iova_fini(&s);
 }
 
+TEST(size_classes_round_up_and_serve_their_whole_class)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a, b, ext;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	/* Up to 16 pages: exact. */
+	for (uint64_t n = 1; n <= 16; n++) {
+		REQUIRE_OK(alloc1(&s, n * PG, &a));
+		REQUIRE_OK(iova_extent(&s, a, n * PG, &ext));
+		CHECK_EQ(ext, (n + 1) * PG);
+		CHECK_OK(iova_free(&s, a, n * PG));
+	}
+	/* 17 pages: the class of 20 pages (plus the guard page). */
+	REQUIRE_OK(alloc1(&s, 17 * PG, &a));
+	REQUIRE_OK(iova_extent(&s, a, 17 * PG, &ext));
+	CHECK_EQ(ext, 21 * PG);
+	CHECK_EQ(iova_extent(&s, a, 18 * PG, &ext), DMAR_ENOENT);
+	CHECK_EQ(iova_free(&s, a, 20 * PG), DMAR_ENOENT); /* the padding is not the caller's */
+	CHECK_OK(iova_free(&s, a, 17 * PG));
+	/* Its freed range serves any request of the class at once: 20 pages here. */
+	REQUIRE_OK(alloc1(&s, 20 * PG, &b));
+	CHECK_EQ(b, a);
+	CHECK_OK(iova_free(&s, b, 20 * PG));
+	/* Every size up to 256 pages: extent within a quarter above the request. */
+	for (uint64_t n = 17; n <= 256; n++) {
+		REQUIRE_OK(alloc1(&s, n * PG, &a));
+		REQUIRE_OK(iova_extent(&s, a, n * PG, &ext));
+		ext = ext / PG - 1;
+		CHECK(ext >= n && (ext - n) * 4 <= n);
+		CHECK_OK(iova_free(&s, a, n * PG));
+	}
+	/* Above: exact again. */
+	REQUIRE_OK(alloc1(&s, 257 * PG, &a));
+	REQUIRE_OK(iova_extent(&s, a, 257 * PG, &ext));
+	CHECK_EQ(ext, 258 * PG);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(rounded_size_that_does_not_fit_gets_an_exact_extent)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a, b, ext;
+
+	cos_setup(&c);
+	/* 20 pages of space: 17 pages + guard fit, the class's 20 + guard do not. */
+	REQUIRE_OK(iova_init(&s, &c.os, 0, 20 * PG - 1, 1));
+	REQUIRE_OK(alloc1(&s, 17 * PG, &a));
+	CHECK_EQ(a, 0);
+	REQUIRE_OK(iova_extent(&s, a, 17 * PG, &ext));
+	CHECK_EQ(ext, 18 * PG);
+	/* The two pages left are usable. */
+	REQUIRE_OK(alloc1(&s, PG, &b));
+	CHECK_EQ(b, 18 * PG);
+	CHECK_EQ(iova_free(&s, a, 18 * PG), DMAR_ENOENT);
+	CHECK_OK(iova_free(&s, a, 17 * PG));
+	CHECK_EQ(iova_free(&s, a, 17 * PG), DMAR_ENOENT);
+	/* The exact range went back to the tree, not to the class's cache: 18 pages
+	 * (with the guard) are free there again. */
+	REQUIRE_OK(alloc1(&s, 17 * PG, &a));
+	CHECK_EQ(a, 0);
+	CHECK_OK(iova_free(&s, a, 17 * PG));
+	CHECK_OK(iova_free(&s, b, PG));
+	CHECK_EQ(iova_live(&s), 0);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(frees_checked_exactly_across_mark_leaves)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a, first;
+
+	cos_setup(&c);
+	/* Allocations of 3 pages without guard pages, from page 2040: the one at
+	 * 2046..2048 straddles a leaf of marks (2048 pages), so do later word edges. */
+	REQUIRE_OK(iova_init(&s, &c.os, 2040 * PG, 4096 * PG - 1, 0));
+	REQUIRE_OK(alloc1(&s, 3 * PG, &first));
+	CHECK_EQ(first, 2040 * PG);
+	for (int i = 0; i < 40; i++)
+		REQUIRE_OK(alloc1(&s, 3 * PG, &a));
+	for (uint64_t p = 2040; p + 3 <= 2040 + 41 * 3; p += 3) {
+		CHECK_EQ(iova_free(&s, p * PG, 2 * PG), DMAR_ENOENT);
+		CHECK_EQ(iova_free(&s, p * PG, 4 * PG), DMAR_ENOENT);
+		CHECK_EQ(iova_free(&s, p * PG, 6 * PG), DMAR_ENOENT); /* two neighbours */
+		CHECK_EQ(iova_free(&s, (p + 1) * PG, 2 * PG), DMAR_ENOENT);
+	}
+	CHECK_EQ(iova_live(&s), 41);
+	for (uint64_t p = 2040; p + 3 <= 2040 + 41 * 3; p += 3)
+		CHECK_OK(iova_free(&s, p * PG, 3 * PG));
+	CHECK_EQ(iova_live(&s), 0);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
 TEST(memory_per_live_allocation_at_most_64_bytes)
 {
 	enum { LIVE = 20000 };
@@ -648,7 +748,7 @@ static uint64_t rnd_below(uint64_t n)
 struct model {
 	uint8_t page[SP_END];     /* 0 free, 1 extent of a live allocation, 2 reserved */
 	uint32_t run[SP_END + 1]; /* free pages starting at i (rebuilt on demand) */
-	uint64_t addr[MAX_LIVE], size[MAX_LIVE];
+	uint64_t addr[MAX_LIVE], size[MAX_LIVE], extent[MAX_LIVE]; /* extent: pages */
 	unsigned live;
 };
 
@@ -757,10 +857,11 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 				continue;
 			}
 			REQUIRE_OK(iova_free(&s, a, sz));
-			for (uint64_t p = a / PG; p < a / PG + sz / PG + guard; p++)
+			for (uint64_t p = a / PG; p < a / PG + m.extent[k]; p++)
 				m.page[p] = 0;
 			m.addr[k] = m.addr[--m.live];
 			m.size[k] = m.size[m.live];
+			m.extent[k] = m.extent[m.live];
 			if (roll < 4) /* double free */
 				CHECK_EQ(iova_free(&s, a, sz), DMAR_ENOENT);
 			continue;
@@ -782,14 +883,19 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 		}
 		REQUIRE_OK(rc);
 		allocs++;
-		uint64_t np = r.size / PG, p0 = a / PG;
+		uint64_t np = r.size / PG, p0 = a / PG, ext;
 		REQUIRE(a % PG == 0);
-		REQUIRE(p0 >= SP_FIRST && p0 + np + guard <= SP_END);
+		/* The extent: the request and its guard pages, maybe rounded up to the
+		 * request's size class (never by more than a quarter). */
+		REQUIRE_OK(iova_extent(&s, a, r.size, &ext));
+		ext /= PG;
+		CHECK(ext >= np + guard && (ext - guard - np) * 4 <= np);
+		REQUIRE(p0 >= SP_FIRST && p0 + ext <= SP_END);
 		CHECK_EQ(a % (r.align > PG ? r.align : PG), 0);
 		if (r.boundary)
 			CHECK_EQ(a / r.boundary, (a + r.size - 1) / r.boundary);
 		CHECK(a + r.size - 1 <= r.max_addr);
-		for (uint64_t p = p0; p < p0 + np + guard; p++) {
+		for (uint64_t p = p0; p < p0 + ext; p++) {
 			if (m.page[p]) {
 				harness_fail(__FILE__, __LINE__,
 					     "step %u: page 0x%" PRIx64 " of [0x%" PRIx64 ", +%" PRIu64
@@ -801,6 +907,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 		}
 		REQUIRE(m.live < MAX_LIVE);
 		m.addr[m.live] = a;
+		m.extent[m.live] = ext;
 		m.size[m.live++] = r.size;
 		if (step % 1024 == 0)
 			check_live(&s, &m);
