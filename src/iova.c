@@ -70,7 +70,7 @@ static uint64_t class_pages(unsigned k)
  * than a share that would be near zero. */
 static uint32_t cache_cap(const struct iova_cache_class *c)
 {
-	return sat32(8 + c->live / 4);
+	return sat32(12 + c->live / 4);
 }
 
 /* ------------------------------------------------------------------ memory --- */

@@ -49,10 +49,10 @@
  *
  * Memory: 32-byte nodes (one per live allocation, cached range and reservation) come
  * from slabs allocated with os->alloc and kept until iova_fini; the marks take about
- * 0.4 bytes per page of the span ever used. A class's stack holds at most 16 ranges
+ * 0.4 bytes per page of the span ever used. A class's stack holds at most 12 ranges
  * plus a quarter of the class's live allocations (a class's stack then overflows, a
  * tree release, or runs dry, a tree search, about twice per `cap` uses of it), so the
- * cached ranges stay below a quarter of the live count plus 512. A failed call changes
+ * cached ranges stay below a quarter of the live count plus 384. A failed call changes
  * no allocation or reservation; pools it grew before failing stay for later calls
  * (iova_memory shows them) and are freed by iova_fini.
  *
