@@ -333,13 +333,30 @@ static int check_range(const struct dmar_domain *dom, uint64_t iova, uint64_t si
 }
 
 /* Invalidates what a table change reported and waits for it (IH=1 only when no
- * paging-structure entry changed). Domain lock held. */
+ * paging-structure entry changed). The region of a detached kept table, when there is
+ * one, joins the range in one invalidation if the two lie close together (the union at
+ * most twice their sizes: an unmap next to the table it releases), else gets its own.
+ * Domain lock held. */
 static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
 {
 	struct dmar_unit *u = dom->unit;
 	const struct dmar_os *os = &u->sys->os;
+	uint64_t start = fl->start, end = fl->end, ts = fl->tables_start, te = fl->tables_end;
+	bool ih = !fl->tables_changed;
+
+	if (ts != te) {
+		uint64_t us = dmar_min_u64(start, ts), ue = dmar_max_u64(end, te);
+		if (ue - us <= 2 * ((end - start) + (te - ts))) {
+			start = us;
+			end = ue;
+			ih = false;
+			ts = te = 0;
+		}
+	}
 	os_lock(os, u->lock);
-	int rc = inval_iotlb_range(u, dom->did, fl->start, fl->end, !fl->tables_changed);
+	int rc = inval_iotlb_range(u, dom->did, start, end, ih);
+	if (!rc && ts != te)
+		rc = inval_iotlb_range(u, dom->did, ts, te, false);
 	if (!rc)
 		rc = inval_sync(u);
 	os_unlock(os, u->lock);

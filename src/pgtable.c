@@ -346,6 +346,8 @@ void pgtable_fini(struct pgtable *pt)
 	if (!pt || !pt->root)
 		return;
 	free_tree(pt, pt->root, pt->levels, pt->root_phys);
+	pt->kept.level = 0;
+	pt->kept.va = NULL;
 	pt->root = NULL;
 	pt->root_phys = 0;
 	cache_reset(pt);
@@ -367,7 +369,9 @@ static int64_t map_count(const struct pgtable *pt, const uint64_t *t, unsigned l
 		int64_t r;
 
 		next = slot_end(a, level, e);
-		if (can_leaf(pt, level, a, next, delta)) {
+		/* A leaf could go here: unless a table (the kept empty one, or one on its
+		 * path) is already there, then the pages go into that table. */
+		if (can_leaf(pt, level, a, next, delta) && !(pte_present(ent) && !pte_leaf(ent, level))) {
 			if (pte_present(ent))
 				return DMAR_EEXIST;
 			continue;
@@ -407,6 +411,8 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 		hi = lvl_index(e - 1, 1);
 		for (unsigned i = lo; i <= hi; i++, pa += DMAR_PAGE_SIZE)
 			pte_store(&t[i], pa | c->bits);
+		if (t == pt->kept.va)
+			pt->kept.present += hi - lo + 1;
 	} else {
 		for (uint64_t a = s, next; a < e; a = next) {
 			unsigned i = lvl_index(a, level);
@@ -414,7 +420,7 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 			uint64_t *child;
 
 			next = slot_end(a, level, e);
-			if (can_leaf(pt, level, a, next, c->delta)) {
+			if (can_leaf(pt, level, a, next, c->delta) && !pte_present(ent)) {
 				pte_store(&t[i], (a + c->delta) | c->bits | VTD_SL_PS);
 			} else if (pte_present(ent)) {
 				map_fill(pt, tbl_va(pt, ent), level - 1, a, next, c, false);
@@ -426,6 +432,8 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 				pte_publish(&t[i], cphys | PT_PRESENT);
 				c->linked = true;
 			}
+			if (t == pt->kept.va)
+				pt->kept.present++;
 			lo = i < lo ? i : lo;
 			hi = i;
 		}
@@ -562,7 +570,7 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 			uint64_t e, struct unmap_ctx *c, bool fresh)
 {
 	uint64_t sz = lvl_size(level);
-	unsigned lo = PT_ENTRIES, hi = 0;
+	unsigned lo = PT_ENTRIES, hi = 0, cleared = 0;
 
 	for (uint64_t a = s, next; a < e; a = next) {
 		unsigned i = lvl_index(a, level);
@@ -575,6 +583,7 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 		if (pte_leaf(ent, level)) {
 			if (whole) {
 				pte_store(&t[i], 0);
+				cleared++;
 			} else {
 				child = pool_take(pt, &c->pool, &cphys);
 				split_fill(child, level - 1, ent);
@@ -584,15 +593,22 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 				c->tables = true;
 			}
 		} else if (whole) {
+			/* the kept table, filled again since, may be among them */
+			if (pt->kept.level && pt->kept.base >= base && pt->kept.base < base + sz)
+				pt->kept.level = 0, pt->kept.va = NULL;
 			detach_tree(pt, tbl_va(pt, ent), level - 1, ent & VTD_SL_ADDR_MASK, c->flush);
 			pte_store(&t[i], 0);
+			cleared++;
 			c->tables = c->detached = true;
 		} else {
 			child = tbl_va(pt, ent);
 			if (!unmap_apply(pt, child, level - 1, a, next, c, false))
 				continue;
+			if (child == pt->kept.va)
+				pt->kept.level = 0, pt->kept.va = NULL; /* emptied by a wider unmap */
 			defer_page(pt, c->flush, child, ent & VTD_SL_ADDR_MASK);
 			pte_store(&t[i], 0);
+			cleared++;
 			c->tables = c->detached = true;
 		}
 		lo = i < lo ? i : lo;
@@ -601,6 +617,10 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 	if (fresh)
 		return false;
 	flush_entries(pt, t, lo, hi);
+	if (t == pt->kept.va) {
+		pt->kept.present -= cleared;
+		return lo <= hi && !pt->kept.present;
+	}
 	return lo <= hi && table_empty(t, hi + 1);
 }
 
@@ -635,6 +655,40 @@ static void prune_up(struct pgtable *pt, uint64_t iova, unsigned level, struct u
 	}
 }
 
+/* Detaches the kept empty table (and the ancestors that leaves empty) into c's flush,
+ * which then names its region in tables_start/tables_end. */
+static void release_kept(struct pgtable *pt, struct unmap_ctx *c)
+{
+	uint64_t base = pt->kept.base;
+	unsigned level = pt->kept.level;
+
+	pt->kept.level = 0;
+	pt->kept.va = NULL;
+	prune_up(pt, base, level, c);
+	if (c->flush) {
+		c->flush->tables_start = base;
+		c->flush->tables_end = base + lvl_size(level + 1);
+	}
+}
+
+/* The unmap left table t (of `level`, below the root, holding iova) empty: it stays
+ * linked for the next map in its region, and the table kept before, if another one, is
+ * released. A kept table holds only not-present entries, and the leaves it held were
+ * invalidated by the unmap that emptied it: a device access there faults. */
+static void keep_empty(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t iova,
+		       struct unmap_ctx *c)
+{
+	if (pt->kept.level && pt->kept.va == t)
+		return;
+	if (pt->kept.level && !pt->kept.present)
+		release_kept(pt, c);
+	/* (a kept table filled again since is just a table now) */
+	pt->kept.level = level;
+	pt->kept.base = iova & ~(lvl_size(level + 1) - 1);
+	pt->kept.va = t;
+	pt->kept.present = 0;
+}
+
 int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush)
 {
@@ -658,13 +712,36 @@ int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 	if (rc)
 		return rc;
 	if (unmap_apply(pt, t, level, iova, iova + size, &c, false) && level < pt->levels)
-		prune_up(pt, iova, level, &c);
+		keep_empty(pt, t, level, iova, &c);
 	if (c.detached)
 		cache_reset(pt);
 	if (flush) {
 		flush->start = u.start;
 		flush->end = u.end;
 		flush->tables_changed = c.tables;
+	}
+	return DMAR_OK;
+}
+
+int pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush)
+{
+	struct unmap_ctx c;
+
+	if (flush)
+		dmar_memset(flush, 0, sizeof(*flush));
+	if (!pt || !pt->root)
+		return DMAR_EINVAL;
+	if (!pt->kept.level || pt->kept.present)
+		return DMAR_OK;
+	dmar_memset(&c, 0, sizeof(c));
+	c.flush = flush;
+	release_kept(pt, &c);
+	cache_reset(pt);
+	if (flush) {
+		flush->start = flush->tables_start;
+		flush->end = flush->tables_end;
+		flush->tables_start = flush->tables_end = 0;
+		flush->tables_changed = true;
 	}
 	return DMAR_OK;
 }

@@ -20,6 +20,15 @@
  * cache). A new table is filled and flushed before the entry pointing at it is written.
  * Nothing is flushed when coherent.
  *
+ * Empty tables: an unmap frees the table pages it leaves empty, except one: when the
+ * table the unmap started in (the deepest one holding the whole range) is left empty,
+ * it stays linked, mapping nothing, for the next map in its region (a busdma load
+ * after an unload at the same IOVA then writes one entry, allocates nothing and needs
+ * no paging-structure invalidation). At most one table is kept: it is detached when a
+ * later unmap leaves another one empty (reported in pgtable_flush.tables_start/end),
+ * by pgtable_trim, or at fini. A map over a region that holds the kept table (or the
+ * tables leading to it) fills that table rather than a superpage there.
+ *
  * Failure: a call that fails changes nothing (map and unmap allocate every page they
  * need before writing the first entry) and leaks nothing.
  */
@@ -47,6 +56,16 @@ struct pgtable {
 	uint64_t root_phys;    /* its physical address, for the context entry */
 	uint64_t pages;        /* table pages in use, including the root and the pages an
 				  unmap detached until pgtable_flush_done frees them */
+	/* Private: the table an unmap left empty most recently, still linked (level 0:
+	 * none), covering [base, base + 512 entries of its level), and how many of its
+	 * entries are present now (maps may have filled it since): it is the kept empty
+	 * table while that is 0, and its emptiness is known without reading it. */
+	struct {
+		unsigned level;
+		uint64_t base;
+		const uint64_t *va;
+		unsigned present;
+	} kept;
 	/* Private: the table last walked at each level, so sequential calls start at the
 	 * leaf table instead of the root. tag is iova >> (bits covered by that table). */
 	struct {
@@ -61,6 +80,9 @@ struct pgtable_flush {
 	uint64_t start, end;   /* IOVA range, end exclusive; start == end: nothing */
 	bool tables_changed;   /* a non-leaf entry changed or a table was detached: the
 				  paging-structure caches must be invalidated too (IH=0) */
+	uint64_t tables_start, tables_end; /* a second range to invalidate with IH=0
+				  (start == end: none): the region of an empty table kept
+				  from an earlier unmap, detached by this one */
 	/* private */
 	uint64_t deferred_pages;
 	void *deferred;        /* last detached page; each links the previous one's
@@ -99,11 +121,18 @@ int pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t
  * stay allocated (the unit may still walk them through its paging-structure caches):
  * the caller invalidates, waits, then calls pgtable_flush_done(pt, flush), exactly once
  * per successful unmap. With flush == NULL they are freed at once (for a table no unit
- * uses). On failure *flush is empty and needs no pgtable_flush_done. */
+ * uses). On failure *flush is empty and needs no pgtable_flush_done. The table the unmap
+ * started in, if left empty, stays linked (see "Empty tables" above). */
 int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush);
 /* Frees the table pages an unmap detached. Call after the invalidation completed. */
 void pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush);
+
+/* Detaches the empty table kept by an earlier unmap, if any, with the ancestors that
+ * leaves empty; then nothing but mapped leaves holds table pages. *flush (may be NULL:
+ * pages freed at once) reports the region to invalidate, tables_changed set, and needs
+ * pgtable_flush_done as after an unmap. DMAR_EINVAL without a table. */
+int pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush);
 
 /* Translation of iova (any byte address): physical address, rights (DMAR_PROT_*) and
  * size of the leaf (4 KiB, 2 MiB or 1 GiB); out pointers may be NULL. DMAR_ENOENT when

@@ -169,6 +169,56 @@ TEST(unmap_then_dma_faults)
 	each_variant(unmap_then_dma_faults_body);
 }
 
+/* The emptied leaf table stays linked; when another table empties it is freed, and its
+ * page is soon a table for another region. A DMA to the old region must then fault:
+ * with a missing or too-narrow invalidation, the unit's paging-structure caches would
+ * still lead there through the freed page, now holding present entries. Both ways of
+ * reporting the freed table are covered: next to the unmap (one joined invalidation)
+ * and far away (an invalidation of its own). */
+static void freed_kept_table_is_not_walked_body(struct simsys *s, const struct variant *v)
+{
+	struct dmar_domain *d = new_domain(s, DMAR_DOMAIN_TRANSLATED, v->width);
+	REQUIRE(d);
+	uint64_t pa;
+	unsigned char *buf = simsys_buffer(s, 4 * 4096, &pa);
+	unsigned char b[64];
+	static const struct {
+		uint64_t x, y, z; /* emptied first, emptied next, mapped last */
+		const char *what;
+	} cases[] = {
+		{ 0x40000000ull, 0x40200000ull, 0x40400000ull, "neighbouring regions" },
+		{ 0x40000000ull, 0x80000000ull, 0xc0000000ull, "far regions" },
+	};
+	CHECK_OK(dmar_domain_attach(d, SID_A));
+	fill(buf, 4 * 4096, 9);
+	for (size_t i = 0; i < DMAR_ARRAY_SIZE(cases); i++) {
+		uint64_t x = cases[i].x, y = cases[i].y, z = cases[i].z;
+		CHECK_OK(dmar_map(d, x, pa, 4096, DMAR_PROT_RW));
+		CHECK_EQ(simsys_dma(s, SID_A, x, b, sizeof(b), false), 0); /* warm the caches */
+		CHECK_OK(dmar_unmap(d, x, 4096));
+		CHECK_EQ(simsys_dma(s, SID_A, x, b, sizeof(b), false), VTD_FR_READ);
+		dmar_fault_poll(s->sys);
+		CHECK_OK(dmar_map(d, y, pa + 4096, 4096, DMAR_PROT_RW));
+		CHECK_EQ(simsys_dma(s, SID_A, y, b, sizeof(b), false), 0);
+		CHECK_OK(dmar_unmap(d, y, 4096)); /* frees x's table, keeps y's */
+		CHECK_OK(dmar_map(d, z, pa + 2 * 4096, 4096, DMAR_PROT_RW)); /* reuses pages */
+		CHECK_EQ(simsys_dma(s, SID_A, z, b, sizeof(b), false), 0);
+		CHECK(memcmp(b, buf + 2 * 4096, sizeof(b)) == 0);
+		if (simsys_dma(s, SID_A, x, b, sizeof(b), false) != VTD_FR_READ)
+			harness_fail(__FILE__, __LINE__, "%s: DMA to the freed table's region did not fault",
+				     cases[i].what);
+		dmar_fault_poll(s->sys);
+		CHECK_OK(dmar_unmap(d, z, 4096));
+	}
+	CHECK_OK(dmar_domain_detach(d, SID_A));
+	CHECK_OK(dmar_domain_destroy(d));
+}
+
+TEST(freed_kept_table_is_not_walked)
+{
+	each_variant(freed_kept_table_is_not_walked_body);
+}
+
 static void partial_unmap_inside_superpage_keeps_rest_body(struct simsys *s, const struct variant *v)
 {
 	struct dmar_domain *d = new_domain(s, DMAR_DOMAIN_TRANSLATED, v->width);
@@ -199,8 +249,11 @@ static void partial_unmap_inside_superpage_keeps_rest_body(struct simsys *s, con
 	dmar_fault_poll(s->sys);
 	CHECK_OK(dmar_unmap(d, iova, MIB));
 	CHECK_OK(dmar_unmap(d, iova + MIB + 4096, MIB - 4096));
+	/* the emptied leaf table stays linked for the next map; DMA through it faults */
 	dmar_domain_get_info(d, &di);
-	CHECK_EQ(di.table_pages, 1);
+	CHECK_EQ(di.table_pages, di.levels);
+	CHECK_EQ(simsys_dma(s, SID_A, iova + MIB + 4096, b, sizeof(b), false), VTD_FR_READ);
+	dmar_fault_poll(s->sys);
 	CHECK_OK(dmar_domain_detach(d, SID_A));
 	CHECK_OK(dmar_domain_destroy(d));
 }

@@ -256,6 +256,7 @@ struct runs {
 	size_t n, cap;
 	uint64_t tables;
 	int bad;
+	bool kept_seen; /* the one empty table allowed: the one pgtable keeps */
 };
 
 static void runs_add(struct runs *r, uint64_t iova, uint64_t phys, uint64_t size, unsigned prot)
@@ -305,14 +306,22 @@ static void enum_table(const struct fake *f, const struct pgtable *pt, uint64_t 
 			enum_table(f, pt, e & 0x000ffffffffff000ull, L - 1, iova, r);
 		}
 	}
-	if (!present && table != pt->root_phys)
+	if (pt->kept.level == (unsigned)L && pt->kept.base == base) {
+		/* the table the engine tracks: its count of present entries is exact */
+		r->kept_seen = true;
+		if (pt->kept.present != present)
+			r->bad++;
+	} else if (!present && table != pt->root_phys) {
 		r->bad++;
+	}
 }
 
 static void enum_all(const struct fake *f, const struct pgtable *pt, struct runs *r)
 {
 	memset(r, 0, sizeof(*r));
 	enum_table(f, pt, pt->root_phys, (int)pt->levels, 0, r);
+	if (pt->kept.level && !r->kept_seen)
+		r->bad++; /* the table said to be kept is not there */
 }
 
 static bool runs_equal(const struct runs *a, const struct runs *b)
@@ -435,7 +444,12 @@ TEST(map_and_lookup_at_3_4_5_levels)
 		CHECK_EQ(pgtable_map(pt, top, phys, PG, DMAR_PROT_RW), DMAR_ERANGE);
 		CHECK_EQ(pgtable_map(pt, top - PG, phys, 2 * PG, DMAR_PROT_RW), DMAR_ERANGE);
 		unmap_all(pt, iova, 3 * PG);
+		/* the emptied leaf table stays linked (with the tables above it) */
+		CHECK_EQ(pt->pages, levels);
+		CHECK_EQ(pgtable_lookup(pt, iova, &got, NULL, NULL), DMAR_ENOENT);
+		CHECK_OK(pgtable_trim(pt, NULL));
 		CHECK_EQ(pt->pages, 1);
+		CHECK_EQ(f->live_pages, 1);
 		pgtable_fini(pt);
 		fake_done(f);
 	}
@@ -637,32 +651,83 @@ TEST(unmap_frees_empty_tables_after_flush_done)
 	CHECK_EQ(fl.end, 8 * GB);
 	pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages);
-	/* the last page of a table: the table and its empty ancestors are detached */
+	CHECK_EQ(pages, 9); /* root; levels 4 to 1 below entry 0; levels 4 to 1 at 2^50 */
 	CHECK_OK(pgtable_unmap(pt, 0, 15 * PG, &fl));
 	CHECK(!fl.tables_changed);
 	pgtable_flush_done(pt, &fl);
+	/* the last page of a table: the table stays linked, empty, nothing to free */
 	CHECK_OK(pgtable_unmap(pt, 15 * PG, PG, &fl));
-	CHECK(fl.tables_changed);
+	CHECK(!fl.tables_changed);
 	CHECK_EQ(fl.start, 15 * PG);
 	CHECK_EQ(fl.end, 16 * PG);
-	CHECK(fl.deferred_pages > 0);
+	CHECK_EQ(fl.tables_start, fl.tables_end);
+	CHECK_EQ(fl.deferred_pages, 0);
+	pgtable_flush_done(pt, &fl);
+	CHECK_EQ(pt->pages, pages);
+	CHECK_EQ(unit_phys(f, pt, 15 * PG, NULL, NULL), 0);
+	CHECK_EQ(pgtable_lookup(pt, 15 * PG, NULL, NULL, NULL), DMAR_ENOENT);
+	/* a map there uses it again and allocates nothing; emptied again, it stays */
+	uint64_t allocs = f->page_allocs;
+	CHECK_OK(pgtable_map(pt, 3 * PG, 0x5000, PG, DMAR_PROT_RW));
+	CHECK_EQ(f->page_allocs, allocs);
+	CHECK_EQ(unit_phys(f, pt, 3 * PG + 8, NULL, NULL), 0x5008);
+	CHECK_OK(pgtable_unmap(pt, 3 * PG, PG, &fl));
+	CHECK(!fl.tables_changed);
+	CHECK_EQ(fl.deferred_pages, 0);
+	pgtable_flush_done(pt, &fl);
+	CHECK_EQ(pt->pages, pages);
+	/* another table left empty (the 3 MiB's level-2 table, whose 2 MiB leaf goes and
+	 * whose leaf table is detached on the way): that one is kept now, and the table
+	 * kept before goes with the ancestors it leaves empty; its region is the second
+	 * range to invalidate, with the paging-structure caches */
+	CHECK_OK(pgtable_unmap(pt, 1ull << 50, 3 * MB, &fl));
+	CHECK(fl.tables_changed);
+	CHECK_EQ(fl.start, 1ull << 50);
+	CHECK_EQ(fl.end, (1ull << 50) + 3 * MB);
+	CHECK_EQ(fl.tables_start, 0);
+	CHECK_EQ(fl.tables_end, 2 * MB);
+	CHECK_EQ(fl.deferred_pages, 5);
 	/* detached pages stay allocated (the unit may still walk them) until done */
 	CHECK_EQ(pt->pages, pages);
 	CHECK_EQ(f->live_pages, pages);
-	CHECK_EQ(unit_phys(f, pt, 15 * PG, NULL, NULL), 0);
 	pgtable_flush_done(pt, &fl);
-	CHECK_EQ(pt->pages, pages - 4); /* the tables of levels 1 to 4 below root entry 0 */
+	CHECK_EQ(pt->pages, 4); /* root, and levels 4 to 2 at 2^50 */
 	CHECK_EQ(f->live_pages, pt->pages);
-	/* 4 KiB pieces of the 3 MiB: after the last one, everything but the root goes */
-	for (uint64_t a = 0; a < 3 * MB; a += PG)
-		unmap_all(pt, (1ull << 50) + a, PG);
+	/* trim: everything but the root goes, reported for invalidation */
+	CHECK_OK(pgtable_trim(pt, &fl));
+	CHECK(fl.tables_changed);
+	CHECK_EQ(fl.start, 1ull << 50);
+	CHECK_EQ(fl.end, (1ull << 50) + GB);
+	CHECK_EQ(fl.deferred_pages, 3);
+	CHECK_EQ(pt->pages, 4);
+	pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, 1);
 	CHECK_EQ(f->live_pages, 1);
+	CHECK_OK(pgtable_trim(pt, &fl)); /* nothing kept: nothing to do */
+	CHECK_EQ(fl.start, fl.end);
+	CHECK_EQ(fl.deferred_pages, 0);
 	/* the same without deferring */
 	CHECK_OK(pgtable_map(pt, 5 * GB, 0, 8 * MB, DMAR_PROT_RW));
 	CHECK_OK(pgtable_unmap(pt, 5 * GB, 8 * MB, NULL));
+	CHECK_EQ(pt->pages, 4);
+	CHECK_OK(pgtable_trim(pt, NULL));
 	CHECK_EQ(pt->pages, 1);
 	CHECK_EQ(f->live_pages, 1);
+	/* a superpage-sized map over a region whose kept table is still linked fills that
+	 * table with small leaves (the range is unmapped, so this is not an overlap) */
+	CHECK_OK(pgtable_map(pt, 6 * GB, 0x200000, PG, DMAR_PROT_RW));
+	unmap_all(pt, 6 * GB, PG);
+	CHECK_EQ(pt->pages, 5);
+	allocs = f->page_allocs;
+	CHECK_OK(pgtable_map(pt, 6 * GB, 0x200000, 2 * MB, DMAR_PROT_RW));
+	CHECK_EQ(f->page_allocs, allocs);
+	CHECK_EQ(unit_phys(f, pt, 6 * GB + MB + 4, NULL, NULL), 0x200000 + MB + 4);
+	uint64_t psz = 0;
+	CHECK_OK(pgtable_lookup(pt, 6 * GB, NULL, NULL, &psz));
+	CHECK_EQ(psz, PG);
+	unmap_all(pt, 6 * GB, 2 * MB);
+	CHECK_OK(pgtable_trim(pt, NULL));
+	CHECK_EQ(pt->pages, 1);
 	pgtable_fini(pt);
 	CHECK_EQ(pt->pages, 0);
 	fake_done(f);
@@ -1226,6 +1291,12 @@ static void property_run(unsigned levels, unsigned sp, bool coherent, uint64_t o
 		pgtable_flush_done(pt, &fl);
 		r.n--;
 	}
+	/* at most the last emptied table is left, with the tables above it */
+	CHECK(pt->pages <= pt->levels);
+	CHECK_EQ(pt->pages == 1, pt->kept.level == 0 || pt->kept.present != 0);
+	struct pgtable_flush fl;
+	CHECK_OK(pgtable_trim(pt, &fl));
+	pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, 1);
 	free(r.v);
 	pgtable_fini(pt);
