@@ -9,7 +9,11 @@
  * a new one in its slot (xorshift, fixed seed). A warm-up of the same steps runs first;
  * each case is timed in several rounds and the median per pair is shown, beside the
  * "floor": the same loop (random numbers, slot bookkeeping) without the allocator.
- * Memory is iova_memory() / live at the end.
+ * Memory is iova_memory() / live at the end. The loop keeps each live allocation in 8
+ * bytes and picks its random slots 8 steps ahead, prefetching them, so that its own
+ * cache misses overlap the allocator's work instead of adding to it (at 1,000,000 live
+ * allocations the slot array alone is 8 MiB). `bench_iova 1page|mixed [live]` runs
+ * only the cases named.
  *
  * The OS layer here backs every allocation (the allocator's node slabs, marks and
  * stacks, and the slot array of the benchmark itself) with transparent huge pages
@@ -229,8 +233,10 @@ int main(int argc, char **argv)
 	       ROUNDS, STEPS);
 	printf("targets: <= %.0f ns (1 page), <= %.0f ns (mixed), <= %.0f bytes per live allocation\n",
 	       TARGET_ONE_NS, TARGET_MIXED_NS, TARGET_BYTES);
-	printf("%-8s %10s %12s %10s %12s %8s\n", "workload", "live", "ns/pair", "floor ns", "bytes/live",
-	       "meets");
+	printf("(ns/pair includes the loop itself; floor: the loop alone; net = ns/pair - floor; the target is\n"
+	       " checked against ns/pair)\n");
+	printf("%-8s %10s %12s %10s %8s %12s %8s\n", "workload", "live", "ns/pair", "floor ns", "net ns",
+	       "bytes/live", "meets");
 	for (int mixed = 0; mixed < 2; mixed++) {
 		for (size_t ci = 0; ci < sizeof(counts) / sizeof(counts[0]); ci++) {
 			struct iova_space s;
@@ -270,8 +276,8 @@ int main(int argc, char **argv)
 			double bytes = (double)iova_memory(&s) / (double)iova_live(&s);
 			int ok = med <= (mixed ? TARGET_MIXED_NS : TARGET_ONE_NS) && bytes <= TARGET_BYTES;
 			all_ok &= ok;
-			printf("%-8s %10" PRIu64 " %12.1f %10.1f %12.1f %8s\n", mixed ? "mixed" : "1 page",
-			       sl.n, med, fl, bytes, ok ? "yes" : "NO");
+			printf("%-8s %10" PRIu64 " %12.1f %10.1f %8.1f %12.1f %8s\n", mixed ? "mixed" : "1 page",
+			       sl.n, med, fl, med - fl, bytes, ok ? "yes" : "NO");
 			fflush(stdout);
 			iova_fini(&s);
 			free(sl.s);
