@@ -657,11 +657,9 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 	if (w.extent != rounded)
 		iova_marks_set(&s->marks, IOVA_MARK_EXACT, a);
 found:
-	iova_marks_set(&s->marks, IOVA_MARK_START, a);
-	if (small) {
-		iova_marks_set(&s->marks, IOVA_MARK_END, a + w.pages - 1);
+	iova_marks_alloc(&s->marks, a, a + w.pages - 1, small, true);
+	if (small)
 		s->cache[k].live++;
-	}
 	s->live++;
 	*addr = a << PG_SHIFT;
 	return 0;
@@ -696,14 +694,13 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 		return DMAR_EINVAL;
 	if (!live_request(s, addr, size))
 		return DMAR_ENOENT;
-	iova_marks_clear(&s->marks, IOVA_MARK_START, page);
+	iova_marks_alloc(&s->marks, page, page + pages - 1, pages <= IOVA_CACHE_PAGES, false);
 	s->live--;
 	if (pages > IOVA_CACHE_PAGES) {
 		release(s, page);
 		return 0;
 	}
 	unsigned k = class_of(pages);
-	iova_marks_clear(&s->marks, IOVA_MARK_END, page + pages - 1);
 	/* Only a size below its class's may have an exact extent. */
 	exact = class_pages(k) != pages && iova_marks_test(&s->marks, IOVA_MARK_EXACT, page);
 	s->cache[k].live--;

@@ -114,6 +114,29 @@ static inline bool iova_marks_test(struct iova_marks *m, enum iova_mark kind, ui
 
 	return leaf && (*iova_marks_word(leaf, kind, page) >> (page & 63) & 1);
 }
+/* Marks (on) or unmarks an allocation [first, last]: START at first, and END at last
+ * when `small` (its leaves prepared when marking). One lookup when both lie in a leaf. */
+static inline void iova_marks_alloc(struct iova_marks *m, uint64_t first, uint64_t last,
+				    bool small, bool on)
+{
+	struct iova_marks_leaf *leaf = iova_marks_find(m, first);
+	uint64_t *w;
+
+	if (!leaf)
+		return; /* nothing to unmark */
+	w = iova_marks_word(leaf, IOVA_MARK_START, first);
+	*w = on ? *w | 1ull << (first & 63) : *w & ~(1ull << (first & 63));
+	if (!small)
+		return;
+	if ((first ^ last) >> IOVA_MARKS_LEAF_SHIFT) {
+		leaf = iova_marks_find(m, last);
+		if (!leaf)
+			return;
+	}
+	w = iova_marks_word(leaf, IOVA_MARK_END, last);
+	*w = on ? *w | 1ull << (last & 63) : *w & ~(1ull << (last & 63));
+}
+
 /* Whether any page of [first, last] has the mark: O((last - first) / 64). */
 bool iova_marks_any(struct iova_marks *m, enum iova_mark kind, uint64_t first, uint64_t last);
 
