@@ -7,16 +7,10 @@
 #include "util.h"
 
 #define DIR_MIN_BITS 4u
-#define GOLDEN 0x9e3779b97f4a7c15ull
 
 static inline uint64_t leaf_key(uint64_t page)
 {
 	return (page >> IOVA_MARKS_LEAF_SHIFT) + 1;
-}
-
-static inline size_t home(unsigned bits, uint64_t key)
-{
-	return (size_t)((key * GOLDEN) >> (64 - bits));
 }
 
 void *iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes)
@@ -70,7 +64,7 @@ struct iova_marks_leaf *iova_marks_find_slow(struct iova_marks *m, uint64_t key)
 	if (!m->dir)
 		return NULL;
 	mask = ((size_t)1 << m->dir_bits) - 1;
-	for (i = home(m->dir_bits, key);; i = (i + 1) & mask) {
+	for (i = iova_marks_home(m->dir_bits, key);; i = (i + 1) & mask) {
 		if (m->dir[i].key == key) {
 			m->last_key = key;
 			m->last = m->dir[i].leaf;
@@ -84,7 +78,7 @@ struct iova_marks_leaf *iova_marks_find_slow(struct iova_marks *m, uint64_t key)
 static void dir_put(struct iova_marks_slot *dir, unsigned bits, uint64_t key,
 		    struct iova_marks_leaf *leaf)
 {
-	size_t mask = ((size_t)1 << bits) - 1, i = home(bits, key);
+	size_t mask = ((size_t)1 << bits) - 1, i = iova_marks_home(bits, key);
 
 	while (dir[i].key)
 		i = (i + 1) & mask;

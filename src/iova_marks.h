@@ -56,14 +56,32 @@ struct iova_marks {
 	size_t memory;                /* bytes held from os->alloc */
 };
 
+/* Private: where a leaf number's search starts in the table of leaves. */
+static inline size_t iova_marks_home(unsigned bits, uint64_t key)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+
 /* Private: the leaf of a page, or NULL (the last one found answers most calls). */
 struct iova_marks_leaf *iova_marks_find_slow(struct iova_marks *m, uint64_t key);
 
 static inline struct iova_marks_leaf *iova_marks_find(struct iova_marks *m, uint64_t page)
 {
 	uint64_t key = (page >> IOVA_MARKS_LEAF_SHIFT) + 1;
+	const struct iova_marks_slot *home;
 
-	return key == m->last_key ? m->last : iova_marks_find_slow(m, key);
+	if (key == m->last_key)
+		return m->last;
+	if (!m->dir)
+		return NULL;
+	/* its home slot holds it most of the time (the table is at most half full) */
+	home = &m->dir[iova_marks_home(m->dir_bits, key)];
+	if (home->key == key) {
+		m->last_key = key;
+		m->last = home->leaf;
+		return m->last;
+	}
+	return iova_marks_find_slow(m, key);
 }
 
 static inline uint64_t *iova_marks_word(struct iova_marks_leaf *leaf, enum iova_mark kind,
