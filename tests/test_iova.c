@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 #include "iova.h"
+#include "iova_model.h"
 #include "dmar/error.h"
 
 #include <inttypes.h>
@@ -746,32 +747,10 @@ static uint64_t rnd_below(uint64_t n)
 #define MAX_LIVE 4096
 
 struct model {
-	uint8_t page[SP_END];     /* 0 free, 1 extent of a live allocation, 2 reserved */
-	uint32_t run[SP_END + 1]; /* free pages starting at i (rebuilt on demand) */
+	struct iova_model pm;     /* what each page is */
 	uint64_t addr[MAX_LIVE], size[MAX_LIVE], extent[MAX_LIVE]; /* extent: pages */
 	unsigned live;
 };
-
-/* Whether the model has any placement for r; brute force over every start. */
-static bool model_fits(struct model *m, const struct iova_request *r, unsigned guard)
-{
-	uint64_t np = r->size / PG, align = r->align > PG ? r->align / PG : 1;
-
-	m->run[SP_END] = 0;
-	for (unsigned i = SP_END; i-- > 0;)
-		m->run[i] = (i >= SP_FIRST && m->page[i] == 0) ? m->run[i + 1] + 1 : 0;
-	for (uint64_t a = SP_FIRST; a < SP_END; a++) {
-		if (a % align)
-			continue;
-		if (r->boundary && a * PG / r->boundary != ((a + np) * PG - 1) / r->boundary)
-			continue;
-		if ((a + np) * PG - 1 > r->max_addr)
-			break;
-		if (m->run[a] >= np + guard)
-			return true;
-	}
-	return false;
-}
 
 static struct iova_request random_request(void)
 {
@@ -813,12 +792,15 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	struct iova_space s;
 	static struct model m;
 	char ctx[80];
+	uint8_t *page;
 	unsigned enospc = 0, allocs = 0;
 
 	snprintf(ctx, sizeof(ctx), "seed %" PRIu64 " guard %u", seed, guard);
 	harness_set_context(ctx);
 	rng_state = seed ? seed : 1;
 	memset(&m, 0, sizeof(m));
+	REQUIRE(iova_model_init(&m.pm, SP_FIRST, SP_END, guard) == 0);
+	page = m.pm.page;
 	cos_setup(&c);
 	REQUIRE_OK(iova_init(&s, &c.os, SP_FIRST * PG, SP_END * PG - 1, guard));
 	/* Two random reservations (maybe overlapping: they merge) and a fixed one. */
@@ -827,7 +809,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 		uint64_t len = 1 + rnd_below(40);
 		REQUIRE_OK(iova_reserve(&s, start * PG, len * PG));
 		for (uint64_t p = start; p < start + len && p < SP_END; p++)
-			m.page[p] = 2;
+			page[p] = 2;
 	}
 	for (unsigned step = 0; step < steps; step++) {
 		uint64_t roll = rnd_below(100);
@@ -837,12 +819,12 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 			uint64_t start = SP_FIRST + rnd_below(SP_END - SP_FIRST), len = 1 + rnd_below(4);
 			bool busy = false;
 			for (uint64_t p = start; p < start + len && p < SP_END; p++)
-				busy |= m.page[p] == 1;
+				busy |= page[p] == 1;
 			int rc = iova_reserve(&s, start * PG, len * PG);
 			CHECK_EQ(rc, busy ? DMAR_EBUSY : 0);
 			if (rc == 0)
 				for (uint64_t p = start; p < start + len && p < SP_END; p++)
-					m.page[p] = 2;
+					page[p] = 2;
 			check_live(&s, &m);
 			continue;
 		}
@@ -858,7 +840,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 			}
 			REQUIRE_OK(iova_free(&s, a, sz));
 			for (uint64_t p = a / PG; p < a / PG + m.extent[k]; p++)
-				m.page[p] = 0;
+				page[p] = 0;
 			m.addr[k] = m.addr[--m.live];
 			m.size[k] = m.size[m.live];
 			m.extent[k] = m.extent[m.live];
@@ -871,7 +853,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 		int rc = iova_alloc(&s, &r, &a);
 		if (rc == DMAR_ENOSPC) {
 			enospc++;
-			if (model_fits(&m, &r, guard)) {
+			if (iova_model_fits(&m.pm, &r)) {
 				harness_fail(__FILE__, __LINE__,
 					     "step %u: ENOSPC for size 0x%" PRIx64 " align 0x%" PRIx64
 					     " boundary 0x%" PRIx64 " max 0x%" PRIx64 " but it fits",
@@ -896,14 +878,14 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 			CHECK_EQ(a / r.boundary, (a + r.size - 1) / r.boundary);
 		CHECK(a + r.size - 1 <= r.max_addr);
 		for (uint64_t p = p0; p < p0 + ext; p++) {
-			if (m.page[p]) {
+			if (page[p]) {
 				harness_fail(__FILE__, __LINE__,
 					     "step %u: page 0x%" PRIx64 " of [0x%" PRIx64 ", +%" PRIu64
 					     " pages + guard) is %s", step, p, p0, np,
-					     m.page[p] == 2 ? "reserved" : "in use");
+					     page[p] == 2 ? "reserved" : "in use");
 				harness_abort_test();
 			}
-			m.page[p] = 1;
+			page[p] = 1;
 		}
 		REQUIRE(m.live < MAX_LIVE);
 		m.addr[m.live] = a;
@@ -926,7 +908,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	uint64_t a, best = 0, best_len = 0;
 	for (uint64_t p = SP_FIRST; p < SP_END;) {
 		uint64_t q = p;
-		while (q < SP_END && m.page[q] != 2) /* everything but reservations */
+		while (q < SP_END && page[q] != 2) /* everything but reservations */
 			q++;
 		if (q - p > best_len) {
 			best = p;
@@ -938,6 +920,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	REQUIRE_OK(alloc1(&s, (best_len - guard) * PG, &a));
 	CHECK_EQ(a, best * PG);
 	iova_fini(&s);
+	iova_model_fini(&m.pm);
 	CHECK_EQ(c.blocks, 0);
 	harness_set_context(NULL);
 }
