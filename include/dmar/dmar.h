@@ -129,7 +129,9 @@ struct dmar_domain_info {
 	unsigned levels;         /* page-table levels, 0 for pass-through */
 	bool passthrough_tt;     /* context entries use TT=2 */
 	unsigned devices;        /* attached devices */
-	uint64_t table_pages;
+	uint64_t table_pages;    /* page-table pages in use: those holding mappings, plus
+				    the last table an unmap left empty (kept linked for
+				    the next map there; freed when another one empties) */
 };
 void dmar_domain_get_info(const struct dmar_domain *dom, struct dmar_domain_info *info);
 struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom);
@@ -153,8 +155,10 @@ struct dmar_domain *dmar_device_domain(struct dmar_unit *unit, uint16_t sid);
 int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
 	     unsigned prot);
 /* Unmaps any page-aligned sub-range of what was mapped (splitting superpages), then
- * invalidates the IOTLB for exactly what changed and waits for it. DMAR_ENOENT if part
- * of the range is not mapped (nothing changes). */
+ * invalidates the IOTLB for exactly what changed and waits for it. Table pages it
+ * leaves empty are freed after that, except the one it started in, kept linked (and
+ * mapping nothing) for the next map in its region. DMAR_ENOENT if part of the range is
+ * not mapped (nothing changes). */
 int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size);
 /* Translation the domain's tables give now: DMAR_ENOENT when not mapped. */
 int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned *prot);
