@@ -578,21 +578,22 @@ TEST(frees_checked_exactly_across_mark_leaves)
 	uint64_t a, first;
 
 	cos_setup(&c);
-	/* Allocations of 3 pages without guard pages, from page 2040: the one at
-	 * 2046..2048 straddles a leaf of marks (2048 pages), so do later word edges. */
-	REQUIRE_OK(iova_init(&s, &c.os, 2040 * PG, 4096 * PG - 1, 0));
+	/* Allocations of 3 pages without guard pages, from 8 pages before the edge of a
+	 * leaf of marks: one straddles it, others word edges. */
+	const uint64_t p0 = IOVA_MARKS_LEAF_PAGES - 8;
+	REQUIRE_OK(iova_init(&s, &c.os, p0 * PG, 2 * IOVA_MARKS_LEAF_PAGES * PG - 1, 0));
 	REQUIRE_OK(alloc1(&s, 3 * PG, &first));
-	CHECK_EQ(first, 2040 * PG);
+	CHECK_EQ(first, p0 * PG);
 	for (int i = 0; i < 40; i++)
 		REQUIRE_OK(alloc1(&s, 3 * PG, &a));
-	for (uint64_t p = 2040; p + 3 <= 2040 + 41 * 3; p += 3) {
+	for (uint64_t p = p0; p + 3 <= p0 + 41 * 3; p += 3) {
 		CHECK_EQ(iova_free(&s, p * PG, 2 * PG), DMAR_ENOENT);
 		CHECK_EQ(iova_free(&s, p * PG, 4 * PG), DMAR_ENOENT);
 		CHECK_EQ(iova_free(&s, p * PG, 6 * PG), DMAR_ENOENT); /* two neighbours */
 		CHECK_EQ(iova_free(&s, (p + 1) * PG, 2 * PG), DMAR_ENOENT);
 	}
 	CHECK_EQ(iova_live(&s), 41);
-	for (uint64_t p = 2040; p + 3 <= 2040 + 41 * 3; p += 3)
+	for (uint64_t p = p0; p + 3 <= p0 + 41 * 3; p += 3)
 		CHECK_OK(iova_free(&s, p * PG, 3 * PG));
 	CHECK_EQ(iova_live(&s), 0);
 	iova_fini(&s);
@@ -742,8 +743,9 @@ static uint64_t rnd_below(uint64_t n)
 	return rnd() % n;
 }
 
-#define SP_FIRST 16u   /* first page of the space */
-#define SP_END 2064u   /* page after the last: 2048 pages */
+/* 2048 pages around the edge between two leaves of marks */
+#define SP_FIRST (IOVA_MARKS_LEAF_PAGES - 1032u) /* first page of the space */
+#define SP_END (SP_FIRST + 2048u)                /* page after the last */
 #define MAX_LIVE 4096
 
 struct model {
@@ -805,7 +807,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	REQUIRE_OK(iova_init(&s, &c.os, SP_FIRST * PG, SP_END * PG - 1, guard));
 	/* Two random reservations (maybe overlapping: they merge) and a fixed one. */
 	for (int i = 0; i < 3; i++) {
-		uint64_t start = i == 2 ? 1000 : SP_FIRST + rnd_below(SP_END - SP_FIRST);
+		uint64_t start = i == 2 ? SP_FIRST + 984 : SP_FIRST + rnd_below(SP_END - SP_FIRST);
 		uint64_t len = 1 + rnd_below(40);
 		REQUIRE_OK(iova_reserve(&s, start * PG, len * PG));
 		for (uint64_t p = start; p < start + len && p < SP_END; p++)

@@ -80,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (len < 3)
 		return 0;
 	unsigned guard = data[0] % 4;
-	uint64_t first = 16 + (uint64_t)data[1] * 8;        /* up to page 2056: leaf edges */
+	/* from up to 2040 pages before the edge between two leaves of marks */
+	uint64_t first = IOVA_MARKS_LEAF_PAGES - 2048 + (uint64_t)data[1] * 8;
 	uint64_t end = first + 64 + (uint64_t)data[2] * 16; /* up to 4144 pages */
 	data += 3;
 	len -= 3;
