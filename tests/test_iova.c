@@ -571,33 +571,47 @@ TEST(rounded_size_that_does_not_fit_gets_an_exact_extent)
 	CHECK_EQ(c.blocks, 0);
 }
 
-TEST(frees_checked_exactly_across_mark_leaves)
+/* Allocations of n pages from 8 pages before the edge of a leaf of marks (one straddles
+ * it, others word edges), checked against every near miss: without guard pages
+ * (start and end marks) and with one (runs of marked pages). */
+static void check_frees_across_leaves(unsigned guard, uint64_t n)
 {
 	struct counting_os c;
 	struct iova_space s;
-	uint64_t a, first;
+	uint64_t a, first, stride = n + guard;
+	const uint64_t p0 = IOVA_MARKS_LEAF_PAGES - 8;
 
 	cos_setup(&c);
-	/* Allocations of 3 pages without guard pages, from 8 pages before the edge of a
-	 * leaf of marks: one straddles it, others word edges. */
-	const uint64_t p0 = IOVA_MARKS_LEAF_PAGES - 8;
-	REQUIRE_OK(iova_init(&s, &c.os, p0 * PG, 2 * IOVA_MARKS_LEAF_PAGES * PG - 1, 0));
-	REQUIRE_OK(alloc1(&s, 3 * PG, &first));
+	REQUIRE_OK(iova_init(&s, &c.os, p0 * PG, 2 * IOVA_MARKS_LEAF_PAGES * PG - 1, guard));
+	REQUIRE_OK(alloc1(&s, n * PG, &first));
 	CHECK_EQ(first, p0 * PG);
 	for (int i = 0; i < 40; i++)
-		REQUIRE_OK(alloc1(&s, 3 * PG, &a));
-	for (uint64_t p = p0; p + 3 <= p0 + 41 * 3; p += 3) {
-		CHECK_EQ(iova_free(&s, p * PG, 2 * PG), DMAR_ENOENT);
-		CHECK_EQ(iova_free(&s, p * PG, 4 * PG), DMAR_ENOENT);
-		CHECK_EQ(iova_free(&s, p * PG, 6 * PG), DMAR_ENOENT); /* two neighbours */
-		CHECK_EQ(iova_free(&s, (p + 1) * PG, 2 * PG), DMAR_ENOENT);
+		REQUIRE_OK(alloc1(&s, n * PG, &a));
+	CHECK_EQ(a, (p0 + 40 * stride) * PG); /* packed: every edge is covered */
+	for (uint64_t p = p0; p < p0 + 41 * stride; p += stride) {
+		CHECK_EQ(iova_free(&s, p * PG, (n - 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(iova_free(&s, p * PG, (n + 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(iova_free(&s, p * PG, (n + stride) * PG), DMAR_ENOENT); /* two neighbours */
+		CHECK_EQ(iova_free(&s, (p + 1) * PG, (n - 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(iova_free(&s, (p - 1) * PG, (n + 1) * PG), DMAR_ENOENT);
 	}
 	CHECK_EQ(iova_live(&s), 41);
-	for (uint64_t p = p0; p + 3 <= p0 + 41 * 3; p += 3)
-		CHECK_OK(iova_free(&s, p * PG, 3 * PG));
+	for (uint64_t p = p0; p < p0 + 41 * stride; p += stride)
+		CHECK_OK(iova_free(&s, p * PG, n * PG));
 	CHECK_EQ(iova_live(&s), 0);
 	iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(frees_checked_exactly_across_mark_leaves)
+{
+	harness_set_context("guard 0, 3 pages");
+	check_frees_across_leaves(0, 3);
+	harness_set_context("guard 1, 5 pages");
+	check_frees_across_leaves(1, 5);
+	harness_set_context("guard 2, 64 pages");
+	check_frees_across_leaves(2, 64); /* a class size: no rounding */
+	harness_set_context(NULL);
 }
 
 TEST(memory_per_live_allocation_at_most_64_bytes)
