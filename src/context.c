@@ -47,11 +47,13 @@ static unsigned aw_for_width(unsigned width)
 	return width > 48 ? VTD_AW_57 : width > 39 ? VTD_AW_48 : VTD_AW_39;
 }
 
-static int flush_old(struct dmar_unit *u, uint16_t sid, uint16_t old_did)
+/* Invalidates the device's context-cache entry (tagged ctx_did) and the IOTLB of
+ * domain iotlb_did, and waits for both. */
+static int flush_device(struct dmar_unit *u, uint16_t sid, uint16_t ctx_did, uint16_t iotlb_did)
 {
-	int rc = inval_context(u, VTD_CC_DEVICE, old_did, sid);
+	int rc = inval_context(u, VTD_CC_DEVICE, ctx_did, sid);
 	if (!rc)
-		rc = inval_iotlb(u, VTD_IOTLB_DOMAIN, old_did, 0, 0, false);
+		rc = inval_iotlb(u, VTD_IOTLB_DOMAIN, iotlb_did, 0, 0, false);
 	if (!rc)
 		rc = inval_sync(u);
 	return rc;
@@ -67,7 +69,7 @@ int context_clear(struct dmar_unit *u, uint16_t sid)
 	unit_flush_table(u, e, 16);
 	e[1] = 0;
 	unit_flush_table(u, e, 16);
-	return flush_old(u, sid, old);
+	return flush_device(u, sid, old, old);
 }
 
 int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
@@ -95,15 +97,8 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	u->sys->os.ops->wmb(u->sys->os.ctx);
 	e[0] = lo;
 	unit_flush_table(u, e, 16);
-	if (u->cm) {
-		rc = inval_context(u, VTD_CC_DEVICE, 0, sid);
-		if (!rc)
-			rc = inval_iotlb(u, VTD_IOTLB_DOMAIN, dom->did, 0, 0, false);
-		if (!rc)
-			rc = inval_sync(u);
-	} else {
-		rc = unit_flush_write_buffer(u);
-	}
+	/* Caching mode: not-present entries are cached under domain id 0 (6.1). */
+	rc = u->cm ? flush_device(u, sid, 0, dom->did) : unit_flush_write_buffer(u);
 	if (rc) {
 		/* The unit did not confirm; take the entry back out so no half state stays. */
 		e[0] = 0;

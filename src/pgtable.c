@@ -294,6 +294,13 @@ static int begin_change(const struct pgtable *pt, uint64_t iova, uint64_t size,
 	return DMAR_OK;
 }
 
+/* Stops tracking the kept table (it was detached, or is about to be). */
+static void forget_kept(struct pgtable *pt)
+{
+	pt->kept.level = 0;
+	pt->kept.va = NULL;
+}
+
 /* --- init / fini -------------------------------------------------------------------- */
 
 int pgtable_init(struct pgtable *pt, const struct dmar_os *os, unsigned levels,
@@ -346,8 +353,7 @@ void pgtable_fini(struct pgtable *pt)
 	if (!pt || !pt->root)
 		return;
 	free_tree(pt, pt->root, pt->levels, pt->root_phys);
-	pt->kept.level = 0;
-	pt->kept.va = NULL;
+	forget_kept(pt);
 	pt->root = NULL;
 	pt->root_phys = 0;
 	cache_reset(pt);
@@ -595,7 +601,7 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 		} else if (whole) {
 			/* the kept table, filled again since, may be among them */
 			if (pt->kept.level && pt->kept.base >= base && pt->kept.base < base + sz)
-				pt->kept.level = 0, pt->kept.va = NULL;
+				forget_kept(pt);
 			detach_tree(pt, tbl_va(pt, ent), level - 1, ent & VTD_SL_ADDR_MASK, c->flush);
 			pte_store(&t[i], 0);
 			cleared++;
@@ -605,7 +611,7 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 			if (!unmap_apply(pt, child, level - 1, a, next, c, false))
 				continue;
 			if (child == pt->kept.va)
-				pt->kept.level = 0, pt->kept.va = NULL; /* emptied by a wider unmap */
+				forget_kept(pt); /* emptied by a wider unmap */
 			defer_page(pt, c->flush, child, ent & VTD_SL_ADDR_MASK);
 			pte_store(&t[i], 0);
 			cleared++;
@@ -662,8 +668,7 @@ static void release_kept(struct pgtable *pt, struct unmap_ctx *c)
 	uint64_t base = pt->kept.base;
 	unsigned level = pt->kept.level;
 
-	pt->kept.level = 0;
-	pt->kept.va = NULL;
+	forget_kept(pt);
 	prune_up(pt, base, level, c);
 	if (c->flush) {
 		c->flush->tables_start = base;
