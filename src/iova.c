@@ -113,6 +113,7 @@ static int slab_grow(struct iova_space *s)
 	for (uint32_t k = SLAB_NODES; k-- > (s->slab_count ? 0u : 1u);) {
 		slab[k].left = s->free_nodes;
 		s->free_nodes = (s->slab_count << IOVA_SLAB_SHIFT) | k;
+		s->free_count++;
 	}
 	s->slab_count++;
 	return 0;
@@ -126,6 +127,7 @@ static uint32_t node_get(struct iova_space *s)
 		return 0;
 	i = s->free_nodes;
 	s->free_nodes = N(s, i)->left;
+	s->free_count--;
 	return i;
 }
 
@@ -133,6 +135,7 @@ static void node_put(struct iova_space *s, uint32_t i)
 {
 	N(s, i)->left = s->free_nodes;
 	s->free_nodes = i;
+	s->free_count++;
 }
 
 /* -------------------------------------------------------------------- tree --- */
@@ -432,6 +435,14 @@ static bool tree_search(const struct iova_space *s, struct want *w, uint64_t *ou
 	return search(s, w, s->root, s->first, out) > 0;
 }
 
+/* Whether a range at a (a cached range, or a chunk's slot: its extent is the
+ * class's) suits the request. */
+static inline bool suits(const struct want *w, uint64_t a)
+{
+	return !(a & (w->align - 1)) && a <= w->max_start &&
+	       !(w->bound && ((a ^ (a + w->pages - 1)) & ~(w->bound - 1)));
+}
+
 /* ------------------------------------------------------------------- cache --- */
 
 /* Keeps the freed range at `page` of class k for reuse; false when the class's cache
@@ -474,6 +485,267 @@ static void cache_flush(struct iova_space *s)
 	}
 }
 
+/* ------------------------------------------------------------------ chunks --- */
+
+_Static_assert(IOVA_CHUNK_MAX_SHIFT <= IOVA_MARKS_LEAF_SHIFT,
+	       "a chunk's window lies in one leaf of marks");
+
+static inline uint64_t chunk_pages(const struct iova_space *s)
+{
+	return 1ull << s->chunk_shift;
+}
+
+static inline uint32_t chunk_slots(const struct iova_space *s, unsigned k)
+{
+	return s->cache[k].slots;
+}
+
+/* The chunk dir's key of a window and a class. */
+static inline uint64_t chunk_key(const struct iova_space *s, uint64_t page, unsigned k)
+{
+	return (page >> s->chunk_shift) * IOVA_CLASSES + k;
+}
+
+/* The chunk of class k whose window holds page, or NULL. */
+static inline struct iova_chunk *chunk_find(struct iova_space *s, uint64_t page, unsigned k)
+{
+	return s->chunks ? iova_dir_find(&s->chunk_dir, chunk_key(s, page, k)) : NULL;
+}
+
+/* The chunk, of any class, whose window holds page, or NULL (a lookup per class). */
+static struct iova_chunk *chunk_of(struct iova_space *s, uint64_t page)
+{
+	for (unsigned k = 0; s->chunks && k < IOVA_CLASSES; k++) {
+		struct iova_chunk *c = chunk_slots(s, k) ? chunk_find(s, page, k) : NULL;
+		if (c)
+			return c;
+	}
+	return NULL;
+}
+
+static void chunk_list(struct iova_space *s, struct iova_chunk *c)
+{
+	struct iova_cache_class *k = &s->cache[c->klass];
+
+	c->prev = NULL;
+	c->next = k->avail;
+	if (k->avail)
+		k->avail->prev = c;
+	k->avail = c;
+	c->listed = 1;
+}
+
+static void chunk_unlist(struct iova_space *s, struct iova_chunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->cache[c->klass].avail = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->listed = 0;
+}
+
+/* A new chunk of class k in the lowest free window that starts at or below max_start:
+ * 1 (*out set, the chunk listed), 0 when there is no such window, DMAR_ENOMEM (nothing
+ * changed but the pools). */
+static int chunk_carve(struct iova_space *s, unsigned k, uint64_t max_start,
+		       struct iova_chunk **out)
+{
+	uint32_t slots = chunk_slots(s, k), x;
+	bool rounded = class_pages(k) > 16;
+	struct iova_chunk *c;
+	struct want w;
+	uint64_t a;
+
+	w.pages = w.extent = w.align = chunk_pages(s);
+	w.bound = 0;
+	w.max_start = max_start;
+	if (!tree_search(s, &w, &a))
+		return 0;
+	if (iova_dir_reserve(&s->chunk_dir) || !(x = node_get(s)))
+		return DMAR_ENOMEM;
+	c = mem_alloc(s, iova_chunk_size(slots, rounded));
+	if (!c) {
+		node_put(s, x);
+		return DMAR_ENOMEM;
+	}
+	iova_chunk_init(c, a, (uint32_t)(class_pages(k) + s->guard), slots, k, rounded);
+	N(s, x)->start = a;
+	N(s, x)->end = a + chunk_pages(s);
+	insert_extent(s, x);
+	iova_dir_put(&s->chunk_dir, chunk_key(s, a, k), c);
+	s->chunks++;
+	chunk_list(s, c);
+	*out = c;
+	return 1;
+}
+
+/* Drops the entries of chunk c, keeping the others in order. */
+static void recent_forget(struct iova_cache_class *cc, const struct iova_chunk *c)
+{
+	struct iova_recent keep[IOVA_RECENT];
+	uint32_t n = 0;
+
+	for (uint32_t j = cc->nrecent; j > 0; j--) {
+		struct iova_recent *e = &cc->recent[(cc->top - j) % IOVA_RECENT];
+		if (e->chunk != c)
+			keep[n++] = *e;
+	}
+	for (uint32_t j = 0; j < n; j++)
+		cc->recent[j] = keep[j];
+	cc->top = cc->nrecent = n;
+}
+
+/* Forgets chunk c (its extent stays in the tree). */
+static void chunk_drop(struct iova_space *s, struct iova_chunk *c)
+{
+	recent_forget(&s->cache[c->klass], c);
+	if (c->listed)
+		chunk_unlist(s, c);
+	iova_dir_del(&s->chunk_dir, chunk_key(s, c->base, c->klass));
+	s->chunks--;
+	mem_free(s, c, iova_chunk_size(c->slots, c->rounded));
+}
+
+/* Pending slot i of chunk c becomes free. A chunk that had no free slot goes first in
+ * its class's list; one left empty goes back to the tree unless it is its class's
+ * only one. */
+static void chunk_settle(struct iova_space *s, struct iova_chunk *c, uint32_t i)
+{
+	iova_chunk_settle(c, i);
+	if (!c->listed) {
+		chunk_list(s, c);
+	} else if (!c->live && (c->next || c->prev)) {
+		uint64_t base = c->base;
+		chunk_drop(s, c);
+		release(s, base);
+	}
+}
+
+/* Keeps slot i of chunk c (at page), just made pending, for the next allocation of
+ * its class; the oldest entry, when the ring is full, becomes free. */
+static inline void recent_push(struct iova_space *s, struct iova_chunk *c, uint32_t i,
+			       uint64_t page)
+{
+	struct iova_cache_class *cc = &s->cache[c->klass];
+	struct iova_recent *e;
+
+	if (cc->nrecent == IOVA_RECENT) {
+		struct iova_recent old = cc->recent[cc->top % IOVA_RECENT];
+		cc->nrecent--;
+		chunk_settle(s, old.chunk, old.slot); /* c keeps slot i: never dropped here */
+	}
+	e = &cc->recent[cc->top++ % IOVA_RECENT];
+	e->chunk = c;
+	e->page = page;
+	e->slot = i;
+	cc->nrecent++;
+}
+
+/* Gives chunk c back to the tree: its live slots become allocations of the tree (with
+ * their marks and their slot's extent), the rest of its window is free. DMAR_ENOMEM
+ * with nothing changed. */
+static int chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
+{
+	uint64_t base = c->base, cp = class_pages(c->klass);
+	struct iova_cache_class *k = &s->cache[c->klass];
+
+	while (s->free_count < c->live)
+		if (slab_grow(s))
+			return DMAR_ENOMEM;
+	if (c->live && iova_marks_prepare(&s->marks, base))
+		return DMAR_ENOMEM;
+	release(s, base);
+	for (uint32_t i = 0; i < c->slots; i++) {
+		uint64_t a = base + (uint64_t)i * c->stride, pages;
+		uint32_t x;
+		if (!iova_chunk_live(c, i))
+			continue;
+		pages = cp - (c->rounded ? iova_chunk_slack(c)[i] : 0);
+		x = node_get(s);
+		N(s, x)->start = a;
+		N(s, x)->end = a + c->stride;
+		insert_extent(s, x);
+		iova_marks_alloc(&s->marks, a, a + pages - 1, true, true);
+		k->live++;
+	}
+	chunk_drop(s, c);
+	return DMAR_OK;
+}
+
+/* Dissolves every chunk (when the tree has no room left). */
+static int chunks_dissolve_all(struct iova_space *s)
+{
+	for (size_t i = 0; s->chunks && i < iova_dir_capacity(&s->chunk_dir);) {
+		struct iova_chunk *c = iova_dir_value_at(&s->chunk_dir, i);
+		int rc;
+		if (!c) {
+			i++;
+			continue;
+		}
+		rc = chunk_dissolve(s, c); /* another entry may move to slot i */
+		if (rc)
+			return rc;
+	}
+	return DMAR_OK;
+}
+
+/* Takes a slot of class k for w: 1 (*out set), 0 when the class's chunks cannot serve
+ * it (the tree will), DMAR_ENOMEM. */
+static int chunk_alloc(struct iova_space *s, unsigned k, const struct want *w, uint64_t *out)
+{
+	struct iova_cache_class *cc = &s->cache[k];
+	struct iova_chunk *c;
+	uint64_t a;
+	uint32_t i;
+
+	/* The slot freed last: its bits are in the CPU caches, and its chunk's header
+	 * need not be read. While the class has pending slots, the lowest free slot
+	 * could be one of them: a request the last one does not suit goes to the tree. */
+	if (cc->nrecent) {
+		const struct iova_recent *e = &cc->recent[(cc->top - 1) % IOVA_RECENT];
+		if (!suits(w, e->page))
+			return 0;
+		iova_chunk_retake(e->chunk, e->slot, (uint8_t)(class_pages(k) - w->pages));
+		*out = e->page;
+		cc->top--;
+		cc->nrecent--;
+		return 1;
+	}
+	c = cc->avail;
+	if (!c) {
+		int rc = chunk_carve(s, k, w->max_start, &c);
+		if (rc <= 0)
+			return rc;
+	}
+	i = iova_chunk_first_free(c);
+	a = c->base + (uint64_t)i * c->stride;
+	if (!suits(w, a))
+		return 0;
+	iova_chunk_take(c, i, (uint8_t)(class_pages(k) - w->pages));
+	if (c->live == c->slots)
+		chunk_unlist(s, c);
+	*out = a;
+	return 1;
+}
+
+/* The live slot of chunk c (of class k) that (page, pages) names exactly, or -1. */
+static inline int64_t chunk_live_slot(const struct iova_space *s, const struct iova_chunk *c,
+				      unsigned k, uint64_t page, uint64_t pages)
+{
+	const struct iova_cache_class *cc = &s->cache[k];
+	uint32_t stride = (uint32_t)(class_pages(k) + s->guard);
+	int64_t i = iova_chunk_slot_at(page & (chunk_pages(s) - 1), stride, cc->magic, cc->slots);
+
+	if (i < 0 || !iova_chunk_live(c, (uint32_t)i))
+		return -1;
+	/* no branch on the class: mixed sizes would make it unpredictable */
+	if (*(k >= 16 ? &iova_chunk_slack(c)[i] : &c->no_slack) != class_pages(k) - pages)
+		return -1;
+	return i;
+}
+
 /* ----------------------------------------------------------------- the API --- */
 
 void iova_fini(struct iova_space *s)
@@ -484,12 +756,40 @@ void iova_fini(struct iova_space *s)
 		mem_free(s, s->slabs[i], SLAB_NODES * sizeof(struct iova_node));
 	mem_free(s, s->slabs, s->slab_cap * sizeof(*s->slabs));
 	iova_marks_fini(&s->marks);
+	if (s->chunks) {
+		struct iova_chunk *c;
+		IOVA_DIR_FOREACH(&s->chunk_dir, i, c)
+			mem_free(s, c, iova_chunk_size(c->slots, c->rounded));
+	}
+	iova_dir_fini(&s->chunk_dir);
 	if (s->cache) {
 		for (unsigned k = 0; k < IOVA_CLASSES; k++)
 			mem_free(s, s->cache[k].pages, s->cache[k].cap * sizeof(uint64_t));
 		mem_free(s, s->cache, IOVA_CLASSES * sizeof(*s->cache));
 	}
 	dmar_memset(s, 0, sizeof(*s));
+}
+
+/* Windows of a sixteenth of the space or less, between 64 pages and 2^14 (64 MiB). */
+static unsigned default_chunk_shift(uint64_t span)
+{
+	int b = dmar_fls64(span) - 4;
+
+	return b < 6 ? 0 : b > (int)IOVA_CHUNK_MAX_SHIFT ? IOVA_CHUNK_MAX_SHIFT : (unsigned)b;
+}
+
+int iova_set_chunk_shift(struct iova_space *s, unsigned shift)
+{
+	if (!s || !s->os || (shift && (shift < 6 || shift > IOVA_CHUNK_MAX_SHIFT)) || s->chunks)
+		return DMAR_EINVAL;
+	s->chunk_shift = shift;
+	for (unsigned k = 0; k < IOVA_CLASSES; k++) {
+		uint32_t stride = (uint32_t)(class_pages(k) + s->guard);
+		uint64_t n = shift ? ((uint64_t)1 << shift) / stride : 0;
+		s->cache[k].slots = n >= IOVA_CHUNK_MIN_SLOTS ? (uint32_t)n : 0;
+		s->cache[k].magic = iova_chunk_magic(stride);
+	}
+	return DMAR_OK;
 }
 
 int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
@@ -509,6 +809,7 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 	s->end = last == UINT64_MAX ? END_MAX : (last + 1) >> PG_SHIFT;
 	s->guard = guard_pages;
 	iova_marks_init(&s->marks, os);
+	iova_dir_init(&s->chunk_dir, os, &s->memory);
 	s->cache = mem_alloc(s, IOVA_CLASSES * sizeof(*s->cache));
 	if (s->cache)
 		dmar_memset(s->cache, 0, IOVA_CLASSES * sizeof(*s->cache));
@@ -516,11 +817,18 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 		iova_fini(s);
 		return DMAR_ENOMEM;
 	}
+	iova_set_chunk_shift(s, default_chunk_shift(s->end - s->first));
 	n = N(s, s->sentinel);
 	n->start = n->end = s->end;
 	n->gap = sat32(s->end - s->first);
 	s->root = tree_insert(s, 0, s->sentinel, 0, 0);
 	return 0;
+}
+
+/* Whether node n (not the sentinel, no range cached) is a reservation. */
+static bool is_reservation(struct iova_space *s, const struct iova_node *n)
+{
+	return !chunk_of(s, n->start) && !iova_marks_test(&s->marks, IOVA_MARK_START, n->start);
 }
 
 int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
@@ -535,16 +843,28 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	re = dmar_min_u64(((start + (size - 1)) >> PG_SHIFT) + 1, s->end);
 	if (rs >= re)
 		return 0;
-	/* Cached ranges are free for the caller: give them back first. Then every node
-	 * is the sentinel, a live allocation (marked) or a reservation. */
+	/* Cached ranges are free for the caller: give them back first, and the chunks
+	 * over the range (their live slots become the tree's). Then every node there is
+	 * the sentinel, a live allocation (marked) or a reservation; chunks may touch it. */
 	cache_flush(s);
+	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start < re;) {
+		struct iova_chunk *c = chunk_of(s, N(s, t)->start);
+		if (c && N(s, t)->end > rs) {
+			int rc = chunk_dissolve(s, c);
+			if (rc)
+				return rc;
+			t = first_ending_at_or_after(s, rs);
+		} else {
+			t = next_after(s, N(s, t)->start);
+		}
+	}
 
 	us = rs;
 	ue = re;
 	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start <= re;
 	     t = next_after(s, N(s, t)->start)) {
 		struct iova_node *n = N(s, t);
-		if (!iova_marks_test(&s->marks, IOVA_MARK_START, n->start)) {
+		if (is_reservation(s, n)) {
 			merging++;
 			us = dmar_min_u64(us, n->start);
 			ue = dmar_max_u64(ue, n->end);
@@ -561,7 +881,7 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start <= re;
 	     t = next_after(s, key)) {
 		key = N(s, t)->start;
-		if (iova_marks_test(&s->marks, IOVA_MARK_START, key))
+		if (!is_reservation(s, N(s, t)))
 			continue;
 		remove_extent(s, key);
 		if (keep)
@@ -573,13 +893,6 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	N(s, keep)->end = ue;
 	insert_extent(s, keep);
 	return 0;
-}
-
-/* Whether the cached range at a suits the request (its extent is the class's). */
-static inline bool suits(const struct want *w, uint64_t a)
-{
-	return !(a & (w->align - 1)) && a <= w->max_start &&
-	       !(w->bound && ((a ^ (a + w->pages - 1)) & ~(w->bound - 1)));
 }
 
 /* A tree placement: the class's extent if one fits, else an exact one. */
@@ -628,6 +941,13 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 		k = class_of(w.pages);
 		c = &s->cache[k];
 		rounded = class_pages(k) + s->guard;
+		if (chunk_slots(s, k)) {
+			int rc = chunk_alloc(s, k, &w, &a);
+			if (rc < 0)
+				return rc;
+			if (rc)
+				goto counted;
+		}
 		if (c->count && suits(&w, a = c->pages[c->count - 1])) {
 			if (iova_marks_prepare(&s->marks, a) ||
 			    iova_marks_prepare(&s->marks, a + w.pages - 1))
@@ -640,9 +960,14 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 
 	w.extent = rounded;
 	if (!tree_place(s, &w, exact, &a)) {
-		if (!s->cached)
+		int rc;
+		if (!s->cached && !s->chunks)
 			return DMAR_ENOSPC;
+		/* Room held for reuse goes back to the tree: cached ranges, and the
+		 * chunks (their live slots become allocations of the tree). */
 		cache_flush(s);
+		if ((rc = chunks_dissolve_all(s)) != 0)
+			return rc;
 		w.extent = rounded;
 		if (!tree_place(s, &w, exact, &a))
 			return DMAR_ENOSPC;
@@ -660,6 +985,7 @@ found:
 	iova_marks_alloc(&s->marks, a, a + w.pages - 1, small, true);
 	if (small)
 		s->cache[k].live++;
+counted:
 	s->live++;
 	*addr = a << PG_SHIFT;
 	return 0;
@@ -676,24 +1002,47 @@ static bool is_live(struct iova_space *s, uint64_t page, uint64_t pages)
 	       N(s, tree_find(s, page))->end - page == pages + s->guard;
 }
 
-/* Whether (addr, size), in bytes, names a live allocation exactly. */
-static bool live_request(struct iova_space *s, uint64_t addr, uint64_t size)
+enum { LIVE_NONE, LIVE_CHUNK, LIVE_TREE };
+
+/* Where (addr, size), in bytes, names a live allocation exactly: in slot *slot of chunk
+ * *c, in the tree, or nowhere. A chunk's window holds nothing but its slots. */
+static int find_live(struct iova_space *s, uint64_t addr, uint64_t size, struct iova_chunk **c,
+		     uint32_t *slot)
 {
 	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
 
-	return size && !((addr | size) & PG_MASK) && page + pages >= page &&
-	       page + pages <= s->end && is_live(s, page, pages);
+	if (!size || ((addr | size) & PG_MASK))
+		return LIVE_NONE;
+	if (pages <= IOVA_CACHE_PAGES && (*c = chunk_find(s, page, class_of(pages))) != NULL) {
+		int64_t i = chunk_live_slot(s, *c, class_of(pages), page, pages);
+		if (i < 0)
+			return LIVE_NONE;
+		*slot = (uint32_t)i;
+		return LIVE_CHUNK;
+	}
+	return page + pages >= page && page + pages <= s->end && is_live(s, page, pages)
+		       ? LIVE_TREE
+		       : LIVE_NONE;
 }
 
 int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 {
 	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
+	struct iova_chunk *c;
+	uint32_t slot = 0;
 	bool exact;
 
 	if (!s || !s->os)
 		return DMAR_EINVAL;
-	if (!live_request(s, addr, size))
+	switch (find_live(s, addr, size, &c, &slot)) {
+	case LIVE_NONE:
 		return DMAR_ENOENT;
+	case LIVE_CHUNK:
+		iova_chunk_unmark(c, slot);
+		recent_push(s, c, slot, page);
+		s->live--;
+		return 0;
+	}
 	iova_marks_alloc(&s->marks, page, page + pages - 1, pages <= IOVA_CACHE_PAGES, false);
 	s->live--;
 	if (pages > IOVA_CACHE_PAGES) {
@@ -715,11 +1064,18 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent)
 {
 	uint64_t page = addr >> PG_SHIFT;
+	struct iova_chunk *c;
+	uint32_t slot = 0;
 
 	if (!s || !s->os || !extent)
 		return DMAR_EINVAL;
-	if (!live_request(s, addr, size))
+	switch (find_live(s, addr, size, &c, &slot)) {
+	case LIVE_NONE:
 		return DMAR_ENOENT;
+	case LIVE_CHUNK:
+		*extent = (uint64_t)c->stride << PG_SHIFT;
+		return 0;
+	}
 	*extent = (N(s, tree_find(s, page))->end - page) << PG_SHIFT;
 	return 0;
 }

@@ -66,6 +66,8 @@
 #include <stdint.h>
 
 #include "dmar/os.h"
+#include "iova_chunk.h"
+#include "iova_dir.h"
 #include "iova_marks.h"
 
 /* The x86 interrupt address window (MSI writes): never usable as an IOVA. */
@@ -94,9 +96,23 @@ struct iova_node {
 	uint32_t max_gap;             /* largest gap in its subtree (saturated) */
 };
 
-/* Private: one size class: its live allocations, and its freed ranges, most recent
- * last. */
+/* Private: a pending slot (see iova_chunk.h): freed recently, kept for reuse. */
+struct iova_recent {
+	struct iova_chunk *chunk;
+	uint64_t page;                /* its first page */
+	uint32_t slot;
+};
+
+#define IOVA_RECENT 8u
+
+/* Private: one size class: its chunks with a free slot; and, for the allocations the
+ * tree holds, their count and the freed ranges kept for reuse, most recent last. */
 struct iova_cache_class {
+	struct iova_chunk *avail;     /* chunks with a free slot, most recently filled first */
+	struct iova_recent recent[IOVA_RECENT]; /* pending slots: a ring, newest at top - 1 */
+	uint32_t top, nrecent;
+	uint32_t slots;               /* slots per chunk (0: the class uses no chunk) */
+	uint64_t magic;               /* iova_chunk_magic of the class's stride */
 	uint64_t *pages;              /* start pages */
 	uint32_t count, cap;
 	uint64_t live;
@@ -110,9 +126,13 @@ struct iova_space {
 	uint32_t root, sentinel;      /* the sentinel: an empty extent at `end` whose gap
 					 is the tail of the space */
 	uint32_t free_nodes;          /* unused nodes, linked through left */
+	uint64_t free_count;          /* how many */
 	struct iova_node **slabs;     /* slab k holds nodes k << IOVA_SLAB_SHIFT.. */
 	uint32_t slab_count, slab_cap;
-	struct iova_marks marks;      /* starts and ends of live allocations */
+	struct iova_marks marks;      /* starts and ends of live allocations in the tree */
+	struct iova_dir chunk_dir;    /* (window, class) -> the window's chunk */
+	unsigned chunk_shift;         /* windows of 2^chunk_shift pages; 0: no chunks */
+	uint64_t chunks;
 	uint64_t live;
 	struct iova_cache_class *cache; /* IOVA_CLASSES classes, [0] = 1 page */
 	uint64_t cached;
@@ -127,6 +147,13 @@ struct iova_space {
  * and iova_fini is harmless). */
 int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
 	      unsigned guard_pages);
+/* Sets the size of the windows given to size classes as chunks of slots (see Chunks
+ * above): 2^shift pages, shift 6..IOVA_CHUNK_MAX_SHIFT, or 0 for none (every
+ * allocation then comes from the tree, lowest address first). iova_init picks a
+ * sixteenth of the space, at most 2^14 pages (64 MiB). Only while the space has no
+ * chunk (before the first allocation); DMAR_EINVAL otherwise. */
+int iova_set_chunk_shift(struct iova_space *s, unsigned shift);
+
 /* Frees every byte the space holds; live allocations are forgotten. Safe after a failed
  * init and twice. */
 void iova_fini(struct iova_space *s);

@@ -7,9 +7,8 @@
  * for each run of 64 pages, a START and an END word side by side (the marks every
  * free reads share a cache line), and apart from them the EXACT words, which only
  * frees of rounded sizes read (so they do not dilute the cache). Leaves are created on
- * demand and found by their number through an open-addressing table (plus the last
- * leaf used), so a lookup is O(1) and touches one or two cache lines whatever the size
- * of the space; big leaves (16384 pages, 6 KiB) keep that table small enough to stay
+ * demand and found by their number through an iova_dir, so a lookup is O(1) and
+ * touches one or two cache lines whatever the size of the space; big leaves (16384 pages, 6 KiB) keep that table small enough to stay
  * in the CPU caches with a million live allocations. A leaf stays until
  * iova_marks_fini: the memory follows the span of pages ever marked (about 0.4 bytes
  * per page of that span, one leaf at least), not the number of marks.
@@ -24,6 +23,7 @@
 #include <stdint.h>
 
 #include "dmar/os.h"
+#include "iova_dir.h"
 
 /* Kinds of marks. */
 enum iova_mark {
@@ -42,48 +42,16 @@ struct iova_marks_leaf {
 	uint64_t exact[IOVA_MARKS_LEAF_WORDS];
 };
 
-struct iova_marks_slot {
-	uint64_t key;                 /* leaf number + 1; 0: empty */
-	struct iova_marks_leaf *leaf;
-};
-
 struct iova_marks {
 	/* all private */
-	const struct dmar_os *os;
-	struct iova_marks_slot *dir;
-	unsigned dir_bits;
-	uint64_t leaves;
-	uint64_t last_key;            /* the leaf found last (0: none) */
-	struct iova_marks_leaf *last;
+	struct iova_dir dir;          /* leaf number -> leaf */
 	size_t memory;                /* bytes held from os->alloc */
 };
 
-/* Private: where a leaf number's search starts in the table of leaves. */
-static inline size_t iova_marks_home(unsigned bits, uint64_t key)
-{
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
-}
-
-/* Private: the leaf of a page, or NULL (the last one found answers most calls). */
-struct iova_marks_leaf *iova_marks_find_slow(struct iova_marks *m, uint64_t key);
-
+/* Private: the leaf of a page, or NULL. */
 static inline struct iova_marks_leaf *iova_marks_find(struct iova_marks *m, uint64_t page)
 {
-	uint64_t key = (page >> IOVA_MARKS_LEAF_SHIFT) + 1;
-	const struct iova_marks_slot *home;
-
-	if (key == m->last_key)
-		return m->last;
-	if (!m->dir)
-		return NULL;
-	/* its home slot holds it most of the time (the table is at most half full) */
-	home = &m->dir[iova_marks_home(m->dir_bits, key)];
-	if (home->key == key) {
-		m->last_key = key;
-		m->last = home->leaf;
-		return m->last;
-	}
-	return iova_marks_find_slow(m, key);
+	return (struct iova_marks_leaf *)iova_dir_find(&m->dir, page >> IOVA_MARKS_LEAF_SHIFT);
 }
 
 static inline uint64_t *iova_marks_word(struct iova_marks_leaf *leaf, enum iova_mark kind,
@@ -93,10 +61,6 @@ static inline uint64_t *iova_marks_word(struct iova_marks_leaf *leaf, enum iova_
 
 	return kind == IOVA_MARK_EXACT ? &leaf->exact[w] : &leaf->hot[w][kind];
 }
-
-/* Allocation through os, counted in *memory (also used by iova.c). */
-void *iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes);
-void iova_mem_free(const struct dmar_os *os, size_t *memory, void *p, size_t bytes);
 
 /* Prepares an empty set; holds nothing yet. */
 void iova_marks_init(struct iova_marks *m, const struct dmar_os *os);

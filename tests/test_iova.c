@@ -80,6 +80,25 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/* Checks the promise of ENOSPC: with the live allocations' extents (iova_extent) taken
+ * out of the space [first, end) (pages), r fits nowhere. */
+static void check_no_room(struct iova_space *s, uint64_t first, uint64_t end, unsigned guard,
+			  const uint64_t *addr, const uint64_t *size, uint64_t n,
+			  const struct iova_request *r)
+{
+	struct iova_model m;
+	uint64_t ext;
+
+	REQUIRE(iova_model_init(&m, first, end, guard) == 0);
+	for (uint64_t i = 0; i < n; i++) {
+		REQUIRE_OK(iova_extent(s, addr[i], size[i], &ext));
+		CHECK(!iova_model_any(&m, addr[i] / PG, ext / PG, IOVA_MODEL_LIVE));
+		iova_model_set(&m, addr[i] / PG, ext / PG, IOVA_MODEL_LIVE);
+	}
+	CHECK(!iova_model_fits(&m, r));
+	iova_model_fini(&m);
+}
+
 /* ------------------------------------------------------------ arguments --- */
 
 TEST(init_rejects_bad_arguments)
@@ -188,17 +207,32 @@ TEST(max_addr_holds_and_fills_exactly)
 {
 	struct counting_os c;
 	struct iova_space s;
+	static uint64_t addr[0x8000], size[0x8000];
 	uint64_t a, n = 0;
 	struct iova_request r = req(PG, 0, 0, 0x0fffffff); /* a 28-bit device */
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
-	while (iova_alloc(&s, &r, &a) == 0) {
-		CHECK(a + PG - 1 <= 0x0fffffff);
-		n++;
+	for (int chunks = 0; chunks < 2; chunks++) {
+		harness_set_context(chunks ? "chunks" : "tree only");
+		REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+		if (!chunks)
+			REQUIRE_OK(iova_set_chunk_shift(&s, 0));
+		for (n = 0; n < 0x8000 && iova_alloc(&s, &r, &addr[n]) == 0; n++) {
+			CHECK(addr[n] + PG - 1 <= 0x0fffffff);
+			size[n] = PG;
+		}
+		/* Tree only: pages 1..0xffff, two per allocation (the last guard page lies
+		 * above 256 MiB). With chunks (windows of 16384 pages from page 16384), the
+		 * allocation at page 16383 would have had its guard page in the first
+		 * chunk's first slot: one fewer. Either way nothing more fits. */
+		CHECK_EQ(n, chunks ? 0x7fffu : 0x8000u);
+		CHECK_EQ(iova_alloc(&s, &r, &a), DMAR_ENOSPC);
+		check_no_room(&s, 1, 0x100000, 1, addr, size, n, &r);
+		iova_fini(&s);
 	}
-	/* Pages 1..0xffff, two per allocation (the last guard page lies above 256 MiB). */
-	CHECK_EQ(n, 0x8000);
+	harness_set_context(NULL);
+	CHECK_EQ(c.blocks, 0);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	/* A max_addr that does not end a page excludes the partial page. */
 	iova_fini(&s);
 	REQUIRE_OK(iova_init(&s, &c.os, 0, 4 * GB - 1, 0));
@@ -302,24 +336,32 @@ TEST(reservations_merge_and_are_avoided)
 
 /* ------------------------------------------------------------ guard pages --- */
 
-static void check_guard(unsigned guard)
+static void check_guard(unsigned guard, bool chunks)
 {
 	struct counting_os c;
 	struct iova_space s;
 	uint64_t addrs[1024], sizes[1024], n = 0, pages = 0;
+	struct iova_request r;
 
 	cos_setup(&c);
 	REQUIRE_OK(iova_init(&s, &c.os, 0, 1024 * PG - 1, guard));
+	if (!chunks)
+		REQUIRE_OK(iova_set_chunk_shift(&s, 0));
 	for (;;) {
-		uint64_t size = PG * (1 + n % 3);
-		if (n == 1024 || alloc1(&s, size, &addrs[n]) != 0)
+		r = req(PG * (1 + n % 3), 0, 0, UINT64_MAX);
+		if (n == 1024 || iova_alloc(&s, &r, &addrs[n]) != 0)
 			break;
-		sizes[n++] = size;
-		pages += size / PG + guard;
+		sizes[n++] = r.size;
+		pages += r.size / PG + guard;
 	}
 	REQUIRE(n > 0 && n < 1024);
 	CHECK(pages <= 1024);
-	CHECK(1024 - pages < 3 + guard); /* the space is full */
+	/* The space is full: the request that failed fits nowhere, and the tree alone
+	 * packs allocations from the bottom (slots of chunks leave holes that only
+	 * requests of their size fit). */
+	check_no_room(&s, 0, 1024, guard, addrs, sizes, n, &r);
+	if (!chunks)
+		CHECK(1024 - pages < 3 + guard);
 	for (uint64_t i = 0; i < n; i++)
 		for (uint64_t j = 0; j < n; j++)
 			if (i != j && overlaps(addrs[i], sizes[i] + guard * PG, addrs[j], sizes[j])) {
@@ -331,12 +373,14 @@ static void check_guard(unsigned guard)
 
 TEST(guard_pages_kept_free_after_each_allocation)
 {
-	harness_set_context("guard 1");
-	check_guard(1);
-	harness_set_context("guard 0");
-	check_guard(0);
-	harness_set_context("guard 3");
-	check_guard(3);
+	for (int chunks = 0; chunks < 2; chunks++) {
+		harness_set_context(chunks ? "guard 1, chunks" : "guard 1");
+		check_guard(1, chunks);
+		harness_set_context(chunks ? "guard 0, chunks" : "guard 0");
+		check_guard(0, chunks);
+		harness_set_context(chunks ? "guard 3, chunks" : "guard 3");
+		check_guard(3, chunks);
+	}
 	harness_set_context(NULL);
 }
 
@@ -471,6 +515,7 @@ TEST(cached_ranges_serve_only_requests_they_satisfy)
 
 	cos_setup(&c);
 	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(iova_set_chunk_shift(&s, 0)); /* the tree's caches */
 	for (int i = 0; i < 100; i++)
 		REQUIRE_OK(alloc1(&s, PG, i ? &hi : &lo));
 	REQUIRE(hi % MB != 0);
@@ -583,6 +628,7 @@ static void check_frees_across_leaves(unsigned guard, uint64_t n)
 
 	cos_setup(&c);
 	REQUIRE_OK(iova_init(&s, &c.os, p0 * PG, 2 * IOVA_MARKS_LEAF_PAGES * PG - 1, guard));
+	REQUIRE_OK(iova_set_chunk_shift(&s, 0)); /* the tree's marks */
 	REQUIRE_OK(alloc1(&s, n * PG, &first));
 	CHECK_EQ(first, p0 * PG);
 	for (int i = 0; i < 40; i++)
