@@ -30,8 +30,12 @@
 #include <sys/mman.h>
 
 #define PG 4096ull
+#ifndef ROUNDS
 #define ROUNDS 5
+#endif
+#ifndef STEPS
 #define STEPS 1000000u
+#endif
 #define TARGET_ONE_NS 25.0
 #define TARGET_MIXED_NS 40.0
 #define TARGET_BYTES 64.0

@@ -42,26 +42,40 @@ static inline uint32_t sat32(uint64_t v)
 	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
-/* Size classes: 1..16 pages each their own; above, four per power of two. */
-static unsigned class_of(uint64_t pages)
-{
-	uint64_t m = pages - 1;
-	unsigned b;
+/* Size classes: 1..16 pages each their own; above, four per power of two (20, 24,
+ * 28, 32, 40, ... 256 pages). Looked up, not computed: mixed sizes would make the
+ * branches of a computation unpredictable. */
+#define R4(k) k, k, k, k
+#define R8(k) R4(k), R4(k)
+#define R16(k) R8(k), R8(k)
+#define R32(k) R16(k), R16(k)
+static const uint8_t class_by_pages[IOVA_CACHE_PAGES + 1] = {
+	0, /* 0 pages: never asked */
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	R4(16), R4(17), R4(18), R4(19),   /* 17..32 */
+	R8(20), R8(21), R8(22), R8(23),   /* 33..64 */
+	R16(24), R16(25), R16(26), R16(27), /* 65..128 */
+	R32(28), R32(29), R32(30), R32(31), /* 129..256 */
+};
+#undef R4
+#undef R8
+#undef R16
+#undef R32
 
-	if (pages <= 16)
-		return (unsigned)m;
-	b = (unsigned)dmar_fls64(m); /* 4..7 */
-	return 16u + (b - 4u) * 4u + (unsigned)(m >> (b - 2u)) - 4u;
+static const uint16_t pages_of_class[IOVA_CLASSES] = {
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+};
+
+/* The class of 1..IOVA_CACHE_PAGES pages, and the size of a class. */
+static inline unsigned class_of(uint64_t pages)
+{
+	return class_by_pages[pages];
 }
 
-static uint64_t class_pages(unsigned k)
+static inline uint64_t class_pages(unsigned k)
 {
-	unsigned b;
-
-	if (k < 16)
-		return k + 1u;
-	b = 4u + (k - 16u) / 4u;
-	return (uint64_t)((k - 16u) % 4u + 5u) << (b - 2u);
+	return pages_of_class[k];
 }
 
 /* How many freed ranges a class may keep: a few, plus a quarter of its live
@@ -500,6 +514,22 @@ static inline uint32_t chunk_slots(const struct iova_space *s, unsigned k)
 	return s->cache[k].slots;
 }
 
+/* The slack byte of slot i of chunk c (of class k): how many of the class's pages its
+ * allocation leaves unused. Exact classes (up to 16 pages) have none: they share a
+ * byte of the space that only ever holds 0. Neither reads the chunk's header, and
+ * there is no branch on the class (mixed sizes would make it unpredictable). */
+static inline uint8_t *slack_ref(struct iova_space *s, const struct iova_chunk *c, unsigned k,
+				 uint32_t i)
+{
+	/* in integers: a select the compiler keeps free of branches, and no pointer
+	 * past a chunk that has no slack bytes */
+	uintptr_t in_chunk = (uintptr_t)c + offsetof(struct iova_chunk, bits) +
+			     iova_chunk_words(s->cache[k].slots) * sizeof(uint64_t) + i;
+	uintptr_t rounded = (uintptr_t)0 - (uintptr_t)(k >= 16);
+
+	return (uint8_t *)((in_chunk & rounded) | ((uintptr_t)&s->slack_sink & ~rounded));
+}
+
 /* The chunk dir's key of a window and a class. */
 static inline uint64_t chunk_key(const struct iova_space *s, uint64_t page, unsigned k)
 {
@@ -623,12 +653,12 @@ static void chunk_settle(struct iova_space *s, struct iova_chunk *c, uint32_t i)
 	}
 }
 
-/* Keeps slot i of chunk c (at page), just made pending, for the next allocation of
+/* Keeps slot i of chunk c (of class k, at page), just made pending, for the next allocation of
  * its class; the oldest entry, when the ring is full, becomes free. */
-static inline void recent_push(struct iova_space *s, struct iova_chunk *c, uint32_t i,
-			       uint64_t page)
+static inline void recent_push(struct iova_space *s, struct iova_chunk *c, unsigned k,
+			       uint32_t i, uint64_t page)
 {
-	struct iova_cache_class *cc = &s->cache[c->klass];
+	struct iova_cache_class *cc = &s->cache[k];
 	struct iova_recent *e;
 
 	if (cc->nrecent == IOVA_RECENT) {
@@ -662,7 +692,7 @@ static int chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
 		uint32_t x;
 		if (!iova_chunk_live(c, i))
 			continue;
-		pages = cp - (c->rounded ? iova_chunk_slack(c)[i] : 0);
+		pages = cp - *slack_ref(s, c, c->klass, i);
 		x = node_get(s);
 		N(s, x)->start = a;
 		N(s, x)->end = a + c->stride;
@@ -707,7 +737,8 @@ static int chunk_alloc(struct iova_space *s, unsigned k, const struct want *w, u
 		const struct iova_recent *e = &cc->recent[(cc->top - 1) % IOVA_RECENT];
 		if (!suits(w, e->page))
 			return 0;
-		iova_chunk_retake(e->chunk, e->slot, (uint8_t)(class_pages(k) - w->pages));
+		iova_chunk_mark(e->chunk, e->slot);
+		*slack_ref(s, e->chunk, k, e->slot) = (uint8_t)(class_pages(k) - w->pages);
 		*out = e->page;
 		cc->top--;
 		cc->nrecent--;
@@ -723,7 +754,8 @@ static int chunk_alloc(struct iova_space *s, unsigned k, const struct want *w, u
 	a = c->base + (uint64_t)i * c->stride;
 	if (!suits(w, a))
 		return 0;
-	iova_chunk_take(c, i, (uint8_t)(class_pages(k) - w->pages));
+	iova_chunk_take(c, i);
+	*slack_ref(s, c, k, i) = (uint8_t)(class_pages(k) - w->pages);
 	if (c->live == c->slots)
 		chunk_unlist(s, c);
 	*out = a;
@@ -731,7 +763,7 @@ static int chunk_alloc(struct iova_space *s, unsigned k, const struct want *w, u
 }
 
 /* The live slot of chunk c (of class k) that (page, pages) names exactly, or -1. */
-static inline int64_t chunk_live_slot(const struct iova_space *s, const struct iova_chunk *c,
+static inline int64_t chunk_live_slot(struct iova_space *s, const struct iova_chunk *c,
 				      unsigned k, uint64_t page, uint64_t pages)
 {
 	const struct iova_cache_class *cc = &s->cache[k];
@@ -740,8 +772,7 @@ static inline int64_t chunk_live_slot(const struct iova_space *s, const struct i
 
 	if (i < 0 || !iova_chunk_live(c, (uint32_t)i))
 		return -1;
-	/* no branch on the class: mixed sizes would make it unpredictable */
-	if (*(k >= 16 ? &iova_chunk_slack(c)[i] : &c->no_slack) != class_pages(k) - pages)
+	if (*slack_ref(s, c, k, (uint32_t)i) != class_pages(k) - pages)
 		return -1;
 	return i;
 }
@@ -906,7 +937,8 @@ static bool tree_place(struct iova_space *s, struct want *w, uint64_t exact, uin
 	return tree_search(s, w, out);
 }
 
-int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
+/* iova_alloc for any request (s, req and addr already checked). */
+static DMAR_NOINLINE int alloc_any(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
 {
 	struct want w;
 	uint64_t max_page, a, rounded, exact;
@@ -914,7 +946,7 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 	bool small;
 	uint32_t x;
 
-	if (!s || !s->os || !req || !addr || !req->size || (req->size & PG_MASK) ||
+	if (!req->size || (req->size & PG_MASK) ||
 	    (req->align & (req->align - 1)) || (req->boundary & (req->boundary - 1)) ||
 	    (req->boundary && (req->boundary < DMAR_PAGE_SIZE || req->size > req->boundary)))
 		return DMAR_EINVAL;
@@ -991,6 +1023,38 @@ counted:
 	return 0;
 }
 
+int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
+{
+	uint64_t size, pages;
+
+	if (!s || !s->os || !req || !addr)
+		return DMAR_EINVAL;
+	size = req->size;
+	pages = size >> PG_SHIFT;
+	/* The common request (whole pages of a size class, no alignment beyond a page,
+	 * no boundary) and a pending slot of its class below max_addr: that slot, for
+	 * the price of its live bit. */
+	if (size && !(size & PG_MASK) && pages <= IOVA_CACHE_PAGES && req->align <= DMAR_PAGE_SIZE &&
+	    !(req->align & (req->align - 1)) && !req->boundary) {
+		unsigned k = class_of(pages);
+		struct iova_cache_class *cc = &s->cache[k];
+		const struct iova_recent *e = &cc->recent[(cc->top - 1) % IOVA_RECENT];
+
+		/* (the end can wrap to 0 only at the top of 64 bits: then max_addr must
+		 * be UINT64_MAX) */
+		if (cc->nrecent && ((e->page + pages) << PG_SHIFT) - 1 <= req->max_addr) {
+			iova_chunk_mark(e->chunk, e->slot);
+			*slack_ref(s, e->chunk, k, e->slot) = (uint8_t)(class_pages(k) - pages);
+			*addr = e->page << PG_SHIFT;
+			cc->top--;
+			cc->nrecent--;
+			s->live++;
+			return 0;
+		}
+	}
+	return alloc_any(s, req, addr);
+}
+
 /* Whether a live allocation of exactly `pages` pages starts at page. */
 static bool is_live(struct iova_space *s, uint64_t page, uint64_t pages)
 {
@@ -1025,21 +1089,20 @@ static int find_live(struct iova_space *s, uint64_t addr, uint64_t size, struct 
 		       : LIVE_NONE;
 }
 
-int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
+/* iova_free for any allocation (s already checked). */
+static DMAR_NOINLINE int free_any(struct iova_space *s, uint64_t addr, uint64_t size)
 {
 	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
 	struct iova_chunk *c;
 	uint32_t slot = 0;
 	bool exact;
 
-	if (!s || !s->os)
-		return DMAR_EINVAL;
 	switch (find_live(s, addr, size, &c, &slot)) {
 	case LIVE_NONE:
 		return DMAR_ENOENT;
 	case LIVE_CHUNK:
 		iova_chunk_unmark(c, slot);
-		recent_push(s, c, slot, page);
+		recent_push(s, c, c->klass, slot, page);
 		s->live--;
 		return 0;
 	}
@@ -1059,6 +1122,29 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 		return 0;
 	release(s, page);
 	return 0;
+}
+
+int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
+{
+	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
+
+	if (!s || !s->os)
+		return DMAR_EINVAL;
+	/* The common case, a slot of a chunk: its live bit is the whole check. */
+	if (size && !((addr | size) & PG_MASK) && pages <= IOVA_CACHE_PAGES) {
+		unsigned k = class_of(pages);
+		struct iova_chunk *c = chunk_find(s, page, k);
+		if (c) {
+			int64_t i = chunk_live_slot(s, c, k, page, pages);
+			if (i < 0)
+				return DMAR_ENOENT;
+			iova_chunk_unmark(c, (uint32_t)i);
+			recent_push(s, c, k, (uint32_t)i, page);
+			s->live--;
+			return 0;
+		}
+	}
+	return free_any(s, addr, size);
 }
 
 int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent)

@@ -133,6 +133,7 @@ struct iova_space {
 	struct iova_dir chunk_dir;    /* (window, class) -> the window's chunk */
 	unsigned chunk_shift;         /* windows of 2^chunk_shift pages; 0: no chunks */
 	uint64_t chunks;
+	uint8_t slack_sink;           /* stands for the slack byte of exact classes: 0 */
 	uint64_t live;
 	struct iova_cache_class *cache; /* IOVA_CLASSES classes, [0] = 1 page */
 	uint64_t cached;

@@ -38,7 +38,6 @@ struct iova_chunk {
 	uint16_t klass;
 	uint8_t listed;               /* on its class's list */
 	uint8_t rounded;              /* slack bytes follow the live bits */
-	uint8_t no_slack;             /* where take writes the slack of an exact class */
 	uint64_t nonfull[IOVA_CHUNK_NONFULL_WORDS];
 	uint64_t bits[];              /* live bits, then slack bytes */
 };
@@ -55,9 +54,11 @@ static inline size_t iova_chunk_size(uint32_t slots, bool rounded)
 	       (rounded ? slots : 0);
 }
 
-static inline uint8_t *iova_chunk_slack(const struct iova_chunk *c)
+/* The slack bytes of a rounded chunk of `slots` slots (c->slots, given by the caller
+ * so that the header need not be read). */
+static inline uint8_t *iova_chunk_slack(const struct iova_chunk *c, uint32_t slots)
 {
-	return (uint8_t *)(uintptr_t)&c->bits[iova_chunk_words(c->slots)];
+	return (uint8_t *)(uintptr_t)&c->bits[iova_chunk_words(slots)];
 }
 
 /* Prepares chunk c (iova_chunk_size(slots, rounded) bytes) over [base, base +
@@ -99,19 +100,17 @@ static inline uint32_t iova_chunk_first_free(const struct iova_chunk *c)
 
 /* A slot is free, live, or pending: freed by its owner (its live bit clear, so that
  * a second free fails) but still counted in `live` and not in `nonfull`, kept by the
- * allocator for reuse. Pending -> live and live -> pending touch only the live bits
- * (and the slack byte), not the header.
+ * allocator for reuse. Pending -> live and live -> pending touch only the live bits,
+ * not the header. The caller keeps the slack bytes.
  *
- * Marks free slot i live with `slack` unused pages (0 for exact classes). */
-static inline void iova_chunk_take(struct iova_chunk *c, uint32_t i, uint8_t slack)
+ * Free slot i becomes live. */
+static inline void iova_chunk_take(struct iova_chunk *c, uint32_t i)
 {
 	uint64_t *w = &c->bits[i / 64];
 
 	*w |= 1ull << (i % 64);
 	if (!~*w)
 		c->nonfull[i / 4096] &= ~(1ull << (i / 64 % 64));
-	/* no branch on the class: mixed sizes would make it unpredictable */
-	*(c->rounded ? &iova_chunk_slack(c)[i] : &c->no_slack) = slack;
 	c->live++;
 }
 
@@ -121,11 +120,10 @@ static inline void iova_chunk_unmark(struct iova_chunk *c, uint32_t i)
 	c->bits[i / 64] &= ~(1ull << (i % 64));
 }
 
-/* Pending slot i becomes live again, with `slack` unused pages. */
-static inline void iova_chunk_retake(struct iova_chunk *c, uint32_t i, uint8_t slack)
+/* Pending slot i becomes live again. */
+static inline void iova_chunk_mark(struct iova_chunk *c, uint32_t i)
 {
 	c->bits[i / 64] |= 1ull << (i % 64);
-	*(c->rounded ? &iova_chunk_slack(c)[i] : &c->no_slack) = slack;
 }
 
 /* Pending slot i becomes free. */

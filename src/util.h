@@ -27,6 +27,10 @@ static inline int dmar_fls64(uint64_t v) { return v ? 63 - __builtin_clzll(v) : 
 static inline uint64_t dmar_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static inline uint64_t dmar_max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
+/* Keeps a rarely taken path out of its caller, so that the common path stays short
+ * (no spill of registers it does not use). */
+#define DMAR_NOINLINE __attribute__((noinline))
+
 #define DMAR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif
