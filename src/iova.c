@@ -1,19 +1,23 @@
 /*
  * iova.c - the IOVA allocator (see iova.h for the contract).
  *
- * Three structures:
- *  - a treap of every extent (live allocation with its guard pages, cached range,
- *    reservation, and a sentinel at the end of the space), ordered by start page; each
- *    node knows the free gap before it and the largest gap in its subtree, so a search
- *    skips every subtree without room (in the spirit of FreeBSD's free_down
- *    augmentation). Priorities are a hash of the start page, so nothing is stored;
- *  - per-page marks of live allocations (iova_marks.c): the first page of each, and
- *    the last one of each of up to IOVA_CACHE_PAGES pages, so iova_free checks what it
- *    is given in O(1) and one or two cache lines;
- *  - per-size-class stacks of the start pages of freed ranges that stay in the tree
- *    (Linux keeps freed IOVAs in per-size caches for the same reason): the common
- *    alloc/free pair touches the marks of one page and the top of a stack, never the
- *    tree.
+ * Four structures:
+ *  - chunks of slots (iova_chunk.h), one class each, found by (window, class) in a
+ *    hash (iova_dir.h): the common request takes a slot and the common free clears its
+ *    bit. A freed slot stays pending in a small ring per class and is the next one its
+ *    class gets, so the common alloc/free pair touches the ring, the hash slot and one
+ *    word of live bits, not the chunk's header;
+ *  - a treap of every extent (chunk, live allocation with its guard pages, cached
+ *    range, reservation, and a sentinel at the end of the space), ordered by start
+ *    page; each node knows the free gap before it and the largest gap in its subtree,
+ *    so a search skips every subtree without room (in the spirit of FreeBSD's
+ *    free_down augmentation). Priorities are a hash of the start page, so nothing is
+ *    stored;
+ *  - per-page marks of the allocations the tree holds (iova_marks.c): the first page
+ *    of each, and the last one of each of up to IOVA_CACHE_PAGES pages, so iova_free
+ *    checks what it is given in O(1) there too;
+ *  - per-size-class stacks of the start pages of freed ranges of the tree that stay in
+ *    it (Linux keeps freed IOVAs in per-size caches for the same reason).
  */
 #include "iova.h"
 
@@ -673,19 +677,28 @@ static inline void recent_push(struct iova_space *s, struct iova_chunk *c, unsig
 	cc->nrecent++;
 }
 
+/* Obtains what dissolving chunk c needs beside what `*nodes` counts already: its leaf of
+ * marks, and (in *nodes) a tree node per live or pending slot. DMAR_ENOMEM (the pools
+ * keep what they got). */
+static int dissolve_prepare(struct iova_space *s, const struct iova_chunk *c, uint64_t *nodes)
+{
+	*nodes += c->live;
+	if (c->live && iova_marks_prepare(&s->marks, c->base))
+		return DMAR_ENOMEM;
+	while (s->free_count < *nodes)
+		if (slab_grow(s))
+			return DMAR_ENOMEM;
+	return DMAR_OK;
+}
+
 /* Gives chunk c back to the tree: its live slots become allocations of the tree (with
- * their marks and their slot's extent), the rest of its window is free. DMAR_ENOMEM
- * with nothing changed. */
-static int chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
+ * their marks and their slot's extent), the rest of its window is free. Cannot fail
+ * once dissolve_prepare has succeeded for it (and for every chunk dissolved with it). */
+static void chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
 {
 	uint64_t base = c->base, cp = class_pages(c->klass);
 	struct iova_cache_class *k = &s->cache[c->klass];
 
-	while (s->free_count < c->live)
-		if (slab_grow(s))
-			return DMAR_ENOMEM;
-	if (c->live && iova_marks_prepare(&s->marks, base))
-		return DMAR_ENOMEM;
 	release(s, base);
 	for (uint32_t i = 0; i < c->slots; i++) {
 		uint64_t a = base + (uint64_t)i * c->stride, pages;
@@ -701,22 +714,24 @@ static int chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
 		k->live++;
 	}
 	chunk_drop(s, c);
-	return DMAR_OK;
 }
 
-/* Dissolves every chunk (when the tree has no room left). */
+/* Dissolves every chunk (when the tree has no room left). DMAR_ENOMEM with nothing
+ * changed: what all of them need is obtained first. */
 static int chunks_dissolve_all(struct iova_space *s)
 {
+	struct iova_chunk *c;
+	uint64_t nodes = 0;
+
+	IOVA_DIR_FOREACH(&s->chunk_dir, i, c)
+		if (dissolve_prepare(s, c, &nodes))
+			return DMAR_ENOMEM;
 	for (size_t i = 0; s->chunks && i < iova_dir_capacity(&s->chunk_dir);) {
-		struct iova_chunk *c = iova_dir_value_at(&s->chunk_dir, i);
-		int rc;
-		if (!c) {
+		c = iova_dir_value_at(&s->chunk_dir, i);
+		if (c)
+			chunk_dissolve(s, c); /* another entry may move to slot i */
+		else
 			i++;
-			continue;
-		}
-		rc = chunk_dissolve(s, c); /* another entry may move to slot i */
-		if (rc)
-			return rc;
 	}
 	return DMAR_OK;
 }
@@ -878,14 +893,17 @@ int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 	 * over the range (their live slots become the tree's). Then every node there is
 	 * the sentinel, a live allocation (marked) or a reservation; chunks may touch it. */
 	cache_flush(s);
-	for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start < re;) {
-		struct iova_chunk *c = chunk_of(s, N(s, t)->start);
-		if (c && N(s, t)->end > rs) {
-			int rc = chunk_dissolve(s, c);
-			if (rc)
-				return rc;
-			t = first_ending_at_or_after(s, rs);
-		} else {
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t nodes = 0; /* pass 0 obtains what pass 1 needs: then nothing fails */
+		for (t = first_ending_at_or_after(s, rs); t != s->sentinel && N(s, t)->start < re;) {
+			struct iova_chunk *c = chunk_of(s, N(s, t)->start);
+			if (c && N(s, t)->end > rs && pass) {
+				chunk_dissolve(s, c);
+				t = first_ending_at_or_after(s, rs);
+				continue;
+			}
+			if (c && N(s, t)->end > rs && dissolve_prepare(s, c, &nodes))
+				return DMAR_ENOMEM;
 			t = next_after(s, N(s, t)->start);
 		}
 	}

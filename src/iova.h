@@ -32,29 +32,44 @@
  * it), so that a freed range serves any later request of its class. When no such
  * extent fits, the request gets an exact one (n + guard pages) rather than fail.
  *
- * Cost. Freeing checks (addr, size) against per-page marks (iova_marks.h: the first
- * page of each live allocation, the last one of each of up to IOVA_CACHE_PAGES pages)
- * in O(1), one or two cache lines, whatever the number of live allocations. Freed
- * ranges of a class go to that class's stack (still owned by the allocator, no
- * longer by the caller), and an allocation of the class takes the most recent one in
- * O(1) when it satisfies the request: the common alloc/free pair touches the marks of
- * one page and the top of a stack, never a tree node. Otherwise an address-ordered
- * treap of extents, augmented with the largest free gap per subtree, finds the lowest
- * fitting address in O(log n) expected when a gap big enough for the extent +
- * alignment slack exists; a request that fits only in a gap of exactly the right
- * shape then visits the gaps big enough in raw size (more than O(log n) only when many
- * such gaps are misaligned for it). When the tree has no room the caches are emptied
- * into it (O(cached log n)) and the search repeats, so a request fails only when no
- * placement exists outside the extents of live allocations.
+ * Chunks. A class whose size + guard fits IOVA_CHUNK_MIN_SLOTS times in a window of
+ * 2^chunk_shift pages (iova_init takes a sixteenth of the space, at most 2^14 pages =
+ * 64 MiB; iova_set_chunk_shift changes it, 0 for none) is served from chunks
+ * (iova_chunk.h): whole aligned windows taken from the tree as one extent and cut into
+ * slots of the class's extent, one bit per slot saying whether it is live. A request
+ * of the class with no alignment beyond a page and no boundary below the window takes
+ * the slot of its class freed last (kept pending, a few per class) or the lowest free
+ * slot of a chunk with room, if that slot is below max_addr; a new chunk comes from the
+ * lowest free window. Anything else (larger, aligned, bounded, or below a limit the
+ * slot misses) goes to the tree below.
  *
- * Memory: 32-byte nodes (one per live allocation, cached range and reservation) come
- * from slabs allocated with os->alloc and kept until iova_fini; the marks take about
- * 0.4 bytes per page of the span ever used. A class's stack holds at most 12 ranges
- * plus a quarter of the class's live allocations (a class's stack then overflows, a
- * tree release, or runs dry, a tree search, about twice per `cap` uses of it), so the
- * cached ranges stay below a quarter of the live count plus 384. A failed call changes
- * no allocation or reservation; pools it grew before failing stay for later calls
- * (iova_memory shows them) and are freed by iova_fini.
+ * Cost. Freeing a slot checks (addr, size) against its chunk's bit (found through a
+ * hash of the window and class, iova_dir.h) in O(1): about one bit per live allocation,
+ * so that with a million of them the state a free reads stays in the CPU caches. An
+ * allocation in the tree is checked against per-page marks (iova_marks.h: its first
+ * page, and its last one when of up to IOVA_CACHE_PAGES pages) in O(1). Freed ranges
+ * of the tree go to their class's stack (still owned by the allocator, no longer by
+ * the caller), and an allocation of the class takes the most recent one in O(1) when
+ * it satisfies the request. Otherwise an address-ordered treap of extents, augmented
+ * with the largest free gap per subtree, finds the lowest fitting address in O(log n)
+ * expected when a gap big enough for the extent + alignment slack exists; a request
+ * that fits only in a gap of exactly the right shape then visits the gaps big enough
+ * in raw size (more than O(log n) only when many such gaps are misaligned for it).
+ * When the tree has no room, the caches are emptied into it and every chunk is given
+ * back (its live slots become allocations of the tree, with their slot's extent):
+ * O((cached + slots) log n); then the search repeats, so a request fails only when no
+ * placement exists outside the extents of live allocations. A reservation over a
+ * chunk gives that chunk back first.
+ *
+ * Memory: a chunk takes 72 bytes plus a bit per slot (and a byte per slot for rounded
+ * classes); 32-byte nodes (one per allocation in the tree, cached range, chunk and
+ * reservation) come from slabs allocated with os->alloc and kept until iova_fini; the
+ * marks take about 0.4 bytes per page of the span the tree ever used. A class's stack
+ * holds at most 12 ranges plus a quarter of the class's live allocations in the tree.
+ * A chunk left empty goes back to the tree unless it is its class's only one with
+ * room. A failed call changes no allocation or reservation (it may have given chunks
+ * back to the tree); pools it grew before failing stay for later calls (iova_memory
+ * shows them) and are freed by iova_fini.
  *
  * Concurrency: no lock inside. The caller serialises every call on one space (in the
  * library: the domain's lock); different spaces are independent.

@@ -660,6 +660,261 @@ TEST(frees_checked_exactly_across_mark_leaves)
 	harness_set_context(NULL);
 }
 
+/* ------------------------------------------------------------ chunks of slots --- */
+
+/* n allocations of `pages` pages in a fresh 4 GiB space (chunks of 16384 pages): they
+ * are packed in one chunk, one slot (the class's size + guard) apart; every near miss
+ * that is not itself one of them is refused, before and after they are freed. */
+static void check_chunk_frees(unsigned guard, uint64_t pages)
+{
+	enum { N = 40 };
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a[N], ext, stride, sz = pages * PG;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, 0, 4 * GB - 1, guard));
+	for (unsigned i = 0; i < N; i++)
+		REQUIRE_OK(alloc1(&s, sz, &a[i]));
+	REQUIRE_OK(iova_extent(&s, a[0], sz, &ext));
+	stride = ext / PG;
+	CHECK(stride >= pages + guard && (stride - guard - pages) * 4 <= pages);
+	CHECK_EQ(a[0] % (16384 * PG), 0); /* a chunk's window starts with its first slot */
+	for (unsigned i = 1; i < N; i++)
+		CHECK_EQ(a[i] - a[i - 1], stride * PG);
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < N; i++) {
+			const uint64_t miss[][2] = {
+				{a[i], sz + PG}, {a[i], sz - PG}, {a[i] + PG, sz - PG},
+				{a[i] - PG, sz}, {a[i] + PG, sz}, {a[i] + 1, sz},
+				{a[i], sz + stride * PG}, /* two slots */
+				{a[i] + stride * PG * N, sz}, /* a slot never used */
+			};
+			for (size_t m = 0; m < sizeof(miss) / sizeof(miss[0]); m++) {
+				bool real = miss[m][1] == sz && miss[m][0] % PG == 0 &&
+					    (miss[m][0] - a[0]) % (stride * PG) == 0 &&
+					    miss[m][0] >= a[0] && miss[m][0] < a[0] + N * stride * PG;
+				if (miss[m][1] && !(real && pass == 0))
+					CHECK_EQ(iova_free(&s, miss[m][0], miss[m][1]), DMAR_ENOENT);
+			}
+		}
+		CHECK_EQ(iova_live(&s), pass ? 0u : (uint64_t)N);
+		if (pass)
+			break;
+		/* Freed slots are kept pending for reuse, the oldest settle: double frees
+		 * are refused either way. */
+		for (unsigned i = 0; i < N; i++)
+			CHECK_OK(iova_free(&s, a[i], sz));
+		for (unsigned i = 0; i < N; i++)
+			CHECK_EQ(iova_free(&s, a[i], sz), DMAR_ENOENT);
+	}
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(frees_in_chunks_checked_exactly)
+{
+	static const uint64_t sizes[] = {1, 2, 5, 16, 17, 20, 64, 100, 200, 256};
+	char ctx[48];
+
+	for (unsigned guard = 0; guard < 3; guard++)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			snprintf(ctx, sizeof(ctx), "guard %u, %" PRIu64 " pages", guard, sizes[i]);
+			harness_set_context(ctx);
+			check_chunk_frees(guard, sizes[i]);
+		}
+	harness_set_context(NULL);
+}
+
+TEST(freed_slots_come_back_last_freed_first)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a[64], b;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
+	for (unsigned i = 0; i < 64; i++)
+		REQUIRE_OK(alloc1(&s, PG, &a[i]));
+	/* One freed: the next allocation of its class gets it. */
+	CHECK_OK(iova_free(&s, a[30], PG));
+	REQUIRE_OK(alloc1(&s, PG, &b));
+	CHECK_EQ(b, a[30]);
+	/* Twenty freed, more than are kept pending: the last ones freed come back
+	 * first, newest first; then the lowest free slots. */
+	for (unsigned i = 10; i < 30; i++)
+		CHECK_OK(iova_free(&s, a[i], PG));
+	CHECK_EQ(iova_live(&s), 44);
+	for (unsigned i = 29; i >= 22; i--) {
+		REQUIRE_OK(alloc1(&s, PG, &b));
+		CHECK_EQ(b, a[i]);
+	}
+	for (unsigned i = 10; i < 22; i++) {
+		REQUIRE_OK(alloc1(&s, PG, &b));
+		CHECK_EQ(b, a[i]);
+	}
+	REQUIRE_OK(alloc1(&s, PG, &b));
+	CHECK_EQ(b, a[63] + 2 * PG);
+	/* Another class's pending slots are not this class's. */
+	REQUIRE_OK(alloc1(&s, 2 * PG, &b));
+	CHECK_OK(iova_free(&s, b, 2 * PG));
+	REQUIRE_OK(alloc1(&s, PG, &b));
+	CHECK_EQ(b, a[63] + 4 * PG);
+	CHECK_EQ(iova_live(&s), 66);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(constrained_requests_use_slots_that_suit_them_or_the_tree)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a, b, lo;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(alloc1(&s, PG, &lo));
+	CHECK_EQ(lo, 16384 * PG); /* the first whole window */
+	/* A pending slot that the limit excludes is not handed out. */
+	CHECK_OK(iova_free(&s, lo, PG));
+	struct iova_request low = req(PG, 0, 0, lo - 1);
+	REQUIRE_OK(iova_alloc(&s, &low, &a));
+	CHECK(a + PG - 1 <= lo - 1);
+	/* An alignment the slot does not have. */
+	struct iova_request aligned = req(PG, 64 * 1024, 0, UINT64_MAX);
+	REQUIRE_OK(alloc1(&s, PG, &b)); /* the pending slot itself */
+	CHECK_EQ(b, lo);
+	REQUIRE_OK(alloc1(&s, PG, &b));
+	CHECK_OK(iova_free(&s, b, PG));
+	REQUIRE(b % (64 * 1024) != 0);
+	REQUIRE_OK(iova_alloc(&s, &aligned, &a));
+	CHECK_EQ(a % (64 * 1024), 0);
+	CHECK(a != b);
+	/* Freed exactly wherever they came from. */
+	CHECK_OK(iova_free(&s, a, PG));
+	CHECK_EQ(iova_free(&s, a, PG), DMAR_ENOENT);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(chunks_go_back_to_the_tree_when_space_runs_out)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a[1024], sizes[1024], n = 0, b;
+
+	cos_setup(&c);
+	/* 1024 pages: windows of 64 pages. Fill with 1- and 3-page allocations, free
+	 * every other one: chunks of both classes hold free slots everywhere. */
+	REQUIRE_OK(iova_init(&s, &c.os, 0, 1024 * PG - 1, 1));
+	while (n < 1024 && alloc1(&s, (n % 2 ? 3 : 1) * PG, &a[n]) == 0) {
+		sizes[n] = (n % 2 ? 3 : 1) * PG;
+		n++;
+	}
+	REQUIRE(n > 300);
+	for (uint64_t i = 0; i < n; i += 4) {
+		CHECK_OK(iova_free(&s, a[i], sizes[i]));
+		a[i] = UINT64_MAX;
+	}
+	/* No free run of 3 pages + guard is left outside the slots: an allocation of 3
+	 * pages with an alignment its chunk's slots do not have needs the chunks to
+	 * give their free slots back. */
+	struct iova_request r = req(3 * PG, 2 * PG, 0, UINT64_MAX);
+	int rc = iova_alloc(&s, &r, &b);
+	CHECK(rc == 0 || rc == DMAR_ENOSPC);
+	uint64_t live = 0, la[1024], ls[1024];
+	for (uint64_t i = 0; i < n; i++)
+		if (a[i] != UINT64_MAX) {
+			la[live] = a[i];
+			ls[live++] = sizes[i];
+		}
+	if (rc == 0) {
+		la[live] = b;
+		ls[live++] = r.size;
+	}
+	/* Whatever the outcome, ENOSPC keeps its promise from now on. */
+	while (live < 1024 && iova_alloc(&s, &r, &b) == 0) {
+		la[live] = b;
+		ls[live++] = r.size;
+	}
+	check_no_room(&s, 0, 1024, 1, la, ls, live, &r);
+	/* Every allocation made in a chunk is still freed exactly once, by its size. */
+	for (uint64_t i = 0; i < live; i++) {
+		CHECK_EQ(iova_free(&s, la[i], ls[i] + PG), DMAR_ENOENT);
+		CHECK_OK(iova_free(&s, la[i], ls[i]));
+		CHECK_EQ(iova_free(&s, la[i], ls[i]), DMAR_ENOENT);
+	}
+	CHECK_EQ(iova_live(&s), 0);
+	/* Empty again: the whole space in one piece. */
+	REQUIRE_OK(alloc1(&s, 1023 * PG, &b));
+	CHECK_EQ(b, 0);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(reservation_over_a_chunk)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a[8], b;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
+	for (unsigned i = 0; i < 8; i++)
+		REQUIRE_OK(alloc1(&s, PG, &a[i])); /* slots 0..7 of the first chunk */
+	CHECK_OK(iova_free(&s, a[5], PG));           /* pending */
+	/* Over a live slot: refused, nothing changed. */
+	CHECK_EQ(iova_reserve(&s, a[3], PG), DMAR_EBUSY);
+	CHECK_EQ(iova_live(&s), 7);
+	/* Over free and pending slots only: done, and never handed out. */
+	CHECK_OK(iova_reserve(&s, a[5], PG));
+	CHECK_OK(iova_reserve(&s, a[7] + 2 * PG, 20 * PG));
+	for (unsigned i = 0; i < 2000; i++) {
+		REQUIRE_OK(alloc1(&s, PG, &b));
+		CHECK(b != a[5] && !overlaps(b, 2 * PG, a[7] + 2 * PG, 20 * PG));
+	}
+	/* The live allocations are still freed exactly. */
+	for (unsigned i = 0; i < 8; i++) {
+		if (i == 5)
+			continue;
+		CHECK_EQ(iova_free(&s, a[i], 2 * PG), DMAR_ENOENT);
+		CHECK_OK(iova_free(&s, a[i], PG));
+		CHECK_EQ(iova_free(&s, a[i], PG), DMAR_ENOENT);
+	}
+	CHECK_EQ(iova_free(&s, a[5], PG), DMAR_ENOENT);
+	CHECK_EQ(iova_live(&s), 2000);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
+TEST(chunk_shift_is_set_before_the_first_allocation)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a;
+
+	cos_setup(&c);
+	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
+	CHECK_EQ(iova_set_chunk_shift(&s, 5), DMAR_EINVAL);
+	CHECK_EQ(iova_set_chunk_shift(&s, IOVA_CHUNK_MAX_SHIFT + 1), DMAR_EINVAL);
+	CHECK_EQ(iova_set_chunk_shift(NULL, 0), DMAR_EINVAL);
+	REQUIRE_OK(iova_set_chunk_shift(&s, 8));
+	REQUIRE_OK(alloc1(&s, PG, &a));
+	CHECK_EQ(a, 256 * PG); /* the first whole window of 256 pages */
+	CHECK_EQ(iova_set_chunk_shift(&s, 0), DMAR_EINVAL); /* a chunk exists */
+	CHECK_OK(iova_free(&s, a, PG));
+	iova_fini(&s);
+	/* None: lowest address first, from the first page. */
+	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
+	REQUIRE_OK(iova_set_chunk_shift(&s, 0));
+	REQUIRE_OK(alloc1(&s, PG, &a));
+	CHECK_EQ(a, PG);
+	REQUIRE_OK(alloc1(&s, PG, &a));
+	CHECK_EQ(a, 3 * PG);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
 TEST(memory_per_live_allocation_at_most_64_bytes)
 {
 	enum { LIVE = 20000 };
@@ -692,11 +947,14 @@ TEST(memory_per_live_allocation_at_most_64_bytes)
 
 /* ------------------------------------------------------------ allocation failure --- */
 
+#define DEFAULT_SHIFT 1u /* not a shift: the chunks iova_init chooses */
+
 /* A fixed scenario: init, the interrupt window, 3000 mixed allocations (slabs and hash
  * table grow), frees, more allocations. Records every address in out[]. With fail_at
  * set, each ENOMEM must change nothing the caller can see: the call is repeated with
  * failures off and the run must give the same addresses as a run without failure. */
-static int scenario(struct counting_os *c, uint64_t fail_at, uint64_t *out, size_t *nout)
+static int scenario(struct counting_os *c, unsigned shift, uint64_t fail_at, uint64_t *out,
+		    size_t *nout)
 {
 	struct iova_space s;
 	int rc, failures = 0;
@@ -711,6 +969,8 @@ static int scenario(struct counting_os *c, uint64_t fail_at, uint64_t *out, size
 		c->fail_at = 0;
 		return -1;
 	}
+	if (shift != DEFAULT_SHIFT)
+		REQUIRE_OK(iova_set_chunk_shift(&s, shift));
 	for (unsigned i = 0; i < 4000; i++) {
 		uint64_t before_live = iova_live(&s);
 		size_t before_mem = iova_memory(&s);
@@ -754,35 +1014,43 @@ static int scenario(struct counting_os *c, uint64_t fail_at, uint64_t *out, size
 
 TEST(enomem_changes_nothing_and_leaks_nothing)
 {
+	/* With the chunks iova_init chooses (16384 pages: few), with chunks of 64 pages
+	 * (a new one every 32 allocations) and with none (the tree's nodes and marks). */
+	static const unsigned shifts[] = {DEFAULT_SHIFT, 6, 0};
 	struct counting_os c;
 	static uint64_t ref[4000], got[4000];
 	size_t nref = 0, ngot = 0;
-	uint64_t total_calls;
-	int failed_runs = 0;
 
 	cos_setup(&c);
-	REQUIRE_EQ(scenario(&c, 0, ref, &nref), 0);
-	total_calls = c.calls;
-	REQUIRE(total_calls > 5);
-	for (uint64_t nth = 1; nth <= total_calls; nth++) {
-		char ctx[32];
-		snprintf(ctx, sizeof(ctx), "fail_at %" PRIu64, nth);
-		harness_set_context(ctx);
-		int f = scenario(&c, nth, got, &ngot);
-		failed_runs += f != 0;
-		/* A failure that surfaced as ENOMEM changed nothing: the run goes on as if
-		 * it never happened. One absorbed inside (a cache or the hash table not
-		 * growing) may change which addresses come later, never their validity. */
-		if (f > 0) {
-			CHECK_EQ(ngot, nref);
-			CHECK(memcmp(got, ref, nref * sizeof(ref[0])) == 0);
+	for (size_t si = 0; si < sizeof(shifts) / sizeof(shifts[0]); si++) {
+		unsigned shift = shifts[si];
+		uint64_t total_calls;
+		int failed_runs = 0;
+
+		REQUIRE_EQ(scenario(&c, shift, 0, ref, &nref), 0);
+		total_calls = c.calls;
+		REQUIRE(total_calls > 5);
+		for (uint64_t nth = 1; nth <= total_calls; nth++) {
+			char ctx[48];
+			snprintf(ctx, sizeof(ctx), "chunk shift %u, fail_at %" PRIu64, shift, nth);
+			harness_set_context(ctx);
+			int f = scenario(&c, shift, nth, got, &ngot);
+			failed_runs += f != 0;
+			/* A failure that surfaced as ENOMEM changed nothing: the run goes on
+			 * as if it never happened. One absorbed inside (a cache or the hash
+			 * table not growing) may change which addresses come later, never
+			 * their validity. */
+			if (f > 0) {
+				CHECK_EQ(ngot, nref);
+				CHECK(memcmp(got, ref, nref * sizeof(ref[0])) == 0);
+			}
 		}
+		harness_set_context(NULL);
+		/* Most failures must have surfaced as DMAR_ENOMEM. */
+		printf("test_iova: chunk shift %u: %" PRIu64 " allocations in the scenario, %d failed visibly\n",
+		       shift, total_calls, failed_runs);
+		CHECK(failed_runs * 2 >= (int)total_calls);
 	}
-	harness_set_context(NULL);
-	/* Most failures (node slabs) must have surfaced as DMAR_ENOMEM. */
-	printf("test_iova: %" PRIu64 " allocations in the scenario, %d failed visibly\n",
-	       total_calls, failed_runs);
-	CHECK(failed_runs * 2 >= (int)total_calls);
 }
 
 /* ------------------------------------------------------------ property test --- */
@@ -848,7 +1116,7 @@ static void check_live(const struct iova_space *s, const struct model *m)
 	REQUIRE_EQ(iova_live(s), m->live);
 }
 
-static void random_run(uint64_t seed, unsigned steps, unsigned guard)
+static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned shift)
 {
 	struct counting_os c;
 	struct iova_space s;
@@ -857,7 +1125,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	uint8_t *page;
 	unsigned enospc = 0, allocs = 0;
 
-	snprintf(ctx, sizeof(ctx), "seed %" PRIu64 " guard %u", seed, guard);
+	snprintf(ctx, sizeof(ctx), "seed %" PRIu64 " guard %u chunk shift %u", seed, guard, shift);
 	harness_set_context(ctx);
 	rng_state = seed ? seed : 1;
 	memset(&m, 0, sizeof(m));
@@ -865,6 +1133,8 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard)
 	page = m.pm.page;
 	cos_setup(&c);
 	REQUIRE_OK(iova_init(&s, &c.os, SP_FIRST * PG, SP_END * PG - 1, guard));
+	if (shift != DEFAULT_SHIFT)
+		REQUIRE_OK(iova_set_chunk_shift(&s, shift));
 	/* Two random reservations (maybe overlapping: they merge) and a fixed one. */
 	for (int i = 0; i < 3; i++) {
 		uint64_t start = i == 2 ? SP_FIRST + 984 : SP_FIRST + rnd_below(SP_END - SP_FIRST);
@@ -993,7 +1263,11 @@ TEST(random_alloc_free_matches_page_model)
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x10a5eedull;
 
 	printf("test_iova: random sequences with seed %" PRIu64 " (set DMAR_SEED to replay)\n", seed);
-	random_run(seed, 120000, 1);
-	random_run(seed + 1, 30000, 0);
-	random_run(seed + 2, 30000, 3);
+	/* 2048 pages: iova_init chooses chunks of 128 pages (for classes of up to 16
+	 * pages with their guard); also none at all, and chunks of 64 pages. */
+	random_run(seed, 120000, 1, DEFAULT_SHIFT);
+	random_run(seed + 1, 30000, 0, DEFAULT_SHIFT);
+	random_run(seed + 2, 30000, 3, DEFAULT_SHIFT);
+	random_run(seed + 3, 60000, 1, 0);
+	random_run(seed + 4, 60000, 2, 6);
 }
