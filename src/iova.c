@@ -534,6 +534,12 @@ static inline uint8_t *slack_ref(struct iova_space *s, const struct iova_chunk *
 	return (uint8_t *)((in_chunk & rounded) | ((uintptr_t)&s->slack_sink & ~rounded));
 }
 
+/* The slot of a chunk of class k that starts at page (a slot start). */
+static inline uint32_t slot_of(const struct iova_space *s, unsigned k, uint64_t page)
+{
+	return (uint32_t)(((page & (chunk_pages(s) - 1)) * s->cache[k].magic) >> 32);
+}
+
 /* The chunk dir's key of a window and a class. */
 static inline uint64_t chunk_key(const struct iova_space *s, uint64_t page, unsigned k)
 {
@@ -657,10 +663,10 @@ static void chunk_settle(struct iova_space *s, struct iova_chunk *c, uint32_t i)
 	}
 }
 
-/* Keeps slot i of chunk c (of class k, at page), just made pending, for the next allocation of
+/* Keeps the slot of chunk c (of class k) at page, just made pending, for the next allocation of
  * its class; the oldest entry, when the ring is full, becomes free. */
 static inline void recent_push(struct iova_space *s, struct iova_chunk *c, unsigned k,
-			       uint32_t i, uint64_t page)
+			       uint64_t page)
 {
 	struct iova_cache_class *cc = &s->cache[k];
 	struct iova_recent *e;
@@ -668,12 +674,12 @@ static inline void recent_push(struct iova_space *s, struct iova_chunk *c, unsig
 	if (cc->nrecent == IOVA_RECENT) {
 		struct iova_recent old = cc->recent[cc->top % IOVA_RECENT];
 		cc->nrecent--;
-		chunk_settle(s, old.chunk, old.slot); /* c keeps slot i: never dropped here */
+		/* c keeps slot i: never dropped here */
+		chunk_settle(s, old.chunk, slot_of(s, k, old.page));
 	}
 	e = &cc->recent[cc->top++ % IOVA_RECENT];
 	e->chunk = c;
 	e->page = page;
-	e->slot = i;
 	cc->nrecent++;
 }
 
@@ -752,8 +758,9 @@ static int chunk_alloc(struct iova_space *s, unsigned k, const struct want *w, u
 		const struct iova_recent *e = &cc->recent[(cc->top - 1) % IOVA_RECENT];
 		if (!suits(w, e->page))
 			return 0;
-		iova_chunk_mark(e->chunk, e->slot);
-		*slack_ref(s, e->chunk, k, e->slot) = (uint8_t)(class_pages(k) - w->pages);
+		i = slot_of(s, k, e->page);
+		iova_chunk_mark(e->chunk, i);
+		*slack_ref(s, e->chunk, k, i) = (uint8_t)(class_pages(k) - w->pages);
 		*out = e->page;
 		cc->top--;
 		cc->nrecent--;
@@ -1061,8 +1068,9 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 		/* (the end can wrap to 0 only at the top of 64 bits: then max_addr must
 		 * be UINT64_MAX) */
 		if (cc->nrecent && ((e->page + pages) << PG_SHIFT) - 1 <= req->max_addr) {
-			iova_chunk_mark(e->chunk, e->slot);
-			*slack_ref(s, e->chunk, k, e->slot) = (uint8_t)(class_pages(k) - pages);
+			uint32_t i = slot_of(s, k, e->page);
+			iova_chunk_mark(e->chunk, i);
+			*slack_ref(s, e->chunk, k, i) = (uint8_t)(class_pages(k) - pages);
 			*addr = e->page << PG_SHIFT;
 			cc->top--;
 			cc->nrecent--;
@@ -1120,7 +1128,7 @@ static DMAR_NOINLINE int free_any(struct iova_space *s, uint64_t addr, uint64_t 
 		return DMAR_ENOENT;
 	case LIVE_CHUNK:
 		iova_chunk_unmark(c, slot);
-		recent_push(s, c, c->klass, slot, page);
+		recent_push(s, c, c->klass, page);
 		s->live--;
 		return 0;
 	}
@@ -1157,7 +1165,7 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 			if (i < 0)
 				return DMAR_ENOENT;
 			iova_chunk_unmark(c, (uint32_t)i);
-			recent_push(s, c, k, (uint32_t)i, page);
+			recent_push(s, c, k, page);
 			s->live--;
 			return 0;
 		}

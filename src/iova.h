@@ -115,10 +115,9 @@ struct iova_node {
 struct iova_recent {
 	struct iova_chunk *chunk;
 	uint64_t page;                /* its first page */
-	uint32_t slot;
 };
 
-#define IOVA_RECENT 8u
+#define IOVA_RECENT 16u
 
 /* Private: one size class: its chunks with a free slot; and, for the allocations the
  * tree holds, their count and the freed ranges kept for reuse, most recent last. */

@@ -740,16 +740,18 @@ TEST(freed_slots_come_back_last_freed_first)
 	CHECK_OK(iova_free(&s, a[30], PG));
 	REQUIRE_OK(alloc1(&s, PG, &b));
 	CHECK_EQ(b, a[30]);
-	/* Twenty freed, more than are kept pending: the last ones freed come back
-	 * first, newest first; then the lowest free slots. */
-	for (unsigned i = 10; i < 30; i++)
+	/* More freed than are kept pending: the last IOVA_RECENT freed come back first,
+	 * newest first; then the lowest free slots. */
+	const unsigned lo = 10, hi = lo + IOVA_RECENT + 12; /* freed: a[lo..hi) */
+	REQUIRE(hi <= 64);
+	for (unsigned i = lo; i < hi; i++)
 		CHECK_OK(iova_free(&s, a[i], PG));
-	CHECK_EQ(iova_live(&s), 44);
-	for (unsigned i = 29; i >= 22; i--) {
+	CHECK_EQ(iova_live(&s), 64 - (hi - lo));
+	for (unsigned i = hi; i-- > hi - IOVA_RECENT;) {
 		REQUIRE_OK(alloc1(&s, PG, &b));
 		CHECK_EQ(b, a[i]);
 	}
-	for (unsigned i = 10; i < 22; i++) {
+	for (unsigned i = lo; i < hi - IOVA_RECENT; i++) {
 		REQUIRE_OK(alloc1(&s, PG, &b));
 		CHECK_EQ(b, a[i]);
 	}
