@@ -706,35 +706,42 @@ static void chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
 	struct iova_cache_class *k = &s->cache[c->klass];
 
 	release(s, base);
-	for (uint32_t i = 0; i < c->slots; i++) {
-		uint64_t a = base + (uint64_t)i * c->stride, pages;
-		uint32_t x;
-		if (!iova_chunk_live(c, i))
-			continue;
-		pages = cp - *slack_ref(s, c, c->klass, i);
-		x = node_get(s);
-		N(s, x)->start = a;
-		N(s, x)->end = a + c->stride;
-		insert_extent(s, x);
-		iova_marks_alloc(&s->marks, a, a + pages - 1, true, true);
-		k->live++;
+	/* the live slots, a word of bits at a time (the bits past the last slot are set:
+	 * they are left out) */
+	for (uint32_t wd = 0, words = iova_chunk_words(c->slots); wd < words; wd++) {
+		uint64_t live = c->bits[wd];
+		if (wd == words - 1 && c->slots % 64)
+			live &= ~(~0ull << (c->slots % 64));
+		for (; live; live &= live - 1) {
+			uint32_t i = wd * 64 + (uint32_t)dmar_ffs64(live), x;
+			uint64_t a = base + (uint64_t)i * c->stride;
+			uint64_t pages = cp - *slack_ref(s, c, c->klass, i);
+			x = node_get(s);
+			N(s, x)->start = a;
+			N(s, x)->end = a + c->stride;
+			insert_extent(s, x);
+			iova_marks_alloc(&s->marks, a, a + pages - 1, true, true);
+			k->live++;
+		}
 	}
 	chunk_drop(s, c);
 }
 
-/* Dissolves every chunk (when the tree has no room left). DMAR_ENOMEM with nothing
- * changed: what all of them need is obtained first. */
-static int chunks_dissolve_all(struct iova_space *s)
+/* Dissolves every chunk whose window starts below page `limit` (when the tree has no
+ * room left for an extent that would end there at the latest: the others cannot make
+ * room for it). DMAR_ENOMEM with nothing changed: what all of them need is obtained
+ * first. */
+static int chunks_dissolve_below(struct iova_space *s, uint64_t limit)
 {
 	struct iova_chunk *c;
 	uint64_t nodes = 0;
 
 	IOVA_DIR_FOREACH(&s->chunk_dir, i, c)
-		if (dissolve_prepare(s, c, &nodes))
+		if (c->base < limit && dissolve_prepare(s, c, &nodes))
 			return DMAR_ENOMEM;
 	for (size_t i = 0; s->chunks && i < iova_dir_capacity(&s->chunk_dir);) {
 		c = iova_dir_value_at(&s->chunk_dir, i);
-		if (c)
+		if (c && c->base < limit)
 			chunk_dissolve(s, c); /* another entry may move to slot i */
 		else
 			i++;
@@ -1021,9 +1028,10 @@ static DMAR_NOINLINE int alloc_any(struct iova_space *s, const struct iova_reque
 		if (!s->cached && !s->chunks)
 			return DMAR_ENOSPC;
 		/* Room held for reuse goes back to the tree: cached ranges, and the
-		 * chunks (their live slots become allocations of the tree). */
+		 * chunks where the extent could lie (their live slots become
+		 * allocations of the tree). */
 		cache_flush(s);
-		if ((rc = chunks_dissolve_all(s)) != 0)
+		if ((rc = chunks_dissolve_below(s, w.max_start + rounded)) != 0)
 			return rc;
 		w.extent = rounded;
 		if (!tree_place(s, &w, exact, &a))
@@ -1195,6 +1203,11 @@ int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *ex
 uint64_t iova_live(const struct iova_space *s)
 {
 	return s ? s->live : 0;
+}
+
+uint64_t iova_chunk_count(const struct iova_space *s)
+{
+	return s ? s->chunks : 0;
 }
 
 size_t iova_memory(const struct iova_space *s)

@@ -55,10 +55,12 @@
  * expected when a gap big enough for the extent + alignment slack exists; a request
  * that fits only in a gap of exactly the right shape then visits the gaps big enough
  * in raw size (more than O(log n) only when many such gaps are misaligned for it).
- * When the tree has no room, the caches are emptied into it and every chunk is given
+ * When the tree has no room, the caches are emptied into it and every chunk whose
+ * window starts before the end of the highest extent the request could have is given
  * back (its live slots become allocations of the tree, with their slot's extent):
- * O((cached + slots) log n); then the search repeats, so a request fails only when no
- * placement exists outside the extents of live allocations. A reservation over a
+ * O(cached log n + chunks + their live slots log n); then the search repeats, so a
+ * request fails only when no placement exists outside the extents of live
+ * allocations. A reservation over a
  * chunk gives that chunk back first.
  *
  * Memory: a chunk takes 72 bytes plus a bit per slot (and a byte per slot for rounded
@@ -194,8 +196,9 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t size);
  * and tests. */
 int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent);
 
-/* Live allocations, and bytes of memory the space holds from os->alloc. */
+/* Live allocations, bytes of memory the space holds from os->alloc, and chunks. */
 uint64_t iova_live(const struct iova_space *s);
 size_t iova_memory(const struct iova_space *s);
+uint64_t iova_chunk_count(const struct iova_space *s);
 
 #endif

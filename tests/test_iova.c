@@ -854,6 +854,43 @@ TEST(chunks_go_back_to_the_tree_when_space_runs_out)
 	CHECK_EQ(c.blocks, 0);
 }
 
+TEST(a_request_gives_back_only_chunks_that_could_make_room_for_it)
+{
+	struct counting_os c;
+	struct iova_space s;
+	uint64_t a, hi[4], n = 0;
+	struct iova_request low = req(PG, 0, 0, 2048 * PG - 1);
+	struct iova_request low3 = req(3 * PG, 0, 0, 2048 * PG - 1);
+
+	cos_setup(&c);
+	/* 4096 pages, windows of 64: a 28-bit-like device fills the low half with
+	 * one-page allocations (chunks), then a one-page allocation without a limit gets a
+	 * chunk in the high half. */
+	REQUIRE_OK(iova_init(&s, &c.os, 0, 4096 * PG - 1, 1));
+	REQUIRE_OK(iova_set_chunk_shift(&s, 6));
+	/* (the window just above the limit could hold a low extent's guard page) */
+	REQUIRE_OK(iova_reserve(&s, 2048 * PG, 64 * PG));
+	while (iova_alloc(&s, &low, &a) == 0)
+		n++;
+	CHECK_EQ(n, 1024u);
+	uint64_t low_chunks = iova_chunk_count(&s);
+	for (int i = 0; i < 4; i++)
+		REQUIRE_OK(alloc1(&s, PG, &hi[i]));
+	CHECK_EQ(hi[0], 2112 * PG);
+	CHECK_EQ(iova_chunk_count(&s), low_chunks + 1);
+	/* A failing request below the limit gives back the low chunks (there is no room
+	 * in them either), not the high one. */
+	CHECK_EQ(iova_alloc(&s, &low3, &a), DMAR_ENOSPC);
+	CHECK_EQ(iova_chunk_count(&s), 1u);
+	for (int i = 0; i < 4; i++) {
+		CHECK_OK(iova_free(&s, hi[i], PG));
+		CHECK_EQ(iova_free(&s, hi[i], PG), DMAR_ENOENT);
+	}
+	CHECK_EQ(iova_live(&s), 1024u);
+	iova_fini(&s);
+	CHECK_EQ(c.blocks, 0);
+}
+
 TEST(reservation_over_a_chunk)
 {
 	struct counting_os c;
