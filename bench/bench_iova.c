@@ -15,7 +15,7 @@
  * allocations the slot array alone is 8 MiB). `bench_iova 1page|mixed [live]` runs
  * only the cases named.
  *
- * The OS layer here backs every allocation (the allocator's node slabs, marks and
+ * The OS layer here backs every allocation (the allocator's chunks, node slabs, marks and
  * stacks, and the slot array of the benchmark itself) with transparent huge pages
  * where the host allows, as a kernel's direct map would: with 4 KiB pages, TLB misses
  * under nested paging dominate at 1,000,000 live allocations.
