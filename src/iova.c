@@ -970,7 +970,8 @@ static bool tree_place(struct iova_space *s, struct want *w, uint64_t exact, uin
 }
 
 /* iova_alloc for any request (s, req and addr already checked). */
-static DMAR_NOINLINE int alloc_any(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
+static DMAR_NOINLINE int alloc_any(struct iova_space *s, const struct iova_request *req,
+				   uint64_t *addr)
 {
 	struct want w;
 	uint64_t max_page, a, rounded, exact;

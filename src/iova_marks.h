@@ -8,8 +8,9 @@
  * free reads share a cache line), and apart from them the EXACT words, which only
  * frees of rounded sizes read (so they do not dilute the cache). Leaves are created on
  * demand and found by their number through an iova_dir, so a lookup is O(1) and
- * touches one or two cache lines whatever the size of the space; big leaves (16384 pages, 6 KiB) keep that table small enough to stay
- * in the CPU caches with a million live allocations. A leaf stays until
+ * touches one or two cache lines whatever the size of the space; big leaves (16384
+ * pages, 6 KiB) keep that table small enough to stay in the CPU caches with a million
+ * live allocations. A leaf stays until
  * iova_marks_fini: the memory follows the span of pages ever marked (about 0.4 bytes
  * per page of that span, one leaf at least), not the number of marks.
  *
