@@ -954,6 +954,62 @@ TEST(chunk_shift_is_set_before_the_first_allocation)
 	CHECK_EQ(c.blocks, 0);
 }
 
+/* ------------------------------------------------------------ the window hash --- */
+
+TEST(dir_finds_what_it_holds_through_growth_and_removals)
+{
+	enum { KEYS = 3000 };
+	static bool held[KEYS];
+	static char vals[KEYS];
+	static uint64_t win[KEYS];
+	struct counting_os c;
+	struct iova_dir d;
+	size_t memory = 0;
+	uint64_t x = 99;
+
+	cos_setup(&c);
+	iova_dir_init(&d, &c.os, &memory);
+	CHECK(iova_dir_find(&d, 5) == NULL);
+	iova_dir_del(&d, 5); /* absent: nothing to do */
+	/* Random puts and removals of random windows (home slots collide, probe runs wrap
+	 * around the table; an arithmetic sequence would not do: the hash spreads it
+	 * evenly), each lookup checked, all of them now and then. */
+	for (unsigned j = 0; j < KEYS; j++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		win[j] = x >> 14;
+	}
+	for (unsigned step = 0; step < 200000; step++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned k = (unsigned)((x >> 33) % KEYS);
+		uint64_t window = win[k];
+		CHECK(iova_dir_find(&d, window) == (held[k] ? &vals[k] : NULL));
+		if (held[k] && (x >> 20) % 2) {
+			iova_dir_del(&d, window);
+			held[k] = false;
+		} else if (!held[k]) {
+			REQUIRE_OK(iova_dir_reserve(&d));
+			iova_dir_put(&d, window, &vals[k]);
+			held[k] = true;
+		}
+		if (step % 4999 == 0)
+			for (unsigned j = 0; j < KEYS; j++)
+				if (iova_dir_find(&d, win[j]) != (held[j] ? &vals[j] : NULL)) {
+					harness_fail(__FILE__, __LINE__, "step %u: window of key %u is %s", step,
+						     j, held[j] ? "lost" : "still there");
+					harness_abort_test();
+				}
+	}
+	for (unsigned j = 0; j < KEYS; j++)
+		if (held[j])
+			iova_dir_del(&d, win[j]);
+	for (unsigned j = 0; j < KEYS; j++)
+		CHECK(iova_dir_find(&d, win[j]) == NULL);
+	CHECK(memory > 0);
+	iova_dir_fini(&d);
+	CHECK_EQ(memory, 0);
+	CHECK_EQ(c.blocks, 0);
+}
+
 TEST(memory_per_live_allocation_at_most_64_bytes)
 {
 	enum { LIVE = 20000 };
