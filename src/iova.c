@@ -82,6 +82,12 @@ static inline uint64_t class_pages(unsigned k)
 	return pages_of_class[k];
 }
 
+/* Whether class k rounds its requests up (above 16 pages): its chunks keep slack bytes. */
+static inline bool class_rounded(unsigned k)
+{
+	return k >= 16;
+}
+
 /* How many freed ranges a class may keep: a few, plus a quarter of its live
  * allocations. A class's stack overflows (a tree release) or runs dry (a tree search)
  * about twice per `cap` uses of it, so rarely used classes get a fixed minimum rather
@@ -529,7 +535,7 @@ static inline uint8_t *slack_ref(struct iova_space *s, const struct iova_chunk *
 	 * past a chunk that has no slack bytes */
 	uintptr_t in_chunk = (uintptr_t)c + offsetof(struct iova_chunk, bits) +
 			     iova_chunk_words(s->cache[k].slots) * sizeof(uint64_t) + i;
-	uintptr_t rounded = (uintptr_t)0 - (uintptr_t)(k >= 16);
+	uintptr_t rounded = (uintptr_t)0 - (uintptr_t)class_rounded(k);
 
 	return (uint8_t *)((in_chunk & rounded) | ((uintptr_t)&s->slack_sink & ~rounded));
 }
@@ -537,7 +543,7 @@ static inline uint8_t *slack_ref(struct iova_space *s, const struct iova_chunk *
 /* The slot of a chunk of class k that starts at page (a slot start). */
 static inline uint32_t slot_of(const struct iova_space *s, unsigned k, uint64_t page)
 {
-	return (uint32_t)(((page & (chunk_pages(s) - 1)) * s->cache[k].magic) >> 32);
+	return (uint32_t)iova_chunk_div(page & (chunk_pages(s) - 1), s->cache[k].magic);
 }
 
 /* The chunk dir's key of a window and a class. */
@@ -593,7 +599,7 @@ static int chunk_carve(struct iova_space *s, unsigned k, uint64_t max_start,
 		       struct iova_chunk **out)
 {
 	uint32_t slots = chunk_slots(s, k), x;
-	bool rounded = class_pages(k) > 16;
+	bool rounded = class_rounded(k);
 	struct iova_chunk *c;
 	struct want w;
 	uint64_t a;
@@ -683,6 +689,21 @@ static inline void recent_push(struct iova_space *s, struct iova_chunk *c, unsig
 	cc->nrecent++;
 }
 
+/* The newest pending slot of class k (there is one) becomes live for a request of
+ * `pages` pages: its first page. Reads no chunk header. */
+static inline uint64_t recent_take(struct iova_space *s, unsigned k, uint64_t pages)
+{
+	struct iova_cache_class *cc = &s->cache[k];
+	const struct iova_recent *e = &cc->recent[(cc->top - 1) % IOVA_RECENT];
+	uint32_t i = slot_of(s, k, e->page);
+
+	iova_chunk_mark(e->chunk, i);
+	*slack_ref(s, e->chunk, k, i) = (uint8_t)(class_pages(k) - pages);
+	cc->top--;
+	cc->nrecent--;
+	return e->page;
+}
+
 /* Obtains what dissolving chunk c needs beside what `*nodes` counts already: its leaf of
  * marks, and (in *nodes) a tree node per live or pending slot. DMAR_ENOMEM (the pools
  * keep what they got). */
@@ -703,7 +724,7 @@ static int dissolve_prepare(struct iova_space *s, const struct iova_chunk *c, ui
 static void chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
 {
 	uint64_t base = c->base, cp = class_pages(c->klass);
-	struct iova_cache_class *k = &s->cache[c->klass];
+	struct iova_cache_class *cc = &s->cache[c->klass];
 
 	release(s, base);
 	/* the live slots, a word of bits at a time (the bits past the last slot are set:
@@ -721,7 +742,7 @@ static void chunk_dissolve(struct iova_space *s, struct iova_chunk *c)
 			N(s, x)->end = a + c->stride;
 			insert_extent(s, x);
 			iova_marks_alloc(&s->marks, a, a + pages - 1, true, true);
-			k->live++;
+			cc->live++;
 		}
 	}
 	chunk_drop(s, c);
@@ -762,15 +783,9 @@ static int chunk_alloc(struct iova_space *s, unsigned k, const struct want *w, u
 	 * need not be read. While the class has pending slots, the lowest free slot
 	 * could be one of them: a request the last one does not suit goes to the tree. */
 	if (cc->nrecent) {
-		const struct iova_recent *e = &cc->recent[(cc->top - 1) % IOVA_RECENT];
-		if (!suits(w, e->page))
+		if (!suits(w, cc->recent[(cc->top - 1) % IOVA_RECENT].page))
 			return 0;
-		i = slot_of(s, k, e->page);
-		iova_chunk_mark(e->chunk, i);
-		*slack_ref(s, e->chunk, k, i) = (uint8_t)(class_pages(k) - w->pages);
-		*out = e->page;
-		cc->top--;
-		cc->nrecent--;
+		*out = recent_take(s, k, w->pages);
 		return 1;
 	}
 	c = cc->avail;
@@ -1077,12 +1092,7 @@ int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *a
 		/* (the end can wrap to 0 only at the top of 64 bits: then max_addr must
 		 * be UINT64_MAX) */
 		if (cc->nrecent && ((e->page + pages) << PG_SHIFT) - 1 <= req->max_addr) {
-			uint32_t i = slot_of(s, k, e->page);
-			iova_chunk_mark(e->chunk, i);
-			*slack_ref(s, e->chunk, k, i) = (uint8_t)(class_pages(k) - pages);
-			*addr = e->page << PG_SHIFT;
-			cc->top--;
-			cc->nrecent--;
+			*addr = recent_take(s, k, pages) << PG_SHIFT;
 			s->live++;
 			return 0;
 		}
@@ -1103,94 +1113,89 @@ static bool is_live(struct iova_space *s, uint64_t page, uint64_t pages)
 
 enum { LIVE_NONE, LIVE_CHUNK, LIVE_TREE };
 
+/* Whether (page, pages) names a live allocation of the tree exactly. */
+static DMAR_NOINLINE bool tree_live(struct iova_space *s, uint64_t page, uint64_t pages)
+{
+	return page + pages >= page && page + pages <= s->end && is_live(s, page, pages);
+}
+
 /* Where (addr, size), in bytes, names a live allocation exactly: in slot *slot of chunk
- * *c, in the tree, or nowhere. A chunk's window holds nothing but its slots. */
-static int find_live(struct iova_space *s, uint64_t addr, uint64_t size, struct iova_chunk **c,
-		     uint32_t *slot)
+ * *c (of class *k), in the tree, or nowhere. A chunk's window holds nothing but its
+ * slots. The chunk case, the common one, reads a hash slot and a word of live bits. */
+static DMAR_ALWAYS_INLINE int find_live(struct iova_space *s, uint64_t addr, uint64_t size,
+					struct iova_chunk **c, unsigned *k, uint32_t *slot)
 {
 	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
 
 	if (!size || ((addr | size) & PG_MASK))
 		return LIVE_NONE;
-	if (pages <= IOVA_CACHE_PAGES && (*c = chunk_find(s, page, class_of(pages))) != NULL) {
-		int64_t i = chunk_live_slot(s, *c, class_of(pages), page, pages);
-		if (i < 0)
-			return LIVE_NONE;
-		*slot = (uint32_t)i;
-		return LIVE_CHUNK;
+	if (pages <= IOVA_CACHE_PAGES) {
+		*k = class_of(pages);
+		if ((*c = chunk_find(s, page, *k)) != NULL) {
+			int64_t i = chunk_live_slot(s, *c, *k, page, pages);
+			if (i < 0)
+				return LIVE_NONE;
+			*slot = (uint32_t)i;
+			return LIVE_CHUNK;
+		}
 	}
-	return page + pages >= page && page + pages <= s->end && is_live(s, page, pages)
-		       ? LIVE_TREE
-		       : LIVE_NONE;
+	return tree_live(s, page, pages) ? LIVE_TREE : LIVE_NONE;
 }
 
-/* iova_free for any allocation (s already checked). */
-static DMAR_NOINLINE int free_any(struct iova_space *s, uint64_t addr, uint64_t size)
+/* iova_free of a live allocation of the tree. */
+static DMAR_NOINLINE void free_tree(struct iova_space *s, uint64_t page, uint64_t pages)
 {
-	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
-	struct iova_chunk *c;
-	uint32_t slot = 0;
 	bool exact;
+	unsigned k;
 
-	switch (find_live(s, addr, size, &c, &slot)) {
-	case LIVE_NONE:
-		return DMAR_ENOENT;
-	case LIVE_CHUNK:
-		iova_chunk_unmark(c, slot);
-		recent_push(s, c, c->klass, page);
-		s->live--;
-		return 0;
-	}
 	iova_marks_alloc(&s->marks, page, page + pages - 1, pages <= IOVA_CACHE_PAGES, false);
 	s->live--;
 	if (pages > IOVA_CACHE_PAGES) {
 		release(s, page);
-		return 0;
+		return;
 	}
-	unsigned k = class_of(pages);
+	k = class_of(pages);
 	/* Only a size below its class's may have an exact extent. */
 	exact = class_pages(k) != pages && iova_marks_test(&s->marks, IOVA_MARK_EXACT, page);
 	s->cache[k].live--;
 	if (exact)
 		iova_marks_clear(&s->marks, IOVA_MARK_EXACT, page);
 	else if (cache_push(s, k, page))
-		return 0;
+		return;
 	release(s, page);
-	return 0;
 }
 
 int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 {
-	uint64_t page = addr >> PG_SHIFT, pages = size >> PG_SHIFT;
+	struct iova_chunk *c = NULL;
+	uint32_t slot = 0;
+	unsigned k = 0;
 
 	if (!s || !s->os)
 		return DMAR_EINVAL;
-	/* The common case, a slot of a chunk: its live bit is the whole check. */
-	if (size && !((addr | size) & PG_MASK) && pages <= IOVA_CACHE_PAGES) {
-		unsigned k = class_of(pages);
-		struct iova_chunk *c = chunk_find(s, page, k);
-		if (c) {
-			int64_t i = chunk_live_slot(s, c, k, page, pages);
-			if (i < 0)
-				return DMAR_ENOENT;
-			iova_chunk_unmark(c, (uint32_t)i);
-			recent_push(s, c, k, page);
-			s->live--;
-			return 0;
-		}
+	switch (find_live(s, addr, size, &c, &k, &slot)) {
+	case LIVE_NONE:
+		return DMAR_ENOENT;
+	case LIVE_CHUNK: /* its live bit is the whole check */
+		iova_chunk_unmark(c, slot);
+		recent_push(s, c, k, addr >> PG_SHIFT);
+		s->live--;
+		return 0;
 	}
-	return free_any(s, addr, size);
+	free_tree(s, addr >> PG_SHIFT, size >> PG_SHIFT);
+	return 0;
 }
 
 int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent)
 {
 	uint64_t page = addr >> PG_SHIFT;
-	struct iova_chunk *c;
+	struct iova_chunk *c = NULL;
 	uint32_t slot = 0;
+	unsigned k = 0;
 
 	if (!s || !s->os || !extent)
 		return DMAR_EINVAL;
-	switch (find_live(s, addr, size, &c, &slot)) {
+	switch (find_live(s, addr, size, &c, &k, &slot)) {
 	case LIVE_NONE:
 		return DMAR_ENOENT;
 	case LIVE_CHUNK:

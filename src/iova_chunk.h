@@ -66,10 +66,16 @@ static inline uint8_t *iova_chunk_slack(const struct iova_chunk *c, uint32_t slo
 void iova_chunk_init(struct iova_chunk *c, uint64_t base, uint32_t stride, uint32_t slots,
 		     unsigned klass, bool rounded);
 
-/* What iova_chunk_slot_at multiplies by instead of dividing by stride. */
+/* What iova_chunk_div multiplies by instead of dividing by stride. */
 static inline uint64_t iova_chunk_magic(uint32_t stride)
 {
 	return (1ull << 32) / stride + 1;
+}
+
+/* off / stride, exact for off < 2^14 and stride < 2^11, given iova_chunk_magic(stride). */
+static inline uint64_t iova_chunk_div(uint64_t off, uint64_t magic)
+{
+	return (off * magic) >> 32;
 }
 
 /* The slot that starts `off` pages into a chunk of `slots` slots of `stride` pages, or
@@ -78,7 +84,7 @@ static inline uint64_t iova_chunk_magic(uint32_t stride)
 static inline int64_t iova_chunk_slot_at(uint64_t off, uint32_t stride, uint64_t magic,
 					 uint32_t slots)
 {
-	uint64_t i = (off * magic) >> 32; /* exact: off < 2^14, stride < 2^11 */
+	uint64_t i = iova_chunk_div(off, magic);
 
 	return i < slots && i * stride == off ? (int64_t)i : -1;
 }

@@ -30,6 +30,8 @@ static inline uint64_t dmar_max_u64(uint64_t a, uint64_t b) { return a > b ? a :
 /* Keeps a rarely taken path out of its caller, so that the common path stays short
  * (no spill of registers it does not use). */
 #define DMAR_NOINLINE __attribute__((noinline))
+/* And the reverse: a small common path the compiler must not call out of line. */
+#define DMAR_ALWAYS_INLINE inline __attribute__((always_inline))
 
 #define DMAR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
