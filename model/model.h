@@ -52,7 +52,7 @@ struct model_config {
 	bool rwbf;        /* required write-buffer flushing */
 	bool plmr, phmr;  /* protected memory regions (reported only; regions not modelled) */
 	bool zlr;         /* zero-length reads */
-	bool afl;         /* advanced fault logging (reported only) */
+	bool afl;         /* advanced fault logging: SFL and EAFL/AFLS work, no log is written */
 	bool dwd, drd;    /* write / read draining */
 	/* ECAP_REG */
 	bool c;           /* page walks snoop CPU caches (coherent) */
@@ -175,6 +175,7 @@ enum model_ack {
 	MODEL_ACK_CCMD,    /* CCMD.ICC clearing */
 	MODEL_ACK_IOTLB,   /* IOTLB.IVT clearing */
 	MODEL_ACK_QI,      /* processing of descriptors after an IQT write */
+	MODEL_ACK_AFL,     /* GSTS.AFLS (advanced fault logging enable; CAP.AFL) */
 	MODEL_ACK_COUNT
 };
 #define MODEL_NEVER 0xffffffffu

@@ -21,6 +21,7 @@ static const struct {
 	{ (uint32_t)VTD_GCMD_IRE, (uint32_t)VTD_GSTS_IRES, MODEL_ACK_IRE, true },
 	{ (uint32_t)VTD_GCMD_SIRTP, (uint32_t)VTD_GSTS_IRTPS, MODEL_ACK_SIRTP, false },
 	{ (uint32_t)VTD_GCMD_CFI, (uint32_t)VTD_GSTS_CFIS, MODEL_ACK_CFI, true },
+	{ (uint32_t)VTD_GCMD_EAFL, (uint32_t)VTD_GSTS_AFLS, MODEL_ACK_AFL, true },
 };
 
 /* GCMD bits this configuration implements; writes of the others are ignored. */
@@ -29,7 +30,7 @@ static uint32_t gcmd_supported(const struct model *m)
 	uint32_t bits = (uint32_t)(VTD_GCMD_TE | VTD_GCMD_SRTP);
 
 	if (m->cfg.afl)
-		bits |= (uint32_t)VTD_GCMD_SFL;
+		bits |= (uint32_t)(VTD_GCMD_SFL | VTD_GCMD_EAFL);
 	if (m->cfg.rwbf)
 		bits |= (uint32_t)VTD_GCMD_WBF;
 	if (m->cfg.qi)
@@ -202,6 +203,9 @@ static void apply(struct model *m, enum model_ack what, uint32_t arg)
 		break;
 	case MODEL_ACK_QI:
 		mdl_qi_process(m);
+		break;
+	case MODEL_ACK_AFL:
+		set_gsts(m, (uint32_t)VTD_GSTS_AFLS, arg != 0);
 		break;
 	case MODEL_ACK_COUNT:
 		break;

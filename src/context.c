@@ -26,6 +26,17 @@ int context_did(const struct dmar_unit *u, uint16_t sid)
 	return (int)VTD_CTX_HI_DID_GET(e[1]);
 }
 
+int context_did_peek(const struct dmar_unit *u, uint16_t sid)
+{
+	const volatile uint64_t *t = *(void *const volatile *)&u->ctx[VTD_SID_BUS(sid)];
+	if (!t)
+		return -1;
+	const volatile uint64_t *e = t + 2 * VTD_SID_DEVFN(sid);
+	if (!(e[0] & VTD_CTX_LO_P))
+		return -1;
+	return (int)VTD_CTX_HI_DID_GET(e[1]);
+}
+
 static int ensure_ctx_table(struct dmar_unit *u, uint8_t bus)
 {
 	const struct dmar_os *os = &u->sys->os;
@@ -42,9 +53,17 @@ static int ensure_ctx_table(struct dmar_unit *u, uint8_t bus)
 	return DMAR_OK;
 }
 
-static unsigned aw_for_width(unsigned width)
+/* AW names the depth of the table the unit walks (9.3: 1 = 3 levels, 2 = 4, 3 = 5),
+ * not the domain's width: a 4-level table bounded to 39 bits (SAGAW 48 only, MGAW 39,
+ * as on most client graphics units) is programmed as 4 levels. */
+static unsigned aw_for_levels(unsigned levels)
 {
-	return width > 48 ? VTD_AW_57 : width > 39 ? VTD_AW_48 : VTD_AW_39;
+	return levels - 2;
+}
+
+static unsigned levels_for_width(unsigned width)
+{
+	return width > 48 ? 5 : width > 39 ? 4 : 3;
 }
 
 /* Invalidates the device's context-cache entry (tagged ctx_did) and the IOTLB of
@@ -87,11 +106,11 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	if (dom->passthrough_tt) {
 		/* AW must name a supported width even though no table is walked (9.3). */
 		lo = VTD_CTX_LO_TT(VTD_TT_PASSTHROUGH) | VTD_CTX_LO_P;
-		hi = VTD_CTX_HI_AW(aw_for_width(unit_widest_agaw(u))) | VTD_CTX_HI_DID(dom->did);
+		hi = VTD_CTX_HI_AW(aw_for_levels(levels_for_width(unit_widest_agaw(u)))) | VTD_CTX_HI_DID(dom->did);
 	} else {
 		lo = (dom->pt.root_phys & VTD_CTX_LO_SLPTPTR_MASK) | VTD_CTX_LO_TT(VTD_TT_SLPT) |
 		     VTD_CTX_LO_P;
-		hi = VTD_CTX_HI_AW(aw_for_width(dom->width)) | VTD_CTX_HI_DID(dom->did);
+		hi = VTD_CTX_HI_AW(aw_for_levels(dom->pt.levels)) | VTD_CTX_HI_DID(dom->did);
 	}
 	e[1] = hi;
 	u->sys->os.ops->wmb(u->sys->os.ctx);

@@ -12,6 +12,7 @@
 
 #define DMAR_MAX_UNITS 64
 #define DMAR_MAX_RESERVED 16
+#define DMAR_MAX_OWED 16
 
 struct dmar_unit;
 
@@ -49,8 +50,24 @@ struct dmar_domain {
 	struct pgtable pt;
 	unsigned ndevices;
 	void *lock;
+	/* Under the domain lock: */
 	unsigned nreserved;      /* identity-mapped RMRR ranges */
 	struct dmar_range reserved[DMAR_MAX_RESERVED];
+	unsigned reserved_refs[DMAR_MAX_RESERVED]; /* attaches that asked for each */
+	/* An IOTLB invalidation that failed (timeout, queue error) and is still owed:
+	 * the range and the table pages the unmaps detached (kept allocated, the unit
+	 * may still walk them) until an invalidation covering them completes; and the
+	 * unmaps that returned the error, so that retrying one of them succeeds. */
+	struct {
+		bool pending;
+		struct pgtable_flush fl;
+		unsigned nranges;
+		struct dmar_range ranges[DMAR_MAX_OWED];
+	} owed;
+	/* Under the unit lock: pins by fault explanations, and a destroy that waits for
+	 * the last one to go (the domain is unlinked and its id free already). */
+	unsigned pins;
+	bool dying;
 };
 
 struct dmar_unit {
@@ -68,6 +85,7 @@ struct dmar_unit {
 	unsigned ndomains;
 	bool coherent, cm, rwbf;
 	void *lock;              /* context tables, domain ids, domain list, invalidation */
+	void *fault_lock;        /* the fault registers (a leaf lock, see os.h) */
 	void *root;
 	uint64_t root_phys;
 	void *ctx[256];          /* context table per bus, NULL until needed */
@@ -175,12 +193,20 @@ int context_clear(struct dmar_unit *u, uint16_t sid);
 int context_did(const struct dmar_unit *u, uint16_t sid);
 void context_free_tables(struct dmar_unit *u);
 
+/* DID of the context entry of sid, read without the unit lock (for fault draining in
+ * an interrupt; context tables live as long as the unit), or -1. */
+int context_did_peek(const struct dmar_unit *u, uint16_t sid);
+
 /* domain.c */
 void domain_free(struct dmar_domain *dom);
+/* The domain with that id, pinned so that a concurrent destroy does not free it
+ * (takes the unit lock), or NULL; dmar_domain_unpin releases it. */
+struct dmar_domain *domain_pin(struct dmar_unit *u, int did);
+void domain_unpin(struct dmar_domain *dom);
 
 /* fault.c */
 int fault_ring_init(struct dmar_system *sys);
 void fault_ring_fini(struct dmar_system *sys);
-int fault_drain_unit(struct dmar_unit *u);
+int fault_drain_unit(struct dmar_unit *u, bool explain);
 
 #endif

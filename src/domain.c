@@ -31,14 +31,17 @@ static void did_free(struct dmar_unit *u, uint16_t did)
 	u->did_map[did / 64] &= ~(1ull << (did % 64));
 }
 
-/* Levels for a width: the smallest supported AGAW >= width (39 -> 3, 48 -> 4, 57 -> 5). */
+/* Table depth and IOVA width of a new domain: the fewest levels SAGAW offers whose
+ * AGAW covers the width asked for, the width capped at MGAW (addresses above it fault).
+ * Width 0 asks for the default: 39 bits, or MGAW when the unit has fewer (36-bit
+ * chipsets). A unit offering only 4-level tables gets them for 39 bits too. */
 static int pick_width(const struct dmar_unit *u, unsigned want, unsigned *width, unsigned *levels)
 {
 	static const struct { unsigned bits, sagaw, levels; } ws[] = {
 		{ 39, VTD_SAGAW_39, 3 }, { 48, VTD_SAGAW_48, 4 }, { 57, VTD_SAGAW_57, 5 },
 	};
 	if (want == 0)
-		want = 39;
+		want = u->mgaw < 39 ? u->mgaw : 39;
 	if (want > 64)
 		return DMAR_ENOTSUP;
 	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(ws); i++) {
@@ -127,11 +130,24 @@ fail:
 	return rc;
 }
 
-/* Unlinks and frees a domain (unit lock held, or the unit is being destroyed). */
-void domain_free(struct dmar_domain *dom)
+/* Frees what a domain holds, owed table pages included (no device is attached: if
+ * the invalidation they wait for never completed, the unit is not walking for anyone
+ * of this domain any more, or is dead). */
+static void domain_release(struct dmar_domain *dom)
+{
+	const struct dmar_os *os = &dom->unit->sys->os;
+	if (dom->has_pgtable) {
+		pgtable_flush_done(&dom->pt, &dom->owed.fl);
+		pgtable_fini(&dom->pt);
+	}
+	os_lock_destroy(os, dom->lock);
+	os_free(os, dom, sizeof(*dom));
+}
+
+/* Unlinks a domain and frees its id (unit lock held). */
+static void domain_unlink(struct dmar_domain *dom)
 {
 	struct dmar_unit *u = dom->unit;
-	const struct dmar_os *os = &u->sys->os;
 	for (struct dmar_domain **pp = &u->domains; *pp; pp = &(*pp)->next) {
 		if (*pp == dom) {
 			*pp = dom->next;
@@ -139,10 +155,13 @@ void domain_free(struct dmar_domain *dom)
 		}
 	}
 	did_free(u, dom->did);
-	if (dom->has_pgtable)
-		pgtable_fini(&dom->pt);
-	os_lock_destroy(os, dom->lock);
-	os_free(os, dom, sizeof(*dom));
+}
+
+/* Unlinks and frees a domain (unit lock held, or the unit is being destroyed). */
+void domain_free(struct dmar_domain *dom)
+{
+	domain_unlink(dom);
+	domain_release(dom);
 }
 
 int dmar_domain_destroy(struct dmar_domain *dom)
@@ -154,9 +173,41 @@ int dmar_domain_destroy(struct dmar_domain *dom)
 		os_unlock(os, u->lock);
 		return DMAR_EBUSY;
 	}
-	domain_free(dom);
+	domain_unlink(dom);
+	bool pinned = dom->pins != 0;
+	dom->dying = pinned;
 	os_unlock(os, u->lock);
+	if (!pinned)
+		domain_release(dom);
 	return DMAR_OK;
+}
+
+static struct dmar_domain *domain_by_did(struct dmar_unit *u, int did)
+{
+	for (struct dmar_domain *d = u->domains; d; d = d->next)
+		if (d->did == did)
+			return d;
+	return NULL;
+}
+
+struct dmar_domain *domain_pin(struct dmar_unit *u, int did)
+{
+	os_lock(&u->sys->os, u->lock);
+	struct dmar_domain *d = did < 0 ? NULL : domain_by_did(u, did);
+	if (d)
+		d->pins++;
+	os_unlock(&u->sys->os, u->lock);
+	return d;
+}
+
+void domain_unpin(struct dmar_domain *dom)
+{
+	struct dmar_unit *u = dom->unit;
+	os_lock(&u->sys->os, u->lock);
+	bool release = --dom->pins == 0 && dom->dying;
+	os_unlock(&u->sys->os, u->lock);
+	if (release)
+		domain_release(dom);
 }
 
 void dmar_domain_get_info(const struct dmar_domain *dom, struct dmar_domain_info *info)
@@ -176,14 +227,6 @@ struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom)
 	return dom->unit;
 }
 
-static struct dmar_domain *domain_by_did(struct dmar_unit *u, int did)
-{
-	for (struct dmar_domain *d = u->domains; d; d = d->next)
-		if (d->did == did)
-			return d;
-	return NULL;
-}
-
 struct dmar_domain *dmar_device_domain(struct dmar_unit *u, uint16_t sid)
 {
 	os_lock(&u->sys->os, u->lock);
@@ -196,129 +239,13 @@ struct dmar_domain *dmar_device_domain(struct dmar_unit *u, uint16_t sid)
 unsigned dmar_domain_reserved_ranges(const struct dmar_domain *dom, struct dmar_range *out,
 				     unsigned max)
 {
-	for (unsigned i = 0; i < dom->nreserved && i < max; i++)
+	const struct dmar_os *os = &dom->unit->sys->os;
+	os_lock(os, dom->lock);
+	unsigned n = dom->nreserved;
+	for (unsigned i = 0; i < n && i < max; i++)
 		out[i] = dom->reserved[i];
-	return dom->nreserved;
-}
-
-/* Identity-maps the RMRRs naming the device into a translated domain (8.4: the device
- * may DMA there on the firmware's behalf at any time). Returns 0 or DMAR_ENOMEM; ranges
- * it cannot use are logged and skipped. */
-static int map_rmrrs(struct dmar_domain *dom, uint16_t sid)
-{
-	struct dmar_system *sys = dom->unit->sys;
-	struct dmar_acpi_rmrr r;
-	unsigned cursor = 0;
-	if (!sys->table || dom->kind != DMAR_DOMAIN_TRANSLATED)
-		return DMAR_OK;
-	while (dmar_acpi_device_rmrr_next(sys->table, dom->unit->segment, VTD_SID_BUS(sid),
-					  (uint8_t)(VTD_SID_DEVFN(sid) >> 3),
-					  (uint8_t)(VTD_SID_DEVFN(sid) & 7), sys->topology,
-					  sys->topology_ctx, &cursor, &r) == DMAR_OK) {
-		if (r.limit < r.base || r.limit == UINT64_MAX) {
-			dmar_log(sys, DMAR_LOG_WARN,
-				 "RMRR at table offset 0x%x: empty range 0x%llx-0x%llx; skipped",
-				 r.offset, (unsigned long long)r.base, (unsigned long long)r.limit);
-			continue;
-		}
-		struct dmar_range rg = { r.base & ~(uint64_t)(DMAR_PAGE_SIZE - 1),
-					 (r.limit | (DMAR_PAGE_SIZE - 1)) + 1 };
-		if (rg.start != r.base || rg.end != r.limit + 1)
-			dmar_log(sys, DMAR_LOG_WARN,
-				 "RMRR at table offset 0x%x: 0x%llx-0x%llx not page-aligned; "
-				 "mapped as 0x%llx-0x%llx", r.offset, (unsigned long long)r.base,
-				 (unsigned long long)r.limit, (unsigned long long)rg.start,
-				 (unsigned long long)rg.end - 1);
-		bool known = false;
-		for (unsigned i = 0; i < dom->nreserved; i++)
-			known = known || (dom->reserved[i].start == rg.start &&
-					  dom->reserved[i].end == rg.end);
-		if (known)
-			continue;
-		if (dom->nreserved == DMAR_MAX_RESERVED) {
-			dmar_log(sys, DMAR_LOG_WARN, "domain %u: more than %u RMRRs; 0x%llx skipped",
-				 dom->did, DMAR_MAX_RESERVED, (unsigned long long)rg.start);
-			continue;
-		}
-		int rc = dmar_map(dom, rg.start, rg.start, rg.end - rg.start, DMAR_PROT_RW);
-		if (rc == DMAR_ENOMEM)
-			return rc;
-		if (rc) {
-			dmar_log(sys, DMAR_LOG_WARN,
-				 "RMRR 0x%llx-0x%llx for %02x:%02x.%x: %s; skipped",
-				 (unsigned long long)rg.start, (unsigned long long)rg.end - 1,
-				 VTD_SID_BUS(sid), VTD_SID_DEVFN(sid) >> 3, VTD_SID_DEVFN(sid) & 7,
-				 dmar_strerror(rc));
-			continue;
-		}
-		dom->reserved[dom->nreserved++] = rg;
-	}
-	return DMAR_OK;
-}
-
-/* Takes back the RMRR maps made since there were `keep` of them. */
-static void unmap_rmrrs(struct dmar_domain *dom, unsigned keep)
-{
-	while (dom->nreserved > keep) {
-		struct dmar_range *rg = &dom->reserved[--dom->nreserved];
-		(void)dmar_unmap(dom, rg->start, rg->end - rg->start);
-	}
-}
-
-int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid)
-{
-	struct dmar_unit *u = dom->unit;
-	const struct dmar_os *os = &u->sys->os;
-	unsigned reserved_before = dom->nreserved;
-	int rc = map_rmrrs(dom, sid);
-	if (rc) {
-		unmap_rmrrs(dom, reserved_before);
-		return rc;
-	}
-	os_lock(os, u->lock);
-	int old_did = context_did(u, sid);
-	if (old_did == dom->did) {
-		os_unlock(os, u->lock);
-		return DMAR_EEXIST;
-	}
-	struct dmar_domain *old = old_did < 0 ? NULL : domain_by_did(u, old_did);
-	rc = context_set(u, sid, dom);
-	if (rc == DMAR_OK) {
-		dom->ndevices++;
-		if (old)
-			old->ndevices--;
-		if (!(unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES))
-			rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES,
-					      true, "translation enable");
-		if (rc) {
-			/* Translation could not be turned on: undo the attach. */
-			(void)context_clear(u, sid);
-			dom->ndevices--;
-			if (old)
-				old->ndevices++;
-		}
-	}
-	os_unlock(os, u->lock);
-	if (rc)
-		unmap_rmrrs(dom, reserved_before);
-	return rc;
-}
-
-int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid)
-{
-	struct dmar_unit *u = dom->unit;
-	const struct dmar_os *os = &u->sys->os;
-	int rc;
-	os_lock(os, u->lock);
-	if (context_did(u, sid) != dom->did) {
-		os_unlock(os, u->lock);
-		return DMAR_ENOENT;
-	}
-	rc = context_clear(u, sid);
-	if (rc != DMAR_ENOENT)
-		dom->ndevices--; /* the entry is gone even if the flush timed out */
-	os_unlock(os, u->lock);
-	return rc;
+	os_unlock(os, dom->lock);
+	return n;
 }
 
 static int check_range(const struct dmar_domain *dom, uint64_t iova, uint64_t size)
@@ -363,19 +290,71 @@ static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
 	return rc;
 }
 
-int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
-	     unsigned prot)
+/* Completes the invalidation an earlier failure left owed, then frees the table pages
+ * it kept. Domain lock held. Returns its error when it fails again (still owed). */
+static int owed_settle(struct dmar_domain *dom)
+{
+	if (!dom->owed.pending)
+		return DMAR_OK;
+	int rc = flush_iotlb(dom, &dom->owed.fl);
+	if (rc)
+		return rc;
+	pgtable_flush_done(&dom->pt, &dom->owed.fl);
+	dmar_memset(&dom->owed.fl, 0, sizeof(dom->owed.fl));
+	dom->owed.pending = false;
+	return DMAR_OK;
+}
+
+/* Keeps an invalidation that failed: its pages stay allocated until one covering it
+ * completes. A failed unmap's range is listed so that retrying it succeeds then (past
+ * DMAR_MAX_OWED failed unmaps the last listed range grows to cover the new one). */
+static void owed_add(struct dmar_domain *dom, struct pgtable_flush *fl, const struct dmar_range *r)
+{
+	pgtable_flush_merge(&dom->pt, &dom->owed.fl, fl);
+	dom->owed.pending = true;
+	if (!r)
+		return;
+	if (dom->owed.nranges < DMAR_MAX_OWED) {
+		dom->owed.ranges[dom->owed.nranges++] = *r;
+		return;
+	}
+	struct dmar_range *last = &dom->owed.ranges[DMAR_MAX_OWED - 1];
+	last->start = dmar_min_u64(last->start, r->start);
+	last->end = dmar_max_u64(last->end, r->end);
+}
+
+/* A retry of an unmap that failed: true (and forgotten) when [iova, iova + size) lies in
+ * a listed range whose invalidation has completed since. */
+static bool owed_retry(struct dmar_domain *dom, uint64_t iova, uint64_t size)
+{
+	for (unsigned i = 0; i < dom->owed.nranges; i++) {
+		struct dmar_range *r = &dom->owed.ranges[i];
+		if (iova >= r->start && iova + size <= r->end) {
+			*r = dom->owed.ranges[--dom->owed.nranges];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Takes a mapping just made back out after its invalidation or write-buffer flush
+ * failed; its pages wait for an invalidation like an unmap's. Domain lock held. */
+static void map_undo(struct dmar_domain *dom, uint64_t iova, uint64_t size)
+{
+	struct pgtable_flush fl;
+	if (pgtable_unmap(&dom->pt, iova, size, &fl) == DMAR_OK)
+		owed_add(dom, &fl, NULL);
+}
+
+/* dmar_map with the domain lock held. */
+static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
+		      unsigned prot)
 {
 	struct dmar_unit *u = dom->unit;
 	const struct dmar_os *os = &u->sys->os;
-	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
-		return DMAR_EINVAL;
-	if (!prot || (prot & ~DMAR_PROT_RW) || (phys & (DMAR_PAGE_SIZE - 1)))
-		return DMAR_EINVAL;
-	int rc = check_range(dom, iova, size);
+	int rc = owed_settle(dom);
 	if (rc)
 		return rc;
-	os_lock(os, dom->lock);
 	if (u->cm) {
 		/* Caching mode: the unit may have cached the not-present entries (6.1). */
 		struct pgtable_flush fl;
@@ -383,7 +362,7 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 		if (rc == DMAR_OK) {
 			rc = flush_iotlb(dom, &fl);
 			if (rc)
-				(void)pgtable_unmap(&dom->pt, iova, size, NULL);
+				map_undo(dom, iova, size);
 		}
 	} else {
 		rc = pgtable_map(&dom->pt, iova, phys, size, prot);
@@ -392,32 +371,234 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 			rc = unit_flush_write_buffer(u);
 			os_unlock(os, u->lock);
 			if (rc)
-				(void)pgtable_unmap(&dom->pt, iova, size, NULL);
+				map_undo(dom, iova, size);
 		}
 	}
+	return rc;
+}
+
+/* dmar_unmap with the domain lock held. */
+static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size)
+{
+	struct pgtable_flush fl;
+	int rc = owed_settle(dom);
+	if (rc)
+		return rc;
+	rc = pgtable_unmap(&dom->pt, iova, size, &fl);
+	if (rc == DMAR_ENOENT && owed_retry(dom, iova, size))
+		return DMAR_OK;
+	if (rc)
+		return rc;
+	rc = flush_iotlb(dom, &fl);
+	if (rc) {
+		struct dmar_range r = { iova, iova + size };
+		owed_add(dom, &fl, &r);
+		return rc;
+	}
+	/* Detached table pages are freed only now that the unit has let go of them. */
+	pgtable_flush_done(&dom->pt, &fl);
+	return DMAR_OK;
+}
+
+int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
+	     unsigned prot)
+{
+	const struct dmar_os *os = &dom->unit->sys->os;
+	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
+		return DMAR_EINVAL;
+	if (!prot || (prot & ~DMAR_PROT_RW) || (phys & (DMAR_PAGE_SIZE - 1)))
+		return DMAR_EINVAL;
+	int rc = check_range(dom, iova, size);
+	if (rc)
+		return rc;
+	os_lock(os, dom->lock);
+	rc = map_locked(dom, iova, phys, size, prot);
 	os_unlock(os, dom->lock);
 	return rc;
 }
 
 int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 {
-	struct dmar_unit *u = dom->unit;
-	const struct dmar_os *os = &u->sys->os;
-	struct pgtable_flush fl;
+	const struct dmar_os *os = &dom->unit->sys->os;
 	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
 		return DMAR_EINVAL;
 	int rc = check_range(dom, iova, size);
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = pgtable_unmap(&dom->pt, iova, size, &fl);
-	if (rc == DMAR_OK) {
-		rc = flush_iotlb(dom, &fl);
-		/* Detached table pages are freed only now that the unit has let go of them
-		 * (on a timeout too: the unit is then considered dead). */
-		pgtable_flush_done(&dom->pt, &fl);
-	}
+	rc = unmap_locked(dom, iova, size);
 	os_unlock(os, dom->lock);
+	return rc;
+}
+
+/* RMRRs (8.4): the device may DMA there on the firmware's behalf at any time, so each
+ * one naming it is identity-mapped into a translated domain before the device is
+ * attached. Several devices may name one range: it is mapped once and counted per
+ * attach that asked for it. */
+struct rmrr_claim {
+	unsigned n;
+	struct dmar_range r[DMAR_MAX_RESERVED];
+};
+
+static int reserved_index(const struct dmar_domain *dom, const struct dmar_range *rg)
+{
+	for (unsigned i = 0; i < dom->nreserved; i++)
+		if (dom->reserved[i].start == rg->start && dom->reserved[i].end == rg->end)
+			return (int)i;
+	return -1;
+}
+
+/* Gives back what claim_rmrrs took (domain lock held): a range nobody else asked for is
+ * unmapped again. */
+static void release_rmrrs(struct dmar_domain *dom, const struct rmrr_claim *c)
+{
+	for (unsigned k = c->n; k-- > 0;) {
+		int i = reserved_index(dom, &c->r[k]);
+		if (i < 0 || --dom->reserved_refs[i])
+			continue;
+		(void)unmap_locked(dom, c->r[k].start, c->r[k].end - c->r[k].start);
+		dom->nreserved--;
+		dom->reserved[i] = dom->reserved[dom->nreserved];
+		dom->reserved_refs[i] = dom->reserved_refs[dom->nreserved];
+	}
+}
+
+/* Identity-maps (or counts) every usable RMRR naming the device, under the domain lock,
+ * recording in *c what it took. 0, or DMAR_ENOMEM (or the error of a failed
+ * invalidation) with everything it took given back; ranges it cannot use are logged and
+ * skipped. */
+static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim *c)
+{
+	struct dmar_system *sys = dom->unit->sys;
+	const struct dmar_os *os = &sys->os;
+	struct dmar_acpi_rmrr r;
+	unsigned cursor = 0;
+	int rc = DMAR_OK;
+	c->n = 0;
+	if (!sys->table || dom->kind != DMAR_DOMAIN_TRANSLATED)
+		return DMAR_OK;
+	os_lock(os, dom->lock);
+	while (dmar_acpi_device_rmrr_next(sys->table, dom->unit->segment, VTD_SID_BUS(sid),
+					  (uint8_t)(VTD_SID_DEVFN(sid) >> 3),
+					  (uint8_t)(VTD_SID_DEVFN(sid) & 7), sys->topology,
+					  sys->topology_ctx, &cursor, &r) == DMAR_OK) {
+		if (r.limit < r.base || r.limit == UINT64_MAX) {
+			dmar_log(sys, DMAR_LOG_WARN,
+				 "RMRR at table offset 0x%x: empty range 0x%llx-0x%llx; skipped",
+				 r.offset, (unsigned long long)r.base, (unsigned long long)r.limit);
+			continue;
+		}
+		struct dmar_range rg = { r.base & ~(uint64_t)(DMAR_PAGE_SIZE - 1),
+					 (r.limit | (DMAR_PAGE_SIZE - 1)) + 1 };
+		if (rg.start != r.base || rg.end != r.limit + 1)
+			dmar_log(sys, DMAR_LOG_WARN,
+				 "RMRR at table offset 0x%x: 0x%llx-0x%llx not page-aligned; "
+				 "mapped as 0x%llx-0x%llx", r.offset, (unsigned long long)r.base,
+				 (unsigned long long)r.limit, (unsigned long long)rg.start,
+				 (unsigned long long)rg.end - 1);
+		bool dup = false;
+		for (unsigned k = 0; k < c->n; k++)
+			dup = dup || (c->r[k].start == rg.start && c->r[k].end == rg.end);
+		if (dup)
+			continue;
+		int i = reserved_index(dom, &rg);
+		if (i >= 0) {
+			dom->reserved_refs[i]++;
+			c->r[c->n++] = rg;
+			continue;
+		}
+		if (dom->nreserved == DMAR_MAX_RESERVED) {
+			dmar_log(sys, DMAR_LOG_WARN, "domain %u: more than %u RMRRs; 0x%llx skipped",
+				 dom->did, DMAR_MAX_RESERVED, (unsigned long long)rg.start);
+			continue;
+		}
+		if (check_range(dom, rg.start, rg.end - rg.start) == DMAR_OK)
+			rc = map_locked(dom, rg.start, rg.start, rg.end - rg.start, DMAR_PROT_RW);
+		else
+			rc = DMAR_ERANGE;
+		if (rc == DMAR_ENOMEM || rc == DMAR_ETIMEDOUT || rc == DMAR_EHW)
+			break;
+		if (rc) {
+			dmar_log(sys, DMAR_LOG_WARN,
+				 "RMRR 0x%llx-0x%llx for %02x:%02x.%x: %s; skipped",
+				 (unsigned long long)rg.start, (unsigned long long)rg.end - 1,
+				 VTD_SID_BUS(sid), VTD_SID_DEVFN(sid) >> 3, VTD_SID_DEVFN(sid) & 7,
+				 dmar_strerror(rc));
+			rc = DMAR_OK;
+			continue;
+		}
+		dom->reserved[dom->nreserved] = rg;
+		dom->reserved_refs[dom->nreserved++] = 1;
+		c->r[c->n++] = rg;
+	}
+	if (rc)
+		release_rmrrs(dom, c);
+	os_unlock(os, dom->lock);
+	return rc;
+}
+
+static void unclaim_rmrrs(struct dmar_domain *dom, const struct rmrr_claim *c)
+{
+	const struct dmar_os *os = &dom->unit->sys->os;
+	if (!c->n)
+		return;
+	os_lock(os, dom->lock);
+	release_rmrrs(dom, c);
+	os_unlock(os, dom->lock);
+}
+
+int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid)
+{
+	struct dmar_unit *u = dom->unit;
+	const struct dmar_os *os = &u->sys->os;
+	struct rmrr_claim claim;
+	int rc = claim_rmrrs(dom, sid, &claim);
+	if (rc)
+		return rc;
+	os_lock(os, u->lock);
+	int old_did = context_did(u, sid);
+	if (old_did == dom->did) {
+		os_unlock(os, u->lock);
+		unclaim_rmrrs(dom, &claim);
+		return DMAR_EEXIST;
+	}
+	struct dmar_domain *old = old_did < 0 ? NULL : domain_by_did(u, old_did);
+	rc = context_set(u, sid, dom);
+	if (rc == DMAR_OK) {
+		dom->ndevices++;
+		if (old)
+			old->ndevices--;
+		if (!(unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES))
+			rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES,
+					      true, "translation enable");
+		if (rc) {
+			/* Translation could not be turned on: undo the attach. */
+			(void)context_clear(u, sid);
+			dom->ndevices--;
+			if (old)
+				old->ndevices++;
+		}
+	}
+	os_unlock(os, u->lock);
+	if (rc)
+		unclaim_rmrrs(dom, &claim);
+	return rc;
+}
+
+int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid)
+{
+	struct dmar_unit *u = dom->unit;
+	const struct dmar_os *os = &u->sys->os;
+	int rc;
+	os_lock(os, u->lock);
+	if (context_did(u, sid) != dom->did) {
+		os_unlock(os, u->lock);
+		return DMAR_ENOENT;
+	}
+	rc = context_clear(u, sid);
+	if (rc != DMAR_ENOENT)
+		dom->ndevices--; /* the entry is gone even if the flush timed out */
+	os_unlock(os, u->lock);
 	return rc;
 }
 

@@ -40,60 +40,105 @@ static void ring_push(struct dmar_system *sys, struct dmar_fault_record *rec)
 	os_unlock(&sys->os, sys->fault_lock);
 }
 
-static void report(struct dmar_system *sys, const struct dmar_fault_record *rec)
+static int fault_format_record(const struct dmar_fault_record *rec, char *buf, size_t len);
+
+static void report(struct dmar_system *sys, const struct dmar_fault_record *rec, bool explain)
 {
 	char line[512];
-	dmar_fault_format(sys, rec, line, sizeof(line));
+	if (explain)
+		dmar_fault_format(sys, rec, line, sizeof(line));
+	else
+		fault_format_record(rec, line, sizeof(line));
 	dmar_log(sys, DMAR_LOG_ERR, "%s", line);
-	if (sys->fault_cb)
-		sys->fault_cb(sys->fault_cb_ctx, rec);
+	dmar_fault_fn cb;
+	void *cb_ctx;
+	os_lock(&sys->os, sys->fault_lock);
+	cb = sys->fault_cb;
+	cb_ctx = sys->fault_cb_ctx;
+	os_unlock(&sys->os, sys->fault_lock);
+	if (cb)
+		cb(cb_ctx, rec);
 }
 
-int fault_drain_unit(struct dmar_unit *u)
+/* Records taken from the registers in one go, reported after the register lock is let
+ * go (reporting may log at length and, when explaining, take other locks). */
+#define FAULT_BATCH 16u
+/* Records drained per call, in recording registers: a device that keeps faulting must
+ * not hold the caller (an interrupt handler) for ever; the next call goes on. */
+#define FAULT_MAX_ROUNDS 4u
+
+/* Takes up to `max` pending records off the registers in one scan of all of them from
+ * FSTS.FRI round. (FRI is only updated when PPF goes from clear to set: under a stream
+ * of faults it points at a slot drained long ago, so a scan that stopped at the first
+ * clear slot would find nothing, for good.) Fault register lock held. */
+static unsigned take_records(struct dmar_unit *u, struct dmar_fault_record *out, unsigned max)
 {
 	uint32_t fsts = unit_read32(u, VTD_FSTS_REG);
-	int drained = 0;
-	if (fsts & VTD_FSTS_PPF) {
-		unsigned i = (unsigned)VTD_FSTS_FRI(fsts);
-		if (i >= u->nfr)
-			i = 0;
-		/* At most NFR records can be pending; never loop on a stuck F bit. */
-		for (unsigned n = 0; n < u->nfr; n++) {
-			unsigned off = u->frcd_off + i * VTD_FRCD_SIZE;
-			uint64_t hi = unit_read64(u, off + 8);
-			if (!(hi & VTD_FRCD_HI_F))
-				break;
-			uint64_t lo = unit_read64(u, off);
-			struct dmar_fault_record rec = {
-				.unit = u->index,
-				.segment = u->segment,
-				.sid = (uint16_t)VTD_FRCD_HI_SID(hi),
-				.addr = lo & VTD_FRCD_LO_FI_MASK,
-				.reason = (uint8_t)VTD_FRCD_HI_FR(hi),
-				.is_read = (hi & VTD_FRCD_HI_T) != 0,
-				.has_pasid = (hi & VTD_FRCD_HI_PP) != 0,
-				.pasid = (uint32_t)VTD_FRCD_HI_PV(hi),
-			};
-			/* F is write-1-to-clear in the upper dword. */
-			unit_write32(u, off + 12, (uint32_t)(VTD_FRCD_HI_F >> 32));
-			ring_push(u->sys, &rec);
-			report(u->sys, &rec);
-			drained++;
-			i = (i + 1) % u->nfr;
-		}
+	unsigned n = 0;
+	if (!(fsts & VTD_FSTS_PPF))
+		return 0;
+	unsigned i = (unsigned)VTD_FSTS_FRI(fsts);
+	if (i >= u->nfr)
+		i = 0;
+	for (unsigned k = 0; k < u->nfr && n < max; k++, i = (i + 1) % u->nfr) {
+		unsigned off = u->frcd_off + i * VTD_FRCD_SIZE;
+		uint64_t hi = unit_read64(u, off + 8);
+		if (!(hi & VTD_FRCD_HI_F))
+			continue;
+		uint64_t lo = unit_read64(u, off);
+		uint16_t sid = (uint16_t)VTD_FRCD_HI_SID(hi);
+		out[n++] = (struct dmar_fault_record){
+			.unit = u->index,
+			.segment = u->segment,
+			.sid = sid,
+			.addr = lo & VTD_FRCD_LO_FI_MASK,
+			.reason = (uint8_t)VTD_FRCD_HI_FR(hi),
+			.is_read = (hi & VTD_FRCD_HI_T) != 0,
+			.has_pasid = (hi & VTD_FRCD_HI_PP) != 0,
+			.pasid = (uint32_t)VTD_FRCD_HI_PV(hi),
+			.did = context_did_peek(u, sid),
+		};
+		/* F is write-1-to-clear in the upper dword. */
+		unit_write32(u, off + 12, (uint32_t)(VTD_FRCD_HI_F >> 32));
 	}
+	return n;
+}
+
+int fault_drain_unit(struct dmar_unit *u, bool explain)
+{
+	struct dmar_system *sys = u->sys;
+	struct dmar_fault_record batch[FAULT_BATCH];
+	unsigned budget = FAULT_MAX_ROUNDS * u->nfr, n;
+	int drained = 0;
+	/* Scan again while PPF stays set: the unit may record while we drain. */
+	while (budget) {
+		os_lock(&sys->os, u->fault_lock);
+		n = take_records(u, batch, budget < FAULT_BATCH ? budget : FAULT_BATCH);
+		os_unlock(&sys->os, u->fault_lock);
+		if (!n)
+			break;
+		for (unsigned k = 0; k < n; k++) {
+			ring_push(sys, &batch[k]);
+			report(sys, &batch[k], explain);
+		}
+		drained += (int)n;
+		budget -= n;
+	}
+	/* Clear the write-1-to-clear status bits acted on (not IQE: QI owns it). */
+	os_lock(&sys->os, u->fault_lock);
+	uint32_t fsts = unit_read32(u, VTD_FSTS_REG) &
+			(uint32_t)(VTD_FSTS_PFO | VTD_FSTS_AFO | VTD_FSTS_APF);
+	if (fsts)
+		unit_write32(u, VTD_FSTS_REG, fsts);
+	os_unlock(&sys->os, u->fault_lock);
 	if (fsts & VTD_FSTS_PFO) {
-		os_lock(&u->sys->os, u->sys->fault_lock);
-		u->sys->fault_counters.overflows++;
-		os_unlock(&u->sys->os, u->sys->fault_lock);
-		dmar_log(u->sys, DMAR_LOG_WARN,
+		os_lock(&sys->os, sys->fault_lock);
+		sys->fault_counters.overflows++;
+		os_unlock(&sys->os, sys->fault_lock);
+		dmar_log(sys, DMAR_LOG_WARN,
 			 "dmar%u: fault overflow: the unit dropped faults it could not record",
 			 u->index);
 	}
-	/* Clear the write-1-to-clear fault status bits we acted on (not IQE: QI owns it). */
-	if (fsts & (VTD_FSTS_PFO | VTD_FSTS_AFO | VTD_FSTS_APF))
-		unit_write32(u, VTD_FSTS_REG,
-			     fsts & (uint32_t)(VTD_FSTS_PFO | VTD_FSTS_AFO | VTD_FSTS_APF));
 	return drained;
 }
 
@@ -120,7 +165,15 @@ int dmar_fault_poll(struct dmar_system *sys)
 {
 	int total = 0;
 	for (unsigned i = 0; i < sys->nunits; i++)
-		total += fault_drain_unit(sys->units[i]);
+		total += fault_drain_unit(sys->units[i], true);
+	return total;
+}
+
+int dmar_fault_poll_irq(struct dmar_system *sys)
+{
+	int total = 0;
+	for (unsigned i = 0; i < sys->nunits; i++)
+		total += fault_drain_unit(sys->units[i], false);
 	return total;
 }
 
@@ -157,40 +210,58 @@ static int explain_walk(struct dmar_system *sys, const struct dmar_fault_record 
 {
 	if (rec->unit >= sys->nunits)
 		return dmar_snprintf(buf, len, "no such unit");
-	struct dmar_unit *u = sys->units[rec->unit];
-	struct dmar_domain *dom = dmar_device_domain(u, rec->sid);
-	if (!dom)
-		return dmar_snprintf(buf, len, "device is attached to no domain "
+	if (rec->did < 0)
+		return dmar_snprintf(buf, len, "device was attached to no domain "
 					       "(context entry not present)");
-	if (dom->passthrough_tt)
-		return dmar_snprintf(buf, len, "domain %u is pass-through", dom->did);
-	if (dom->width < 64 && rec->addr >= (1ull << dom->width))
-		return dmar_snprintf(buf, len, "domain %u: address beyond its %u-bit width",
-				     dom->did, dom->width);
-	struct pgtable_walk w;
-	os_lock(&sys->os, dom->lock);
-	int rc = pgtable_explain(&dom->pt, rec->addr, &w);
-	os_unlock(&sys->os, dom->lock);
-	if (rc)
-		return dmar_snprintf(buf, len, "domain %u: walk failed (%s)", dom->did,
-				     dmar_strerror(rc));
-	char what[128];
-	pgtable_walk_format(&w, what, sizeof(what));
-	return dmar_snprintf(buf, len, "domain %u (%u-level): %s", dom->did, dom->pt.levels,
-			     what);
+	struct dmar_unit *u = sys->units[rec->unit];
+	/* The domain the device was in when the fault was drained, pinned while walked. */
+	struct dmar_domain *dom = domain_pin(u, rec->did);
+	int n;
+	if (!dom)
+		return dmar_snprintf(buf, len, "domain %d (the device's when drained) no longer "
+					       "exists", rec->did);
+	if (dom->passthrough_tt) {
+		n = dmar_snprintf(buf, len, "domain %u is pass-through", dom->did);
+	} else if (dom->width < 64 && rec->addr >= (1ull << dom->width)) {
+		n = dmar_snprintf(buf, len, "domain %u: address beyond its %u-bit width",
+				  dom->did, dom->width);
+	} else {
+		struct pgtable_walk w;
+		os_lock(&sys->os, dom->lock);
+		int rc = pgtable_explain(&dom->pt, rec->addr, &w);
+		os_unlock(&sys->os, dom->lock);
+		if (rc) {
+			n = dmar_snprintf(buf, len, "domain %u: walk failed (%s)", dom->did,
+					  dmar_strerror(rc));
+		} else {
+			char what[128];
+			pgtable_walk_format(&w, what, sizeof(what));
+			n = dmar_snprintf(buf, len, "domain %u (%u-level): %s", dom->did,
+					  dom->pt.levels, what);
+		}
+	}
+	domain_unpin(dom);
+	return n;
+}
+
+/* The record alone, as dmar_fault_format prints it before "; walk: ". */
+static int fault_format_record(const struct dmar_fault_record *rec, char *buf, size_t len)
+{
+	return dmar_snprintf(buf, len,
+			     "dmar%u: DMA %s fault #%llu from %04x:%02x:%02x.%x (sid 0x%04x) at "
+			     "0x%llx: reason 0x%02x (%s)",
+			     rec->unit, rec->is_read ? "read" : "write",
+			     (unsigned long long)rec->seq, rec->segment, rec->sid >> 8,
+			     (rec->sid >> 3) & 0x1f, rec->sid & 7, rec->sid,
+			     (unsigned long long)rec->addr, rec->reason,
+			     dmar_fault_reason_text(rec->reason));
 }
 
 int dmar_fault_format(struct dmar_system *sys, const struct dmar_fault_record *rec,
 		      char *buf, size_t len)
 {
-	char walk[160];
+	char head[320], walk[160];
+	fault_format_record(rec, head, sizeof(head));
 	explain_walk(sys, rec, walk, sizeof(walk));
-	return dmar_snprintf(buf, len,
-			     "dmar%u: DMA %s fault #%llu from %04x:%02x:%02x.%x (sid 0x%04x) at "
-			     "0x%llx: reason 0x%02x (%s); walk: %s",
-			     rec->unit, rec->is_read ? "read" : "write",
-			     (unsigned long long)rec->seq, rec->segment, rec->sid >> 8,
-			     (rec->sid >> 3) & 0x1f, rec->sid & 7, rec->sid,
-			     (unsigned long long)rec->addr, rec->reason,
-			     dmar_fault_reason_text(rec->reason), walk);
+	return dmar_snprintf(buf, len, "%s; walk: %s", head, walk);
 }

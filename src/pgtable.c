@@ -231,6 +231,41 @@ void pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush)
 	flush->deferred_phys = 0;
 }
 
+/* [s, e) widened to cover [a, b) too (an empty range takes the other). */
+static void range_union(uint64_t *s, uint64_t *e, uint64_t a, uint64_t b)
+{
+	if (a == b)
+		return;
+	if (*s == *e) {
+		*s = a;
+		*e = b;
+		return;
+	}
+	*s = dmar_min_u64(*s, a);
+	*e = dmar_max_u64(*e, b);
+}
+
+void pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
+			 struct pgtable_flush *from)
+{
+	range_union(&into->start, &into->end, from->start, from->end);
+	range_union(&into->tables_start, &into->tables_end, from->tables_start,
+		    from->tables_end);
+	into->tables_changed = into->tables_changed || from->tables_changed;
+	if (from->deferred_pages) {
+		/* Link the oldest page of `from` to the newest of `into`. */
+		uint64_t *va = from->deferred;
+		for (uint64_t n = 1; n < from->deferred_pages; n++)
+			va = pt->os->ops->phys_to_virt(pt->os->ctx, va[0]);
+		if (into->deferred_pages)
+			pte_store(&va[0], into->deferred_phys);
+		into->deferred = from->deferred;
+		into->deferred_phys = from->deferred_phys;
+		into->deferred_pages += from->deferred_pages;
+	}
+	dmar_memset(from, 0, sizeof(*from));
+}
+
 /* Detaches a table page and every table below it (the parent entry is cleared by the
  * caller). */
 static void detach_tree(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t phys,

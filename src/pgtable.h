@@ -127,6 +127,10 @@ int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush);
 /* Frees the table pages an unmap detached. Call after the invalidation completed. */
 void pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush);
+/* Moves what `from` owes into `into` (ranges joined, detached pages chained) and
+ * empties `from`: one invalidation covering `into` then settles both. */
+void pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
+			 struct pgtable_flush *from);
 
 /* Detaches the empty table kept by an earlier unmap, if any, with the ancestors that
  * leaves empty; then nothing but mapped leaves holds table pages. *flush (may be NULL:

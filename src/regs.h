@@ -132,8 +132,9 @@
 #define VTD_GSTS_IRTPS VTD_BIT(24)
 #define VTD_GSTS_CFIS VTD_BIT(23)
 /* Persistent enables: GCMD writes must carry these forward from GSTS (11.4.4). */
+/* The enables a GCMD write must carry forward from GSTS (11.4.4: GSTS & 0x96FFFFFF). */
 #define VTD_GSTS_PERSISTENT \
-	(VTD_GSTS_TES | VTD_GSTS_QIES | VTD_GSTS_IRES | VTD_GSTS_CFIS)
+	(VTD_GSTS_TES | VTD_GSTS_AFLS | VTD_GSTS_QIES | VTD_GSTS_IRES | VTD_GSTS_CFIS)
 
 /* RTADDR_REG */
 #define VTD_RTADDR_TTM(v) VTD_GET(v, 10, 2)   /* 0: legacy, 1: scalable */

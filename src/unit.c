@@ -221,6 +221,9 @@ int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct
 	u->lock = os_lock_create(os, &lock_failed);
 	if (lock_failed)
 		goto fail;
+	u->fault_lock = os_lock_create(os, &lock_failed);
+	if (lock_failed)
+		goto fail;
 	u->did_map = os_alloc(os, did_map_words(u) * sizeof(uint64_t));
 	if (!u->did_map)
 		goto fail;
@@ -266,6 +269,7 @@ void unit_destroy(struct dmar_unit *u)
 	if (u->did_map)
 		os_free(os, u->did_map, did_map_words(u) * sizeof(uint64_t));
 	os_lock_destroy(os, u->lock);
+	os_lock_destroy(os, u->fault_lock);
 	os_free(os, u, sizeof(*u));
 }
 

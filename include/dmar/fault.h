@@ -3,9 +3,10 @@
  *
  * The driver drains a unit's fault recording registers into a ring of records (size
  * hw.dmar.fault_log_size; when full the oldest record is dropped and counted). The
- * embedder calls dmar_fault_poll() from its fault interrupt handler or periodically;
- * records can then be read, and each is also printed as one log line followed by a line
- * telling where the page walk for that address stops in the device's domain.
+ * embedder calls dmar_fault_poll_irq() from its fault interrupt handler, or
+ * dmar_fault_poll() from a thread or timer; records can then be read, and each is also
+ * printed as one log line (dmar_fault_poll: telling where the page walk for that
+ * address stops in the device's domain).
  * All functions may be called concurrently with each other and with map/unmap.
  */
 #ifndef DMAR_FAULT_H
@@ -27,6 +28,8 @@ struct dmar_fault_record {
 	bool is_read;        /* FRCD.T: 1 = DMA read of memory, 0 = DMA write */
 	bool has_pasid;      /* FRCD.PP; pasid is meaningless when false */
 	uint32_t pasid;
+	int32_t did;         /* id of the domain the device's context entry named when the
+				record was drained; -1: none (not attached) */
 };
 
 struct dmar_fault_counters {
@@ -37,23 +40,35 @@ struct dmar_fault_counters {
 
 typedef void (*dmar_fault_fn)(void *ctx, const struct dmar_fault_record *rec);
 
-/* Drains the fault recording registers of every unit, clears them and the overflow
- * status, stores and prints the records, and calls the callback for each. Returns the
- * number of records drained, or a negative error (e.g. DMAR_ETIMEDOUT is never waited
- * for here: draining does not wait). */
+/* Drains the fault recording registers of every unit (every register holding a record,
+ * while FSTS.PPF stays set, up to 4 x NFR records per unit and call: under a fault storm
+ * the next call goes on), clears them and the overflow status, stores the records, logs
+ * each one explained as dmar_fault_format does, and calls the callback for each.
+ * Returns the number of records drained; it never waits for the hardware.
+ * Thread context only (a timer, a thread, a threaded interrupt handler): explaining
+ * takes the unit and domain locks, which an interrupted thread may hold. */
 int dmar_fault_poll(struct dmar_system *sys);
+
+/* The same for a hard interrupt handler: takes only the units' fault-register locks
+ * and the fault ring's lock (leaf locks, never held across a wait; see os.h) and logs
+ * each record without the walk. The explanation is available later, from thread
+ * context, through dmar_fault_format on the records dmar_fault_read returns. */
+int dmar_fault_poll_irq(struct dmar_system *sys);
 
 /* Pops up to `max` of the oldest records into out[]; returns how many. */
 unsigned dmar_fault_read(struct dmar_system *sys, struct dmar_fault_record *out, unsigned max);
 
 void dmar_fault_get_counters(const struct dmar_system *sys, struct dmar_fault_counters *c);
 
-/* Called for every drained record, from dmar_fault_poll, without driver locks held. */
+/* Called for every drained record, from dmar_fault_poll(_irq), without driver locks
+ * held (from the interrupt handler when dmar_fault_poll_irq runs there). */
 void dmar_fault_set_callback(struct dmar_system *sys, dmar_fault_fn fn, void *ctx);
 
-/* One-line description of a record plus " ; walk: ..." explaining where the page walk
- * for that address stops in the domain the device is attached to now. Returns the
- * length the full text would have (like snprintf). */
+/* One-line description of a record plus "; walk: ..." explaining where the page walk
+ * for that address stops now in the domain the device was attached to when the record
+ * was drained (rec->did; the domain is pinned while walked, and a domain destroyed
+ * since is said to be gone). Thread context only (takes the unit and domain locks).
+ * Returns the length the full text would have (like snprintf). */
 int dmar_fault_format(struct dmar_system *sys, const struct dmar_fault_record *rec,
 		      char *buf, size_t len);
 

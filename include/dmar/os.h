@@ -7,9 +7,27 @@
  * global state, so several systems (e.g. several simulated machines) can live in one
  * process.
  *
- * Contract for every operation: it may be called from any library call; the library
- * holds at most one of its own locks while calling it. None of them may call back into
- * the library.
+ * Contract for every operation: it may be called from any library call, with library
+ * locks held (see Locks below), so none may sleep or call back into the library.
+ *
+ * Locks the library takes, outermost first; a call never takes an outer lock while it
+ * holds an inner one:
+ *   1. busdma: the bus lock and each device's lock (bounce pool, IOVA space). Held
+ *      around page_alloc (the bounce pool grows under the bus lock), never around a
+ *      call into the remapping core.
+ *   2. a domain's lock (its page table; the table pages it allocates). Held across
+ *      the invalidation of its changes, so together with:
+ *   3. the unit's lock (context tables, domain ids, invalidation), held across MMIO,
+ *      cache_flush, wmb, now_ns and delay_ns while a wait for the hardware lasts (at
+ *      most hw.dmar.timeout_us).
+ *   4. leaf locks, never held across a wait or an allocation: a unit's fault-register
+ *      lock, then the system's fault-ring lock.
+ * So: alloc and page_alloc must not sleep (return NULL rather than wait for memory),
+ * delay_ns must busy-wait, and an embedder that takes these locks from interrupt
+ * handlers must make them interrupt-safe (e.g. disable interrupts while held). The
+ * only calls meant for a hard interrupt handler are dmar_fault_poll_irq and
+ * dmar_fault_read (leaf locks only); dmar_fault_poll takes the unit and domain locks
+ * and belongs in thread context.
  */
 #ifndef DMAR_OS_H
 #define DMAR_OS_H
@@ -61,9 +79,9 @@ struct dmar_os_ops {
 	uint64_t (*now_ns)(void *ctx);
 	void (*delay_ns)(void *ctx, uint64_t ns);
 
-	/* Locks. lock_create returns NULL on failure. A lock is never held across a call
-	 * that may sleep in the OS layer, except delay_ns. May be NULL for a
-	 * single-threaded embedder (then the library does no locking). */
+	/* Locks (spinlocks: held only briefly, see the order above). lock_create returns
+	 * NULL on failure. May be NULL for a single-threaded embedder (then the library
+	 * does no locking). */
 	void *(*lock_create)(void *ctx);
 	void (*lock_acquire)(void *ctx, void *lock);
 	void (*lock_release)(void *ctx, void *lock);
