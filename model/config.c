@@ -52,7 +52,7 @@ uint64_t model_config_cap(const struct model_config *cfg)
 		cap |= VTD_CAP_DWD;
 	if (cfg->drd)
 		cap |= VTD_CAP_DRD;
-	return cap;
+	return cap | cfg->cap_extra;
 }
 
 uint64_t model_config_ecap(const struct model_config *cfg)
@@ -73,7 +73,44 @@ uint64_t model_config_ecap(const struct model_config *cfg)
 		ecap |= VTD_ECAP_PT;
 	if (cfg->sc)
 		ecap |= VTD_ECAP_SC;
-	return ecap;
+	return ecap | cfg->ecap_extra;
+}
+
+bool model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap, struct model_config *cfg)
+{
+	model_config_default(cfg);
+	cfg->ver = ver;
+	cfg->nd = (unsigned)VTD_CAP_ND(cap);
+	cfg->afl = (cap & VTD_CAP_AFL) != 0;
+	cfg->rwbf = (cap & VTD_CAP_RWBF) != 0;
+	cfg->plmr = (cap & VTD_CAP_PLMR) != 0;
+	cfg->phmr = (cap & VTD_CAP_PHMR) != 0;
+	cfg->cm = (cap & VTD_CAP_CM) != 0;
+	cfg->sagaw = (unsigned)VTD_CAP_SAGAW(cap) &
+		     (unsigned)(VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57);
+	cfg->mgaw = (unsigned)VTD_CAP_MGAW(cap);
+	cfg->zlr = (cap & VTD_CAP_ZLR) != 0;
+	cfg->fro = (unsigned)VTD_CAP_FRO(cap);
+	cfg->sllps = (unsigned)VTD_CAP_SLLPS(cap) & 3u;
+	cfg->psi = (cap & VTD_CAP_PSI) != 0;
+	cfg->nfr = (unsigned)VTD_CAP_NFR(cap);
+	cfg->mamv = (unsigned)VTD_CAP_MAMV(cap);
+	cfg->dwd = (cap & VTD_CAP_DWD) != 0;
+	cfg->drd = (cap & VTD_CAP_DRD) != 0;
+	cfg->c = (ecap & VTD_ECAP_C) != 0;
+	cfg->qi = (ecap & VTD_ECAP_QI) != 0;
+	cfg->dt = (ecap & VTD_ECAP_DT) != 0;
+	cfg->ir = (ecap & VTD_ECAP_IR) != 0;
+	cfg->eim = (ecap & VTD_ECAP_EIM) != 0;
+	cfg->pt = (ecap & VTD_ECAP_PT) != 0;
+	cfg->sc = (ecap & VTD_ECAP_SC) != 0;
+	cfg->iro = (unsigned)VTD_ECAP_IRO(ecap);
+	cfg->mhmv = (unsigned)VTD_ECAP_MHMV(ecap);
+	cfg->cap_extra = 0;
+	cfg->ecap_extra = 0;
+	cfg->cap_extra = cap & ~model_config_cap(cfg);
+	cfg->ecap_extra = ecap & ~model_config_ecap(cfg);
+	return mdl_config_valid(cfg);
 }
 
 uint32_t model_config_reg_size(const struct model_config *cfg)

@@ -64,6 +64,11 @@ struct model_config {
 	bool sc;          /* snoop control (SNP bit allowed in leaf entries) */
 	unsigned iro;     /* IVA/IOTLB registers at iro*16 */
 	unsigned mhmv;    /* maximum handle mask value */
+	/* Bits reported in CAP/ECAP as they are, with no behaviour behind them: fields of
+	 * a real unit the model does not implement (scalable mode, nested translation,
+	 * PASID, posted interrupts, first-level page sizes, ...), none of which a
+	 * legacy-mode driver uses. model_config_from_regs fills them. */
+	uint64_t cap_extra, ecap_extra;
 	/* Knobs */
 	bool null_hw;     /* benchmark mode: everything acknowledges at once, no caches
 			   * and no DMA translation (model_dma copies untranslated) */
@@ -74,6 +79,13 @@ struct model_config {
 
 /* QEMU 7.2 defaults: VER 0x10, CAP 0x00d2008c22260206, ECAP 0xf00f4a. */
 void model_config_default(struct model_config *cfg);
+/* The configuration of a unit that reports these VER, CAP and ECAP values (as a real
+ * machine prints them at boot): every field the model implements is decoded, the
+ * rest goes to cap_extra/ecap_extra, so model_config_cap/ecap give back exactly `cap`
+ * and `ecap`. Knobs get their defaults. Returns false (cfg still filled) when the
+ * values describe a unit the model cannot be (e.g. SAGAW offering no 3-, 4- or 5-level
+ * table): model_create would refuse it. */
+bool model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap, struct model_config *cfg);
 /* The CAP and ECAP register values a configuration encodes. */
 uint64_t model_config_cap(const struct model_config *cfg);
 uint64_t model_config_ecap(const struct model_config *cfg);

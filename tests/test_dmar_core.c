@@ -23,26 +23,33 @@ struct variant {
 	bool cm, coherent, rwbf;
 	unsigned nfr;
 	bool pt;
+	unsigned sagaw, mgaw; /* 0: all three table depths, 57 bits */
+	bool no_qi;           /* the unit has no queued invalidation */
 };
 
 static const struct variant variants[] = {
-	{ "qemu-default(qi)", -1, 39, false, false, false, 1, true },
-	{ "registers", 0, 39, false, false, false, 1, true },
-	{ "4-level", -1, 48, false, false, false, 1, true },
-	{ "5-level", -1, 57, false, false, false, 1, true },
-	{ "caching-mode", -1, 39, true, false, false, 1, true },
-	{ "caching-mode+registers", 0, 39, true, false, false, 1, true },
-	{ "coherent", -1, 39, false, true, false, 1, true },
-	{ "rwbf", 0, 39, false, false, true, 1, true },
-	{ "nfr8", -1, 48, false, true, false, 8, true },
-	{ "no-pt", -1, 39, false, false, false, 1, false },
+	{ "qemu-default(qi)", -1, 39, false, false, false, 1, true, 0, 0, false },
+	{ "registers", 0, 39, false, false, false, 1, true, 0, 0, false },
+	{ "4-level", -1, 48, false, false, false, 1, true, 0, 0, false },
+	{ "5-level", -1, 57, false, false, false, 1, true, 0, 0, false },
+	{ "caching-mode", -1, 39, true, false, false, 1, true, 0, 0, false },
+	{ "caching-mode+registers", 0, 39, true, false, false, 1, true, 0, 0, false },
+	{ "coherent", -1, 39, false, true, false, 1, true, 0, 0, false },
+	{ "rwbf", 0, 39, false, false, true, 1, true, 0, 0, false },
+	{ "nfr8", -1, 48, false, true, false, 8, true, 0, 0, false },
+	{ "no-pt", -1, 39, false, false, false, 1, false, 0, 0, false },
+	/* Client graphics units: only 4-level tables, MGAW 39; the default width. */
+	{ "sagaw48-only-mgaw39", -1, 0, false, false, false, 1, true, VTD_SAGAW_48, 39, false },
+	/* 2008 chipsets: MGAW 36, no QI, no PT, RWBF; the default width. */
+	{ "mgaw36-no-qi-rwbf", -1, 0, false, false, true, 1, false, VTD_SAGAW_39, 36, true },
 };
 
 static void variant_configs(const struct variant *v, struct model_config *m, struct dmar_config *c)
 {
 	model_config_default(m);
-	m->sagaw = VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57;
-	m->mgaw = 57;
+	m->sagaw = v->sagaw ? v->sagaw : VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57;
+	m->mgaw = v->mgaw ? v->mgaw : 57;
+	m->qi = !v->no_qi;
 	m->cm = v->cm;
 	m->c = v->coherent;
 	m->rwbf = v->rwbf;
@@ -126,7 +133,7 @@ static void map_then_dma_works_body(struct simsys *s, const struct variant *v)
 	struct dmar_unit_info ui;
 	dmar_unit_get_info(s->unit, &ui);
 	CHECK(ui.translating);
-	CHECK_EQ(ui.qi, v->qi != 0);
+	CHECK_EQ(ui.qi, v->qi != 0 && !v->no_qi);
 	CHECK_OK(dmar_domain_detach(d, SID_A));
 	CHECK_OK(dmar_domain_destroy(d));
 }

@@ -3,6 +3,7 @@
  * returns an error, nothing leaks, and what was mapped before still works.
  */
 #include "harness.h"
+#include "dmar_table_builder.h"
 #include "simsys.h"
 #include "regs.h"
 
@@ -12,7 +13,26 @@
 #define SID2 VTD_SID(7, 1, 0)
 #define MIB (1ull << 20)
 
-enum op { OP_CREATE, OP_ATTACH, OP_MAP, OP_UNMAP_SPLIT };
+enum op { OP_CREATE, OP_ATTACH, OP_ATTACH_RMRR, OP_MAP, OP_UNMAP_SPLIT };
+
+/* OP_ATTACH_RMRR: the table names SID2 in an RMRR, which attach must identity-map. */
+#define RMRR_BASE 0x41000000ull
+#define RMRR_SIZE (64 * 1024ull)
+
+static struct dtb rmrr_dtb;
+static struct dmar_acpi_table rmrr_table;
+
+static const struct dmar_acpi_table *table_with_rmrr(void)
+{
+	struct dtb *b = &rmrr_dtb;
+	dtb_init(b, 39, 0);
+	dtb_drhd(b, DMAR_DRHD_INCLUDE_PCI_ALL, 0, SIMSYS_REG_BASE);
+	dtb_rmrr(b, 0, RMRR_BASE, RMRR_BASE + RMRR_SIZE - 1);
+	dtb_scope_pci(b, DMAR_SCOPE_ENDPOINT, 7, 1, 0, 0);
+	size_t len = dtb_finish(b);
+	REQUIRE_OK(dmar_acpi_parse(b->buf, len, NULL, &rmrr_table));
+	return &rmrr_table;
+}
 
 /* Sets up a domain with a 2 MiB superpage at 0x40000000 and a page at 0x1000 mapped,
  * attached to SID; then runs `op` with the n-th allocation failing. Returns whether the
@@ -49,8 +69,15 @@ static bool scenario(enum op op, unsigned n)
 		CHECK_EQ(simsys_down(&s), 0);
 		return reached;
 	}
-	REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
-	REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
+	if (op == OP_ATTACH_RMRR) {
+		REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, table_with_rmrr(),
+					      &s.sys));
+		s.unit = dmar_unit_at(s.sys, 0);
+		REQUIRE(s.unit);
+	} else {
+		REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
+		REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
+	}
 	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
 	struct dmar_domain *d;
 	REQUIRE_OK(dmar_domain_create(s.unit, &p, &d));
@@ -65,6 +92,7 @@ static bool scenario(enum op op, unsigned n)
 	posix_machine_fail_nth(s.pm, n);
 	switch (op) {
 	case OP_ATTACH:
+	case OP_ATTACH_RMRR:
 		rc = dmar_domain_attach(d, SID2); /* needs a new context table */
 		break;
 	case OP_MAP:
@@ -95,10 +123,20 @@ static bool scenario(enum op op, unsigned n)
 			CHECK_EQ(dmar_lookup(d, 0x300003000ull, &phys, &prot), DMAR_ENOENT);
 		if (op == OP_UNMAP_SPLIT)
 			CHECK_EQ(simsys_dma(&s, SID, 0x40000000 + MIB, b, 16, false), 0);
-		if (op == OP_ATTACH)
+		if (op == OP_ATTACH || op == OP_ATTACH_RMRR)
 			CHECK(dmar_device_domain(s.unit, SID2) == NULL);
+		if (op == OP_ATTACH_RMRR) {
+			CHECK_EQ(dmar_lookup(d, RMRR_BASE, &phys, &prot), DMAR_ENOENT);
+			CHECK_EQ(dmar_domain_reserved_ranges(d, NULL, 0), 0);
+		}
 	}
-	if (op == OP_ATTACH && !rc)
+	if (op == OP_ATTACH_RMRR && !rc) {
+		/* Attached: the firmware's range is reachable at once, nothing else is. */
+		CHECK_EQ(dmar_domain_reserved_ranges(d, NULL, 0), 1);
+		CHECK_EQ(simsys_dma(&s, SID2, RMRR_BASE + RMRR_SIZE - 16, b, 16, false), 0);
+		CHECK_EQ(simsys_dma(&s, SID2, RMRR_BASE + RMRR_SIZE, b, 16, false), VTD_FR_READ);
+	}
+	if ((op == OP_ATTACH || op == OP_ATTACH_RMRR) && !rc)
 		CHECK_OK(dmar_domain_detach(d, SID2));
 	dmar_fault_poll(s.sys);
 	CHECK_OK(dmar_domain_detach(d, SID));
@@ -126,6 +164,11 @@ TEST(failnth_system_bring_up)
 TEST(failnth_attach)
 {
 	every_n(OP_ATTACH, "attach");
+}
+
+TEST(failnth_attach_with_an_rmrr)
+{
+	every_n(OP_ATTACH_RMRR, "attach with an RMRR");
 }
 
 TEST(failnth_map)
