@@ -109,8 +109,10 @@ enum dmar_domain_kind {
 
 struct dmar_domain_params {
 	enum dmar_domain_kind kind;
-	unsigned width;          /* guest address width wanted in bits (0: 39, or the
-				    smallest the unit supports); rounded up to 39/48/57 */
+	unsigned width;          /* guest address width wanted in bits (0: 39, or MGAW
+				    when smaller); the table gets the fewest levels SAGAW
+				    offers for it (a unit with only 4-level tables gives 4
+				    levels for 39 bits) and the width is capped at MGAW */
 	uint64_t identity_limit; /* IDENTITY (and PASSTHROUGH without ECAP.PT): map [0, limit) */
 };
 
@@ -158,7 +160,12 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
  * invalidates the IOTLB for exactly what changed and waits for it. Table pages it
  * leaves empty are freed after that, except the one it started in, kept linked (and
  * mapping nothing) for the next map in its region. DMAR_ENOENT if part of the range is
- * not mapped (nothing changes). */
+ * not mapped (nothing changes).
+ * If the invalidation fails (DMAR_ETIMEDOUT, DMAR_EHW), the entries stay cleared but
+ * the unit may still use the old translation: the domain owes that invalidation and
+ * keeps the detached table pages allocated. The next dmar_map/dmar_unmap of the domain
+ * first completes what is owed (failing with its error while the unit does not
+ * respond), and retrying the failed unmap (same range, or a sub-range) then returns 0. */
 int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size);
 /* Translation the domain's tables give now: DMAR_ENOENT when not mapped. */
 int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned *prot);
