@@ -167,9 +167,41 @@ int fixture_domain(struct fixture *f, unsigned i, const struct dmar_domain_param
 	return rc;
 }
 
+unsigned domain_levels(unsigned width)
+{
+	return width <= 39 ? 3 : width <= 48 ? 4 : 5;
+}
+
+/* With kernel.domain_width the domain must have the levels that width needs: the
+ * tests then prove DMA through tables of that depth, not through the library's
+ * default. */
 int translated_domain(struct fixture *f, unsigned i, struct edu *e, struct dmar_domain **out)
 {
-	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
-	return fixture_domain(f, i, &p, e, out);
+	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED,
+					.width = kenv.domain_width };
+	int rc = fixture_domain(f, i, &p, e, out);
+	if (rc == 0 && kenv.domain_width) {
+		struct dmar_domain_info info;
+		dmar_domain_get_info(*out, &info);
+		if (info.levels != domain_levels(kenv.domain_width)) {
+			kprintf("# %s:%d: a %u-bit domain (kernel.domain_width=%u) has %u levels\n",
+				__FILE__, __LINE__, info.width, kenv.domain_width, info.levels);
+			rc = DMAR_EINVAL;
+		}
+	}
+	return rc;
+}
+
+bool unit_has(struct ktest *t, enum kenv_feature feature, bool reported)
+{
+	if (!kenv.expect_given)
+		return reported;
+	bool offered = kenv.expect[feature];
+	if (offered != reported)
+		ktest_fail(t, __FILE__, __LINE__,
+			   "the driver reports %s%s, the configuration (kernel.expect) %s",
+			   reported ? "" : "no ", kenv_feature_name[feature],
+			   offered ? "offers it" : "does not offer it");
+	return offered;
 }
 

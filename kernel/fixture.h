@@ -60,7 +60,16 @@ void fixture_down(struct ktest *t, struct fixture *f);
 /* Creates domain slot i and attaches `e` to it (when not NULL). */
 int fixture_domain(struct fixture *f, unsigned i, const struct dmar_domain_params *p,
 		   struct edu *e, struct dmar_domain **out);
+/* A translated domain of kernel.domain_width bits (when given: DMAR_EINVAL, with a
+ * diagnostic, if its table lacks the levels that width needs). */
 int translated_domain(struct fixture *f, unsigned i, struct edu *e, struct dmar_domain **out);
+/* Page-table levels of a width: 3 up to 39 bits, 4 up to 48, else 5. */
+unsigned domain_levels(unsigned width);
+
+/* Whether the configuration offers `feature`: kernel.expect's answer when the command
+ * line has one, else `reported` (the driver's). A report that contradicts kernel.expect
+ * fails the test, so a misreport cannot turn a test into a skip. */
+bool unit_has(struct ktest *t, enum kenv_feature feature, bool reported);
 
 /* DMA buffers (n pages, aligned, filled), given back by fixture_down; 0 when out of
  * memory. buffer() stays below the edu's default 28-bit dma_mask; buffer_in() takes RAM

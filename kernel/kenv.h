@@ -13,11 +13,23 @@
 
 #define KENV_MAX_EDU 4
 
+/* What a configuration offers, named by the command line word kernel.expect=w1,w2,...
+ * (the QEMU matrix derives it from QEMU's options): cm (CAP.CM), sp2m and sp1g
+ * (CAP.SLLPS), pt (ECAP.PT), qi (queued invalidation in use), aw48 (SAGAW offers
+ * 4-level tables). Given, the list is complete: a feature it omits is absent. */
+enum kenv_feature { KENV_CM, KENV_SP2M, KENV_SP1G, KENV_PT, KENV_QI, KENV_AW48, KENV_NFEATURES };
+extern const char *const kenv_feature_name[KENV_NFEATURES];
+
 struct kenv {
 	struct boot_info boot;
 	struct dmar_config cfg;
 	int cfg_warnings;
 	int verbose;             /* kernel.verbose=1 */
+	bool expect_given;       /* kernel.expect= is on the command line */
+	bool expect[KENV_NFEATURES];
+	bool expect_bad;         /* it has a word outside kenv_feature_name */
+	unsigned domain_width;   /* kernel.domain_width=N: the tests' translated domains
+				    ask for N bits (0: the library's default) */
 	struct dmar_os os;
 	int have_dmar;
 	struct acpi_found dmar;  /* the DMAR table, when have_dmar */

@@ -13,6 +13,11 @@
 
 struct kenv kenv;
 
+const char *const kenv_feature_name[KENV_NFEATURES] = {
+	[KENV_CM] = "cm", [KENV_SP2M] = "sp2m", [KENV_SP1G] = "sp1g",
+	[KENV_PT] = "pt", [KENV_QI] = "qi", [KENV_AW48] = "aw48",
+};
+
 void kmain(uint32_t magic, uint32_t info);
 
 uint64_t kenv_dma_buffer(uint64_t npages, uint64_t align, uint64_t limit)
@@ -24,6 +29,49 @@ static void config_warning(void *ctx, const char *msg)
 {
 	(void)ctx;
 	kprintf("# tunables: %s\n", msg);
+}
+
+/* kernel.expect=w1,w2,...: what the configuration offers (see kenv.h). */
+static void parse_expect(void)
+{
+	static char words[BOOT_CMDLINE_MAX];
+	if (!boot_cmdline_get(&kenv.boot, "kernel.expect", words, sizeof(words)))
+		return;
+	kenv.expect_given = true;
+	const char *s = words;
+	while (*s) {
+		const char *w = s;
+		while (*s && *s != ',')
+			s++;
+		size_t n = (size_t)(s - w);
+		unsigned i = 0;
+		while (i < KENV_NFEATURES && !(dmar_strlen(kenv_feature_name[i]) == n &&
+					       dmar_memcmp(kenv_feature_name[i], w, n) == 0))
+			i++;
+		if (i < KENV_NFEATURES)
+			kenv.expect[i] = true;
+		else if (n > 0)
+			kenv.expect_bad = true;
+		if (*s == ',')
+			s++;
+	}
+	kprintf("# the configuration offers:");
+	for (unsigned i = 0; i < KENV_NFEATURES; i++)
+		kprintf(" %s%s", kenv.expect[i] ? "" : "no-", kenv_feature_name[i]);
+	kprintf("%s\n", kenv.expect_bad ? " (and words this kernel does not know)" : "");
+}
+
+/* kernel.domain_width=N (decimal). */
+static unsigned parse_domain_width(void)
+{
+	char v[8] = "";
+	unsigned n = 0;
+	if (!boot_cmdline_get(&kenv.boot, "kernel.domain_width", v, sizeof(v)))
+		return 0;
+	for (const char *p = v; *p >= '0' && *p <= '9'; p++)
+		n = n * 10 + (unsigned)(*p - '0');
+	kprintf("# the tests' translated domains ask for %u-bit widths\n", n);
+	return n;
 }
 
 static void print_memory_map(const struct boot_info *bi)
@@ -73,6 +121,8 @@ void kmain(uint32_t magic, uint32_t info)
 	char verbose[8] = "";
 	boot_cmdline_get(&kenv.boot, "kernel.verbose", verbose, sizeof(verbose));
 	kenv.verbose = verbose[0] == '1';
+	parse_expect();
+	kenv.domain_width = parse_domain_width();
 	baremetal_os_init(&kenv.os, kenv.verbose ? DMAR_LOG_DEBUG : DMAR_LOG_INFO);
 
 	pci_enumerate();

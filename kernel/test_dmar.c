@@ -85,6 +85,23 @@ void test_acpi_dmar_parsed(struct ktest *t)
 	CHECK_EQ(f.info.cap, cap);
 	CHECK_EQ(f.info.ecap, ecap);
 	CHECK_EQ(f.info.nfr, VTD_CAP_NFR(cap));
+	/* What tests decide to run or skip from: the registers' fields ... */
+	unsigned sagaw = (unsigned)VTD_CAP_SAGAW(cap);
+	unsigned widest = sagaw & VTD_SAGAW_57 ? 57 : sagaw & VTD_SAGAW_48 ? 48 : 39;
+	CHECK_EQ(f.info.max_width, widest < VTD_CAP_MGAW(cap) ? widest : VTD_CAP_MGAW(cap));
+	CHECK_EQ(f.info.caching_mode, !!(cap & VTD_CAP_CM));
+	CHECK_EQ(f.info.superpages, VTD_CAP_SLLPS(cap) & 3);
+	CHECK_EQ(f.info.passthrough, !!(ecap & VTD_ECAP_PT));
+	/* ... and what the configuration offers (kernel.expect, from QEMU's options). */
+	if (kenv.expect_given) {
+		CHECK(!kenv.expect_bad);
+		unit_has(t, KENV_CM, f.info.caching_mode);
+		unit_has(t, KENV_SP2M, f.info.superpages & 1);
+		unit_has(t, KENV_SP1G, f.info.superpages & 2);
+		unit_has(t, KENV_PT, f.info.passthrough);
+		unit_has(t, KENV_QI, f.info.qi);
+		unit_has(t, KENV_AW48, f.info.max_width >= 48);
+	}
 	/* Brought up: root table pointer set; queued invalidation as configured. */
 	CHECK(gsts & VTD_GSTS_RTPS);
 	CHECK_EQ(!!(gsts & VTD_GSTS_QIES), f.info.qi);
@@ -167,6 +184,65 @@ void test_edu_dma_above_4g(struct ktest *t)
 	TRY(dmar_lookup(dom, iova_dst + 0x10, &phys, &prot));
 	CHECK_EQ(phys, dst + 0x10);
 	expect_no_fault(t, &f);
+out:
+	fixture_down(t, &f);
+}
+
+/* A 48-bit domain on a unit whose SAGAW offers it has a 4-level table, through which
+ * IOVAs above 2^39 (out of any 3-level table's reach) lead to their pages, up to the last
+ * page below 2^48; an unmapped IOVA there faults with its full address; a 39-bit domain
+ * refuses such IOVAs. Each high IOVA's low 39 bits are a canary page's address, so a
+ * walk that dropped the high bits would show there. */
+void test_edu_dma_48bit_iova(struct ktest *t)
+{
+	struct fixture f;
+	struct dmar_domain *dom = 0, *narrow = 0;
+	struct edu *e = &kenv.edu[0];
+	if (fixture_up(t, &f, 1) != 0)
+		goto out;
+	if (!unit_has(t, KENV_AW48, f.info.max_width >= 48)) {
+		t->skip = "the unit offers no 4-level tables (intel-iommu,aw-bits=48)";
+		goto out;
+	}
+	uint64_t src = buffer(&f, 1, PAGE, 0), dst = buffer(&f, 1, PAGE, 0xee);
+	uint64_t csrc = buffer(&f, 1, PAGE, 0x11), cdst = buffer(&f, 1, PAGE, 0x22);
+	ENSURE(src && dst && csrc && cdst);
+	fill_pattern(src, PAGE, 90);
+	uint64_t iova_src = (1ull << 39) | csrc;            /* level-4 index 1 */
+	uint64_t iova_dst = (1ull << 48) - PAGE;            /* the last index at each level */
+	uint64_t iova_hole = (1ull << 40) | cdst;           /* level-4 index 2: unmapped */
+	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED, .width = 48 };
+	TRY(fixture_domain(&f, 0, &p, e, &dom));
+	struct dmar_domain_info info;
+	dmar_domain_get_info(dom, &info);
+	CHECK_EQ(info.width, 48);
+	CHECK_EQ(info.levels, 4);
+	TRY(dmar_map(dom, iova_src, src, PAGE, DMAR_PROT_READ));
+	TRY(dmar_map(dom, iova_dst, dst, PAGE, DMAR_PROT_WRITE));
+	CHECK_EQ(dmar_map(dom, 1ull << 48, src, PAGE, DMAR_PROT_READ), DMAR_ERANGE);
+
+	TRY(edu_dma_to_device(e, iova_src + 0x40, 0, XFER));
+	TRY(edu_dma_from_device(e, iova_dst + 0x80, 0, XFER));
+	CHECK(dmar_memcmp(va(dst) + 0x80, va(src) + 0x40, XFER) == 0);
+	CHECK(all_bytes(dst, 0x80, 0xee));
+	CHECK(all_bytes(csrc, PAGE, 0x11));
+	uint64_t phys;
+	unsigned prot;
+	TRY(dmar_lookup(dom, iova_dst + 0x80, &phys, &prot));
+	CHECK_EQ(phys, dst + 0x80);
+	expect_no_fault(t, &f);
+
+	TRY(edu_dma_from_device(e, iova_hole, 0, XFER));
+	CHECK(all_bytes(cdst, PAGE, 0x22));
+	expect_fault(t, &f, e->sid, iova_hole, false);
+	TRY(dmar_unmap(dom, iova_src, PAGE));
+	TRY(dmar_unmap(dom, iova_dst, PAGE));
+
+	struct dmar_domain_params p39 = { .kind = DMAR_DOMAIN_TRANSLATED, .width = 39 };
+	TRY(fixture_domain(&f, 1, &p39, NULL, &narrow));
+	dmar_domain_get_info(narrow, &info);
+	CHECK_EQ(info.levels, 3);
+	CHECK_EQ(dmar_map(narrow, iova_src, src, PAGE, DMAR_PROT_READ), DMAR_ERANGE);
 out:
 	fixture_down(t, &f);
 }
@@ -336,7 +412,7 @@ static void superpage_test(struct ktest *t, unsigned bit, uint64_t size)
 	struct edu *e = &kenv.edu[0];
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
-	if (!(f.info.superpages & bit)) {
+	if (!unit_has(t, size == SZ_2M ? KENV_SP2M : KENV_SP1G, f.info.superpages & bit)) {
 		t->skip = size == SZ_2M ? "the unit has no 2 MiB pages" : "the unit has no 1 GiB pages";
 		goto out;
 	}
@@ -523,7 +599,7 @@ void test_edu_passthrough(struct ktest *t)
 	dmar_domain_get_info(pt, &info);
 	kprintf("# pass-through as %s (ECAP.PT=%d)\n",
 		info.passthrough_tt ? "TT=2" : "an identity table", f.info.passthrough);
-	CHECK_EQ(info.passthrough_tt, f.info.passthrough);
+	CHECK_EQ(info.passthrough_tt, unit_has(t, KENV_PT, f.info.passthrough));
 	if (e1) /* proves translation is on: e1 maps nothing */
 		TRY(translated_domain(&f, 1, e1, &blk));
 	struct dmar_unit_info ui;
@@ -603,7 +679,7 @@ void test_caching_mode_map_visible(struct ktest *t)
 	struct edu *e = &kenv.edu[0];
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
-	if (!f.info.caching_mode) {
+	if (!unit_has(t, KENV_CM, f.info.caching_mode)) {
 		t->skip = "the unit has no caching mode (intel-iommu,caching-mode=on)";
 		goto out;
 	}
@@ -674,7 +750,8 @@ void test_allocation_failures_leave_no_trace(struct ktest *t)
 	ENSURE(f.unit);
 	kprintf("# system create: %u allocation failures refused cleanly\n", failures);
 
-	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
+	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED,
+					.width = kenv.domain_width };
 	unsigned attach_failures = 0;
 	for (n = 1; n < 200; n++) {
 		baremetal_get_stats(&base);
@@ -693,6 +770,11 @@ void test_allocation_failures_leave_no_trace(struct ktest *t)
 		CHECK(dmar_device_domain(f.unit, e->sid) == 0);
 	}
 	ENSURE(f.sid[0]);
+	if (kenv.domain_width) {
+		struct dmar_domain_info di;
+		dmar_domain_get_info(dom, &di);
+		CHECK_EQ(di.levels, domain_levels(kenv.domain_width));
+	}
 	kprintf("# domain create + attach: %u allocation failures refused cleanly\n",
 		attach_failures);
 

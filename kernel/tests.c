@@ -8,6 +8,7 @@ const struct ktest_def kernel_tests[] = {
 	{ "edu_dma_untranslated", test_edu_dma_untranslated, 10000, false },
 	{ "edu_dma_roundtrip", test_edu_dma_roundtrip, 10000, false },
 	{ "edu_dma_above_4g", test_edu_dma_above_4g, 10000, false },
+	{ "edu_dma_48bit_iova", test_edu_dma_48bit_iova, 10000, false },
 	{ "edu_unmapped_write_blocked", test_edu_unmapped_write_blocked, 10000, false },
 	{ "edu_unmapped_read_faults", test_edu_unmapped_read_faults, 10000, false },
 	{ "edu_unmap_then_dma_faults", test_edu_unmap_then_dma_faults, 10000, false },

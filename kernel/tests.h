@@ -14,6 +14,7 @@ void test_edu_dma_untranslated(struct ktest *t);
 void test_watchdog_selftest(struct ktest *t);
 void test_edu_dma_roundtrip(struct ktest *t);
 void test_edu_dma_above_4g(struct ktest *t);
+void test_edu_dma_48bit_iova(struct ktest *t);
 void test_edu_unmapped_write_blocked(struct ktest *t);
 void test_edu_unmapped_read_faults(struct ktest *t);
 void test_edu_unmap_then_dma_faults(struct ktest *t);

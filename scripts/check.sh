@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Every test of the project, as `make check` runs them:
-#   1. gcc build (warnings are errors), all CTest tests incl. the QEMU matrix
+#   1. gcc build (warnings are errors), all host tests, then the QEMU matrix
 #   2. clang build (warnings are errors), all host tests
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, all host tests
 #   4. the library core compiled freestanding for x86-64 and for 32-bit (-m32), gcc and clang
-# Ends with one line "check: N passed, N failed, N skipped" counting the test programs
-# and steps (skipped: a test that found its input or tool absent, e.g. the corpus).
+# Ends with one line "check: N passed, N failed, N skipped" counting the host test
+# programs, the QEMU matrix's TAP results one by one, and the steps (skipped: a test that
+# found its input or tool absent, e.g. the corpus, or a test the configuration cannot
+# run). The build directories are $CHECK_BUILD (default build), $CHECK_BUILD-clang and
+# $CHECK_BUILD-asan.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
+bdir=${CHECK_BUILD:-build}
 passed=0
 failed=0
 skipped=0
@@ -49,27 +53,59 @@ run_ctest() { # builddir, extra ctest args...
   [ "$nfail" = 0 ] || failures+=("$nfail CTest test(s) in $dir")
 }
 
+# The QEMU matrix runs here rather than as its CTest test (left out of run_ctest with
+# -E qemu_matrix), so that each TAP result of each configuration counts: ok / not ok /
+# "# SKIP" as passed / failed / skipped, from the matrix's closing line "N passed,
+# N failed, N skipped" (its watchdog check counts there as one test). Through CTest it
+# would count as one test, and its skips as none; counting both would count it twice.
+run_matrix() { # builddir
+  local log line status p f s
+  log=$(mktemp)
+  bash scripts/qemu-matrix.sh "$1" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -1)
+  rm -f "$log"
+  if [ "$status" = 77 ]; then # no qemu-system-x86_64
+    skipped=$((skipped + 1))
+    return
+  fi
+  if [ -z "$line" ]; then
+    failed=$((failed + 1))
+    failures+=("QEMU matrix produced no summary (exit status $status)")
+    return
+  fi
+  read -r p f s <<<"$(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')"
+  # A failed configuration always counts at least one failed test; this is a guard.
+  [ "$status" != 0 ] && [ "$f" = 0 ] && f=1
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + s))
+  [ "$f" = 0 ] || failures+=("$f QEMU matrix test(s)")
+}
+
 build() { # dir, cmake args...
   local dir=$1
   shift
   cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j "$jobs"
 }
 
-if step "gcc build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc; then
-  run_ctest build
+if step "gcc build" build "$bdir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc; then
+  run_ctest "$bdir" -E '^qemu_matrix$'
+  echo "== QEMU matrix"
+  run_matrix "$bdir"
 else
   failed=$((failed + 1))
 fi
 
-if step "clang build" build build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang; then
-  run_ctest build-clang -E qemu
+if step "clang build" build "$bdir-clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang; then
+  run_ctest "$bdir-clang" -E qemu
 else
   failed=$((failed + 1))
 fi
 
-if step "sanitizer build (ASan+UBSan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DDMAR_SANITIZE=ON; then
+if step "sanitizer build (ASan+UBSan)" build "$bdir-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DDMAR_SANITIZE=ON; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest build-asan -E qemu
+    run_ctest "$bdir-asan" -E qemu
 else
   failed=$((failed + 1))
 fi

@@ -7,8 +7,11 @@
 # BUILD_DIR holds dmar-kernel.elf. With names, only those configurations run ("watchdog"
 # is the check that a hanging test is ended by the kernel's watchdog). Each run is
 # wrapped in `timeout`; a configuration passes when QEMU exits with status 1 (the kernel
-# wrote 0 to isa-debug-exit) and every planned test printed "ok". Ends with the line
-# "N passed, N failed" (tests over all configurations) and exit status 1 on any failure;
+# wrote 0 to isa-debug-exit), every planned test printed "ok", and every test the
+# configuration requires (required_tests: decided from QEMU's options and the command
+# line, never from what the driver reports) printed "ok" without "# SKIP". Ends with the
+# line "N passed, N failed, N skipped" (TAP results over all configurations; a required
+# test that was skipped or never ran counts as failed) and exit status 1 on any failure;
 # 77 when qemu-system-x86_64 is not installed.
 set -uo pipefail
 
@@ -36,17 +39,82 @@ edu="edu,dma_mask=0xffffffffffffffff"
 two_edu="-device $edu -device $edu"
 
 # name | memory | intel-iommu options | extra QEMU arguments | kernel command line
+# (kernel.domain_width=48 makes every translated domain of the tests a 4-level one.)
 configs=(
   "default|512M|| $two_edu|hw.busdma.pci0:0:3:0.bounce=1"
-  "aw48|512M|,aw-bits=48| $two_edu|"
+  "aw48|512M|,aw-bits=48| $two_edu|kernel.domain_width=48"
   "caching_mode|512M|,caching-mode=on| $two_edu|"
   "pt_off|512M|,pt=off| $two_edu|hw.busdma.pci0:0:3:0.bounce=1"
   "register_inval|512M|| $two_edu|hw.dmar.qi=0"
   "behind_root_port|512M||-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 -device $edu,bus=rp1 -device $edu|"
   "high_memory|5G|| $two_edu|"
   "edu_28bit_mask|1G||-device edu -device edu|kernel.tests=acpi_dmar_parsed,edu_dma_roundtrip,busdma_edu_28bit_mask,busdma_bounce_tunable hw.busdma.pci0:0:3:0.bounce=1"
-  "all_at_once|512M|,caching-mode=on,aw-bits=48,pt=off| $two_edu|hw.dmar.qi=0"
+  "all_at_once|512M|,caching-mode=on,aw-bits=48,pt=off| $two_edu|hw.dmar.qi=0 kernel.domain_width=48"
 )
+
+# What QEMU 7.2's intel-iommu offers with these options, as the kernel's kernel.expect
+# words: 2 MiB and 1 GiB pages in every configuration (CAP.SLLPS), caching
+# mode with caching-mode=on, pass-through unless pt=off, 48-bit (4-level) tables with
+# aw-bits=48, and queued invalidation (ECAP.QI) unless the command line turns it off.
+# The kernel fails a test whose driver report contradicts these.
+features() { # intel-iommu options, kernel command line
+  local opts f="sp2m,sp1g" cm=0 pt=1 aw48=0 qi=1 o w
+  IFS=, read -ra opts <<<"$1"
+  for o in "${opts[@]}"; do
+    case $o in
+      caching-mode=on) cm=1 ;;
+      pt=off) pt=0 ;;
+      aw-bits=48) aw48=1 ;;
+    esac
+  done
+  for w in $2; do [ "$w" = hw.dmar.qi=0 ] && qi=0; done
+  [ $cm = 1 ] && f+=",cm"
+  [ $pt = 1 ] && f+=",pt"
+  [ $aw48 = 1 ] && f+=",aw48"
+  [ $qi = 1 ] && f+=",qi"
+  echo "$f"
+}
+
+# MiB of a QEMU -m size (512M, 5G, or a plain number of MiB).
+mem_mib() {
+  case $1 in
+    *G) echo $((${1%G} * 1024)) ;;
+    *M) echo "${1%M}" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# The tests a configuration must run to "ok" (not "# SKIP"): from its options alone.
+required_tests() { # features, memory, extra QEMU arguments, kernel command line
+  local feats=",$1," mem=$2 extra=$3 append=$4 nedu w only="" t
+  local -a req=(acpi_dmar_parsed)
+  nedu=$(grep -o -- '-device edu' <<<"$extra" | wc -l)
+  if [ "$nedu" -ge 1 ]; then
+    req+=(edu_dma_untranslated edu_dma_roundtrip edu_unmapped_write_blocked
+          edu_unmapped_read_faults edu_unmap_then_dma_faults edu_readonly_write_faults
+          edu_partial_unmap_superpage edu_passthrough allocation_failures_leave_no_trace
+          busdma_edu_28bit_mask)
+    [[ $feats == *,sp2m,* ]] && req+=(edu_superpage_2m)
+    [[ $feats == *,sp1g,* ]] && req+=(edu_superpage_1g)
+    [[ $feats == *,cm,* ]] && req+=(caching_mode_map_visible)
+    [[ $feats == *,aw48,* ]] && req+=(edu_dma_48bit_iova)
+    # q35 puts RAM above 4 GiB once -m reaches 2.75 GiB.
+    [ "$(mem_mib "$mem")" -ge 2816 ] && req+=(edu_dma_above_4g)
+    # The bounce tunables of this table name an edu (00:03.0, the second one).
+    for w in $append; do
+      [[ $w =~ ^hw\.busdma\.pci[0-9a-fA-F:]+\.bounce=1$ ]] && req+=(busdma_bounce_tunable)
+    done
+  fi
+  # Two edu devices: two domains, and more faults than QEMU's one recording register.
+  [ "$nedu" -ge 2 ] && req+=(edu_isolation fault_overflow_recovers)
+  # With kernel.tests only the named tests run.
+  for w in $append; do
+    [[ $w == kernel.tests=* ]] && only=",${w#kernel.tests=},"
+  done
+  for t in "${req[@]}"; do
+    if [ -z "$only" ] || [[ $only == *,$t,* ]]; then echo "$t"; fi
+  done | sort -u
+}
 
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/qemu-matrix.XXXXXX")
 trap 'rm -rf "$logdir"' EXIT
@@ -67,6 +135,9 @@ for entry in "${configs[@]}"; do
   if [ $# -gt 0 ] && ! wanted "$name" "$@"; then
     continue
   fi
+  feats=$(features "$iommu_opts" "$append")
+  mapfile -t required < <(required_tests "$feats" "$mem" "$extra" "$append")
+  append="${append:+$append }kernel.expect=$feats"
   log="$logdir/$name.log"
   # shellcheck disable=SC2086
   timeout --kill-after=5 "$per_run_timeout" "$qemu" -M q35 -m "$mem" -display none \
@@ -88,8 +159,26 @@ for entry in "${configs[@]}"; do
     [ $missing -lt 0 ] && missing=0
   fi
   fail=$((fail + missing))
+  # Required tests: a skip counts as a failure (not a skip); one absent from the log
+  # counts once, unless the plan's missing tests already counted it.
+  req_bad=()
+  req_absent=0
+  for t in "${required[@]}"; do
+    line=$(grep -E "^(not )?ok [0-9]+ - $t( |\$)" "$log" | head -n1)
+    if [ -z "$line" ]; then
+      req_bad+=("$t (did not run)")
+      req_absent=$((req_absent + 1))
+    elif [[ $line == "not ok"* ]]; then
+      req_bad+=("$t (not ok)")
+    elif [[ $line == *"# SKIP"* ]]; then
+      req_bad+=("$t (skipped)")
+      skip=$((skip - 1))
+      fail=$((fail + 1))
+    fi
+  done
+  [ $req_absent -gt $missing ] && fail=$((fail + req_absent - missing))
   verdict=PASS
-  if [ "$status" -ne 1 ] || [ -z "$plan" ] || [ $fail -gt 0 ]; then
+  if [ "$status" -ne 1 ] || [ -z "$plan" ] || [ $fail -gt 0 ] || [ ${#req_bad[@]} -gt 0 ]; then
     verdict=FAIL
     # A run that died without reporting anything still counts as one failure.
     [ $fail -eq 0 ] && fail=1
@@ -100,17 +189,22 @@ for entry in "${configs[@]}"; do
   total_skip=$((total_skip + skip))
 
   echo "=== $name: -m $mem intel-iommu$iommu_opts${append:+ -append '$append'}"
+  echo "    requires: ${required[*]}"
   grep -E '^(ok|not ok|Bail out!|# [A-Za-z0-9_/.-]+\.c:[0-9]+: |# fault: |# CPU exception|# rax=)' "$log" | sed 's/^/    /'
   if [ "$verdict" = FAIL ] && [ -s "$logdir/$name.qemu" ]; then
     sed 's/^/    qemu: /' "$logdir/$name.qemu" | head -n 20
   fi
   case $status in
-    1) why="all tests passed" ;;
+    1) why="all tests passed"
+       [ ${#req_bad[@]} -gt 0 ] && why="a required test did not run to ok" ;;
     3) why="a test failed" ;;
     124|137) why="timed out after ${per_run_timeout}s" ;;
     *) why="QEMU exit status $status" ;;
   esac
-  echo "--- $name: $verdict ($pass passed, $fail failed, $skip skipped; $why)"
+  for t in "${req_bad[@]}"; do
+    echo "    required test $t: this configuration must run it"
+  done
+  echo "--- $name: $verdict ($pass passed, $fail failed, $skip skipped; $why; ${#required[@]} required tests)"
   if [ "$verdict" = FAIL ] && [ -n "${QEMU_MATRIX_KEEP:-}" ]; then
     cp "$log" "${QEMU_MATRIX_KEEP}/qemu-matrix-$name.log"
   fi
@@ -136,7 +230,6 @@ if [ $# -eq 0 ] || wanted watchdog "$@"; then
   fi
 fi
 
-[ $total_skip -gt 0 ] && echo "($total_skip skipped)"
 [ ${#bad_configs[@]} -gt 0 ] && echo "failed configurations: ${bad_configs[*]}"
-echo "$total_pass passed, $total_fail failed"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ $total_fail -eq 0 ] && [ $((total_pass + total_skip)) -gt 0 ]

@@ -2,9 +2,12 @@
  * harness.h - the project's minimal unit-test harness.
  *
  * TEST(name) { ... } defines a test; CHECK* record a failure and go on, REQUIRE* end
- * the test. SKIP("why") ends it as skipped. main() (harness.c) runs every test, or those
- * whose names contain argv[1], and ends with the line "N passed, N failed, N skipped".
- * Exit status: 0 all passed, 1 a failure, 77 everything skipped (CTest: skipped).
+ * the test. SKIP("why") ends it as skipped, or as failed when a CHECK already failed.
+ * main() (harness.c) runs every test, or those whose names contain argv[1], and ends
+ * with the line "N passed, N failed, N skipped". Exit status: 0 all passed, 1 a
+ * failure, 77 everything skipped (CTest: skipped). TEST_NAMED_ONLY(name) defines a test
+ * run only when argv[1] is exactly its name (the harness's self-test uses it for tests
+ * that must fail).
  */
 #ifndef DMAR_TEST_HARNESS_H
 #define DMAR_TEST_HARNESS_H
@@ -14,6 +17,10 @@
 
 typedef void (*harness_fn)(void);
 void harness_register(const char *name, harness_fn fn);
+void harness_register_named_only(const char *name, harness_fn fn);
+/* What main() does: runs the tests argv selects, prints the summary, returns the exit
+ * status. */
+int harness_main(int argc, char **argv);
 void harness_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 _Noreturn void harness_abort_test(void);
@@ -26,6 +33,14 @@ void harness_set_context(const char *ctx);
 	__attribute__((constructor)) static void harness_reg_##name(void)     \
 	{                                                                     \
 		harness_register(#name, name);                                \
+	}                                                                     \
+	static void name(void)
+
+#define TEST_NAMED_ONLY(name)                                                 \
+	static void name(void);                                               \
+	__attribute__((constructor)) static void harness_reg_##name(void)     \
+	{                                                                     \
+		harness_register_named_only(#name, name);                     \
 	}                                                                     \
 	static void name(void)
 

@@ -248,7 +248,6 @@ TEST(fault_storm_is_drained_to_the_end)
 	       (unsigned long long)ms->faults_overflowed);
 	CHECK_EQ(drained, ms->faults_recorded);
 	CHECK_EQ(ms->faults_recorded + ms->faults_overflowed, st.n);
-	CHECK(drained >= st.n / 20); /* drains keep up with a good part of the storm */
 	CHECK(!(model_read32(s.model, VTD_FSTS_REG) & VTD_FSTS_PPF));
 	struct dmar_fault_counters fc;
 	dmar_fault_get_counters(s.sys, &fc);
