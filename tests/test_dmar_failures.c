@@ -528,3 +528,60 @@ TEST(concurrent_attaches_share_an_rmrr_cleanly)
 	pthread_barrier_destroy(&go);
 	CHECK_EQ(simsys_down(&s), 0);
 }
+
+struct stuck_unmap {
+	struct dmar_domain *d;
+	uint64_t iova;
+	volatile int entered, done;
+	int rc;
+};
+
+static void *unmap_on_dead_unit(void *arg)
+{
+	struct stuck_unmap *u = arg;
+	u->entered = 1;
+	u->rc = dmar_unmap(u->d, u->iova, 4096); /* waits for the queue until the timeout */
+	u->done = 1;
+	return NULL;
+}
+
+/* An interrupt handler may run while the thread it interrupted holds the domain and unit
+ * locks in a wait for the hardware: dmar_fault_poll_irq takes only leaf locks, so it
+ * drains at once instead of waiting for (or, on one CPU, deadlocking with) that thread. */
+TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
+{
+	struct simsys s;
+	struct dmar_config c;
+	dmar_config_default(&c);
+	c.timeout_ns = 1000000000000ull; /* the queue answers long before this */
+	REQUIRE_OK(simsys_up(&s, NULL, &c));
+	struct dmar_domain *d = translated(&s, 0);
+	uint64_t pa;
+	simsys_buffer(&s, 4096, &pa);
+	CHECK_OK(dmar_map(d, 0x8000, pa, 4096, DMAR_PROT_RW));
+	CHECK_OK(dmar_domain_attach(d, SID));
+	unsigned char b[8];
+	CHECK_EQ(simsys_dma(&s, SID, 0x20000, b, sizeof(b), false), VTD_FR_READ);
+	/* The queue answers only after millions of polls: the unmap sits in its wait, with
+	 * the domain and unit locks held, for a long while (a good part of a second). */
+	model_set_ack_delay(s.model, MODEL_ACK_QI, 50000000);
+	struct stuck_unmap u = { d, 0x8000, 0, 0, 0 };
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, unmap_on_dead_unit, &u) == 0);
+	while (!u.entered)
+		sched_yield();
+	/* Inside the wait once the machine's clock has run on (it advances as the waiting
+	 * thread polls); the wait lasts 50 million polls. */
+	uint64_t t0 = posix_machine_now(s.pm);
+	while (posix_machine_now(s.pm) - t0 < 100000000ull)
+		sched_yield();
+	int n = dmar_fault_poll_irq(s.sys);
+	CHECK(!u.done); /* drained while the other thread still waits */
+	CHECK_EQ(n, 1);
+	pthread_join(t, NULL);
+	CHECK_OK(u.rc);
+	model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	CHECK_OK(dmar_domain_detach(d, SID));
+	CHECK_OK(dmar_domain_destroy(d));
+	CHECK_EQ(simsys_down(&s), 0);
+}
