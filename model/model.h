@@ -50,7 +50,8 @@ struct model_config {
 	unsigned mamv;    /* maximum address mask value for page-selective invalidation */
 	bool cm;          /* caching mode: not-present entries are cached too */
 	bool rwbf;        /* required write-buffer flushing */
-	bool plmr, phmr;  /* protected memory regions (reported only; regions not modelled) */
+	bool plmr, phmr;  /* protected memory regions: PMEN.EPM/PRS work; the regions
+			   * themselves block nothing (not modelled) */
 	bool zlr;         /* zero-length reads */
 	bool afl;         /* advanced fault logging: SFL and EAFL/AFLS work, no log is written */
 	bool dwd, drd;    /* write / read draining */

@@ -394,6 +394,13 @@ static void write_reg(struct model *m, uint32_t off, uint32_t val)
 		if (m->cfg.ir)
 			store(m, off, val, 0xfffff80fu);
 		break;
+	case VTD_PMEN_REG:
+		/* Protected memory regions: EPM and its status PRS (the regions themselves
+		 * are not modelled: no DMA is blocked by them). */
+		if (m->cfg.plmr || m->cfg.phmr)
+			set_reg32(m, off, (val & (uint32_t)VTD_PMEN_EPM) |
+					  ((val & (uint32_t)VTD_PMEN_EPM) ? (uint32_t)VTD_PMEN_PRS : 0));
+		break;
 	case VTD_AFLOG_REG:
 	case VTD_AFLOG_REG + 4:
 		if (m->cfg.afl)

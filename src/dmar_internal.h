@@ -163,6 +163,9 @@ int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint6
 	      const char *what);
 /* Sets (on) or clears a persistent GCMD enable and waits for its GSTS bit. */
 int unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on, const char *what);
+/* Turns translation on if it is off (unit lock held), then switches off protected
+ * memory regions firmware left enabled. */
+int unit_translation_on(struct dmar_unit *u);
 /* Widest address width the unit supports for second-level tables (SAGAW), in bits. */
 unsigned unit_widest_agaw(const struct dmar_unit *u);
 /* Flushes the write buffer when CAP.RWBF says it must be. */

@@ -568,9 +568,7 @@ int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid)
 		dom->ndevices++;
 		if (old)
 			old->ndevices--;
-		if (!(unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES))
-			rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES,
-					      true, "translation enable");
+		rc = unit_translation_on(u);
 		if (rc) {
 			/* Translation could not be turned on: undo the attach. */
 			(void)context_clear(u, sid);

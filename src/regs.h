@@ -112,6 +112,10 @@
 #define VTD_ECAP_SMPWCS VTD_BIT(48)
 #define VTD_ECAP_RPS VTD_BIT(49)
 
+/* PMEN_REG (11.4.13): enable protected memory regions, and their status. */
+#define VTD_PMEN_EPM VTD_BIT(31)
+#define VTD_PMEN_PRS VTD_BIT(0)
+
 /* GCMD_REG / GSTS_REG (11.4.4, 11.4.5): same bit positions. */
 #define VTD_GCMD_TE VTD_BIT(31)
 #define VTD_GCMD_SRTP VTD_BIT(30)

@@ -273,11 +273,30 @@ void unit_destroy(struct dmar_unit *u)
 	os_free(os, u, sizeof(*u));
 }
 
+int unit_translation_on(struct dmar_unit *u)
+{
+	int rc = DMAR_OK;
+	if (!(unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES))
+		rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, true,
+				      "translation enable");
+	if (rc || !(u->cap & (VTD_CAP_PLMR | VTD_CAP_PHMR)) ||
+	    !(unit_read32(u, VTD_PMEN_REG) & VTD_PMEN_PRS))
+		return rc;
+	/* Firmware (or a pre-boot DMA protection) left the protected memory regions on:
+	 * their checks still apply to translated DMA and would block buffers the driver
+	 * maps there. Translation protects memory now; switch them off (as Linux does). */
+	dmar_log(u->sys, DMAR_LOG_INFO,
+		 "dmar%u: disabling the protected memory regions left enabled by firmware",
+		 u->index);
+	unit_write32(u, VTD_PMEN_REG, 0);
+	return unit_wait(u, VTD_PMEN_REG, false, VTD_PMEN_PRS, 0,
+			 "protected memory regions disable");
+}
+
 int dmar_unit_enable_translation(struct dmar_unit *u)
 {
 	os_lock(&u->sys->os, u->lock);
-	int rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, true,
-				  "translation enable");
+	int rc = unit_translation_on(u);
 	os_unlock(&u->sys->os, u->lock);
 	return rc;
 }
