@@ -4,6 +4,7 @@
 #   2. clang build (warnings are errors), all host tests
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, all host tests
 #   4. the library core compiled freestanding for x86-64 and for 32-bit (-m32), gcc and clang
+#   5. the layering rules of src/ and kernel/ (scripts/check_layers.sh, and its self-test)
 # Ends with one line "check: N passed, N failed, N skipped" counting the host test
 # programs, the QEMU matrix's TAP results one by one, and the steps (skipped: a test that
 # found its input or tool absent, e.g. the corpus, or a test the configuration cannot
@@ -110,9 +111,17 @@ else
   failed=$((failed + 1))
 fi
 
+for what in "" --self-test; do
+  if step "layering of src/ and kernel/ ${what}" bash scripts/check_layers.sh $what; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+done
+
 freestanding() { # compiler, -m32|-m64
   local cc=$1 arch=$2 ok=0
-  for f in src/*.c; do
+  for f in src/*/*.c; do
     "$cc" -std=c11 -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-builtin "$arch" -O2 \
       -Iinclude -Isrc -c "$f" -o /dev/null || ok=1
   done

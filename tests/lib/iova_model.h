@@ -1,5 +1,5 @@
 /*
- * iova_model.h - a brute-force reference for the IOVA allocator (src/iova.c), for tests
+ * iova_model.h - a brute-force reference for the IOVA allocator (src/dma/iova.c), for tests
  * and the fuzzer: one byte per page of a small space says what the page is, and a
  * request fits when some start, tried one by one, satisfies it.
  */

@@ -4,7 +4,7 @@
  * backend.
  */
 #include "busdma_impl.h"
-#include "util.h"
+#include "lib/util.h"
 
 static void *os_alloc(const struct dmar_os *os, size_t size)
 {

@@ -6,7 +6,7 @@
 #include <dmar/fault_reason.h>
 
 #include "regs.h"
-#include "util.h"
+#include "lib/util.h"
 
 struct reason {
 	unsigned code;

@@ -5,7 +5,7 @@
  * sync time. Policy: see dmar_busdma_set_bounce_limit() in dmar/busdma.h.
  */
 #include "busdma_impl.h"
-#include "util.h"
+#include "lib/util.h"
 
 /* A page that page_alloc gave but that does not fit the request: kept, linked
  * through its own first bytes, until the request is over, so page_alloc cannot give

@@ -22,7 +22,7 @@
 #include "iova.h"
 
 #include "dmar/error.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdbool.h>
 

@@ -4,7 +4,7 @@
 #include "iova_dir.h"
 
 #include "dmar/error.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define DIR_MIN_BITS 4u
 

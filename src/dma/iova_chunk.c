@@ -3,7 +3,7 @@
  */
 #include "iova_chunk.h"
 
-#include "util.h"
+#include "lib/util.h"
 
 void iova_chunk_init(struct iova_chunk *c, uint64_t base, uint32_t stride, uint32_t slots,
 		     unsigned klass, bool rounded)

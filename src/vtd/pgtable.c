@@ -14,7 +14,7 @@
 
 #include "dmar/error.h"
 #include "regs.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define PT_ENTRIES 512u
 #define PT_PRESENT (VTD_SL_R | VTD_SL_W)

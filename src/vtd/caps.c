@@ -4,7 +4,7 @@
 #include <dmar/caps.h>
 
 #include "regs.h"
-#include "util.h"
+#include "lib/util.h"
 
 void dmar_caps_decode(uint64_t cap, uint64_t ecap, struct dmar_caps *o)
 {

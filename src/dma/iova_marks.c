@@ -4,7 +4,7 @@
 #include "iova_marks.h"
 
 #include "dmar/error.h"
-#include "util.h"
+#include "lib/util.h"
 
 void iova_marks_init(struct iova_marks *m, const struct dmar_os *os)
 {

@@ -8,7 +8,7 @@
 #include "dmar/dmar.h"
 #include "pgtable.h"
 #include "regs.h"
-#include "util.h"
+#include "lib/util.h"
 
 #define DMAR_MAX_UNITS 64
 #define DMAR_MAX_RESERVED 16

@@ -5,7 +5,7 @@
  * gives the range back.
  */
 #include "busdma_impl.h"
-#include "util.h"
+#include "lib/util.h"
 
 static int reserve_rmrrs(struct dmar_busdma_dev *dev)
 {
