@@ -76,13 +76,13 @@ static unsigned load_units(struct unit_row *rows, unsigned max)
 			continue;
 		}
 		struct unit_row *r = &rows[n];
-		snprintf(r->id, sizeof(r->id), "%s", field[0]);
+		snprintf(r->id, sizeof(r->id), "%.63s", field[0]);
 		unsigned maj = 0, min = 0;
 		r->ver = sscanf(field[1], "%u:%u", &maj, &min) == 2 ? (maj << 4 | min) : 0x10;
 		r->cap = strtoull(field[2], NULL, 16);
 		r->ecap = strtoull(field[3], NULL, 16);
-		snprintf(r->kind, sizeof(r->kind), "%s", field[4]);
-		snprintf(r->platform, sizeof(r->platform), "%s", field[5]);
+		snprintf(r->kind, sizeof(r->kind), "%.15s", field[4]);
+		snprintf(r->platform, sizeof(r->platform), "%.159s", field[5]);
 		if (!r->cap) {
 			harness_fail(__FILE__, __LINE__, "%s: bad CAP in row %s", path, r->id);
 			continue;
