@@ -1,0 +1,67 @@
+/*
+ * storage.h - what the storage controller tests share (AHCI, bus-master IDE, MegaRAID,
+ * NVMe): a disk seen through its controller driver, the read/write/verify test every
+ * controller runs, and the disk-check lines the QEMU runner verifies on the host.
+ *
+ * A controller test binds its driver (kernel/drivers/), sets up busdma for the
+ * controller's PCI function with tags stating the controller's real constraints, fills
+ * a struct blockdev and calls storage_rw_verify(). Everything the device reads or
+ * writes in RAM (command lists, rings, PRD/PRP/SG lists and data) comes from busdma.
+ */
+#ifndef KERNEL_STORAGE_H
+#define KERNEL_STORAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dmar/busdma.h"
+#include "fixture.h"
+#include "ktest.h"
+
+/* A disk behind a controller driver. */
+struct blockdev {
+	const char *name;            /* "ahci", "ata", "megasas", "nvme": names the image
+				      * the QEMU runner checks (see storage_disk_check) */
+	struct dmar_dma_tag *tag;    /* the data tag: the controller's real constraints */
+	uint32_t sector_size;        /* bytes, 512 or 4096 */
+	uint64_t sectors;            /* capacity */
+	uint64_t max_bytes;          /* the largest transfer one command may move (<= the
+				      * tag's maxsize) */
+	/* One READ (write = false: disk -> memory) or WRITE command of `count` sectors at
+	 * `lba`, moving the data described by the segments of `map` (loaded with exactly
+	 * count * sector_size bytes). The caller does the busdma syncs around it. Returns
+	 * 0, or a negative value when the controller reports an error or times out. */
+	int (*io)(struct blockdev *b, bool write, uint64_t lba, uint32_t count,
+		  struct dmar_dmamap *map);
+	void *drv;                   /* the driver's state */
+};
+
+/* Writes patterns with storage_pattern() and reads them back into other buffers, through
+ * b->io, for: one sector; several pages; a buffer starting mid-page; physically
+ * discontiguous pages (dmar_dmamap_load_pages); the largest transfer (b->max_bytes).
+ * Each region lies at or above `lba_base` (regions never overlap). Prints a disk-check
+ * line per write that must be on the disk afterwards. */
+void storage_rw_verify(struct ktest *t, struct fixture *f, struct blockdev *b,
+		       uint64_t lba_base);
+
+/* The byte at `offset` into sector `lba` of a pattern written with `seed`. */
+static inline uint8_t storage_pattern(uint32_t seed, uint64_t lba, uint32_t offset)
+{
+	uint32_t x = seed * 2654435761u ^ (uint32_t)lba * 40503u ^ (uint32_t)(lba >> 32);
+	x ^= offset * 2246822519u;
+	x ^= x >> 15;
+	return (uint8_t)(x * 3266489917u >> 24);
+}
+
+/* Fills [va, va + len) with the pattern of sectors lba, lba + 1, ... */
+void storage_fill(uint8_t *va, uint64_t len, uint32_t sector_size, uint32_t seed, uint64_t lba);
+/* Whether [va, va + len) holds that pattern; prints the first difference. */
+bool storage_matches(const uint8_t *va, uint64_t len, uint32_t sector_size, uint32_t seed,
+		     uint64_t lba);
+
+/* Prints "# disk-check: NAME lba=L sectors=N seed=S sector=B": after the run, the QEMU
+ * runner reads the disk image of NAME and checks that those sectors hold the pattern
+ * (scripts/disk_check.py), so the data is known to have gone through the device. */
+void storage_disk_check(const struct blockdev *b, uint64_t lba, uint64_t sectors, uint32_t seed);
+
+#endif
