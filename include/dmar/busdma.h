@@ -126,15 +126,20 @@ enum dmar_busdma_mode {
  * translated device: creates its own TRANSLATED domain on the covering unit, sets up
  * its IOVA space (the domain's width, without the interrupt window 0xfee00000-0xfeefffff
  * and page 0, hw.dmar.guard_pages guard pages after each load) and attaches the
- * device. `secondary_bus`/`ctx` are passed to dmar_unit_for_device (may be NULL).
+ * device by every requester id its DMA may carry (dmar_domain_attach_device; set the
+ * system's dmar_system_set_upstream for devices behind bridges). A function that
+ * shares a requester id with a device already set up on this context (two functions
+ * behind one conventional PCI bridge) cannot be isolated from it: it joins that
+ * device's domain, IOVA space and mode instead. `secondary_bus`/`ctx` are passed to
+ * dmar_unit_for_device (may be NULL).
  * DMAR_EINVAL (dev > 31, fn > 7), DMAR_ENOMEM, DMAR_ENOSPC (no domain id), or the
  * attach's error; on failure nothing is attached. Concurrent calls are safe for
  * different functions; one function must have at most one handle. */
 int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 		       dmar_secondary_bus_fn secondary_bus, void *ctx,
 		       struct dmar_busdma_dev **out);
-/* Detaches the device (its DMA then faults), frees its domain and IOVA space.
- * DMAR_EBUSY while tags of the device exist. */
+/* Detaches the device (its DMA then faults), frees its domain and IOVA space (when no
+ * device sharing them is left). DMAR_EBUSY while tags of the device exist. */
 int dmar_busdma_device_destroy(struct dmar_busdma_dev *dev);
 
 enum dmar_busdma_mode dmar_busdma_device_mode(const struct dmar_busdma_dev *dev);

@@ -64,6 +64,43 @@ struct dmar_unit *dmar_unit_at(struct dmar_system *sys, unsigned index);
 typedef dmar_acpi_secondary_bus_fn dmar_secondary_bus_fn;
 void dmar_system_set_topology(struct dmar_system *sys, dmar_secondary_bus_fn fn, void *ctx);
 
+/* Requester ids (PCI Express Base spec 2.3; PCIe-to-PCI/PCI-X Bridge spec 2.3): DMA from
+ * a function below a bridge may reach the unit with another id than its own. The
+ * library walks up from the function, asking the embedder for the bridge above each
+ * step, as Linux's pci_for_each_dma_alias and FreeBSD's iommu_get_requester do. */
+enum dmar_pci_bridge_kind {
+	DMAR_PCI_BRIDGE_PCIE_PORT,    /* PCIe root or switch port: ids pass unchanged */
+	DMAR_PCI_BRIDGE_PCIE_TO_PCI,  /* PCIe-to-PCI/PCI-X bridge (PCIe port type 7): DMA
+					 from below carries (secondary bus, 00.0) */
+	DMAR_PCI_BRIDGE_CONVENTIONAL, /* a bridge without a PCIe capability, or a
+					 PCI/PCI-X-to-PCIe bridge: its own id */
+};
+struct dmar_pci_bridge {
+	uint8_t bus, dev, fn;         /* the bridge itself */
+	uint8_t secondary_bus;
+	enum dmar_pci_bridge_kind kind;
+};
+/* Fills *up with the bridge directly above segment/bus/dev/fn and returns 1, or returns
+ * 0 when the function sits on a root bus (or is unknown). */
+typedef int (*dmar_pci_upstream_fn)(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev,
+				    uint8_t fn, struct dmar_pci_bridge *up);
+/* Sets the walk's callback (NULL: no bridges, every device uses its own id). Not
+ * concurrent with attaches. */
+void dmar_system_set_upstream(struct dmar_system *sys, dmar_pci_upstream_fn fn, void *ctx);
+/* Declares that DMA from `sid` may also arrive as `alias` on that segment (a quirk:
+ * phantom functions, a device that DMAs with a neighbour's id). DMAR_ENOSPC beyond
+ * DMAR_MAX_DMA_ALIASES declarations. Not concurrent with attaches. */
+#define DMAR_MAX_DMA_ALIASES 32
+int dmar_system_add_dma_alias(struct dmar_system *sys, uint16_t segment, uint16_t sid,
+			      uint16_t alias);
+/* The requester ids DMA from the function may carry at the unit: its own first, then
+ * the declared quirk aliases, then one per aliasing bridge on the way up; the last one
+ * is the id the unit sees for DMA that crossed every bridge. Writes up to `max` to out
+ * (may be NULL with max 0) and returns how many there are (at most DMAR_MAX_REQUESTER_IDS). */
+#define DMAR_MAX_REQUESTER_IDS 8
+unsigned dmar_device_requester_ids(struct dmar_system *sys, uint16_t segment, uint8_t bus,
+				   uint8_t dev, uint8_t fn, uint16_t *out, unsigned max);
+
 /* The unit whose DRHD scope covers the device (explicit scope first, then the segment's
  * INCLUDE_PCI_ALL unit), or NULL. `secondary_bus` may be NULL: the system's topology
  * callback is used then. Systems without a table: the first unit of the segment. */
@@ -146,8 +183,24 @@ struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom);
  * unaligned (rounded outward to pages), or collide with other mappings of the domain
  * are logged and skipped. */
 int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid);
-/* Clears the device's context entry (its DMA then faults: context not present). */
+/* (dmar_domain_attach: DMAR_EBUSY when sid is a requester id of a function attached
+ * with dmar_domain_attach_device to another domain.) */
+/* Clears the device's context entry (its DMA then faults: context not present).
+ * DMAR_EBUSY when an attached device's requester ids include sid. */
 int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid);
+
+/* Attaches a PCI function by every requester id its DMA may carry
+ * (dmar_device_requester_ids): each id's context entry names the domain, RMRRs naming
+ * the function are identity-mapped first. Functions that share an id (two devices
+ * behind one conventional bridge) cannot be told apart by the unit: they can only be
+ * in one domain together; an attach that would split them fails with DMAR_EBUSY (and a
+ * log line naming the device and the id), and nothing changes. DMAR_EEXIST when the
+ * function is attached already (to any domain: detach it first). */
+int dmar_domain_attach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev, uint8_t fn);
+/* Detaches a function attached with dmar_domain_attach_device; an id it shares with
+ * another attached function stays attached for that one. DMAR_ENOENT when not attached
+ * to dom. */
+int dmar_domain_detach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev, uint8_t fn);
 /* The domain a device is attached to on a unit, or NULL. */
 struct dmar_domain *dmar_device_domain(struct dmar_unit *unit, uint16_t sid);
 

@@ -181,3 +181,55 @@ int pci_bridge_buses(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t 
 		*subordinate = b->subordinate_bus;
 	return b->secondary_bus;
 }
+
+uint8_t pci_find_capability(const struct pci_dev *d, uint8_t id)
+{
+	if (!(pci_read16(d->bus, d->dev, d->fn, 0x06) & (1u << 4))) /* status: cap list */
+		return 0;
+	uint8_t off = (uint8_t)(pci_read32(d->bus, d->dev, d->fn, 0x34) & 0xfc);
+	/* 48 entries fit in the 192 bytes of capability space: a bound on a looping list. */
+	for (unsigned n = 0; off && n < 48; n++) {
+		uint32_t v = pci_read32(d->bus, d->dev, d->fn, off);
+		if ((v & 0xff) == id)
+			return off;
+		off = (uint8_t)((v >> 8) & 0xfc);
+	}
+	return 0;
+}
+
+int pci_pcie_type(const struct pci_dev *d)
+{
+	uint8_t cap = pci_find_capability(d, PCI_CAP_ID_EXP);
+	if (!cap)
+		return -1;
+	return (pci_read16(d->bus, d->dev, d->fn, (uint8_t)(cap + 2)) >> 4) & 0xf;
+}
+
+int pci_upstream(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+		 struct dmar_pci_bridge *up)
+{
+	(void)ctx;
+	if (seg != 0)
+		return 0;
+	for (unsigned i = 0; i < ndevs; i++) {
+		const struct pci_dev *d = &devs[i];
+		if (d->bus != bus || d->dev != dev || d->fn != fn)
+			continue;
+		if (d->parent < 0)
+			return 0;
+		const struct pci_dev *b = &devs[d->parent];
+		up->bus = b->bus;
+		up->dev = b->dev;
+		up->fn = b->fn;
+		up->secondary_bus = b->secondary_bus;
+		int type = pci_pcie_type(b);
+		if (type == PCI_EXP_TYPE_PCI_BRIDGE)
+			up->kind = DMAR_PCI_BRIDGE_PCIE_TO_PCI;
+		else if (type < 0 || type == PCI_EXP_TYPE_PCIE_BRIDGE)
+			up->kind = DMAR_PCI_BRIDGE_CONVENTIONAL;
+		else
+			up->kind = DMAR_PCI_BRIDGE_PCIE_PORT;
+		return 1;
+	}
+	return 0;
+}

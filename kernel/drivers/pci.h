@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dmar/dmar.h"
+
 #define PCI_MAX_DEVICES 256
 
 struct pci_dev {
@@ -49,5 +51,19 @@ static inline uint16_t pci_sid(const struct pci_dev *d)
  * the bridge at seg/bus/dev/fn and its subordinate bus, or -1 if it is not a bridge. */
 int pci_bridge_buses(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
 		     uint8_t *subordinate);
+
+/* Offset of the capability `id` in the function's list, or 0. */
+#define PCI_CAP_ID_EXP 0x10
+uint8_t pci_find_capability(const struct pci_dev *d, uint8_t id);
+/* PCI Express device/port type (PCIe capability register bits 7:4), -1 without one. */
+#define PCI_EXP_TYPE_ROOT_PORT 0x4
+#define PCI_EXP_TYPE_PCI_BRIDGE 0x7  /* PCIe-to-PCI/PCI-X bridge */
+#define PCI_EXP_TYPE_PCIE_BRIDGE 0x8 /* PCI/PCI-X-to-PCIe bridge */
+int pci_pcie_type(const struct pci_dev *d);
+
+/* The library's walk up to the root (dmar_pci_upstream_fn): the bridge above the
+ * function and what kind of aliasing it does, from its PCIe capability. */
+int pci_upstream(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
+		 struct dmar_pci_bridge *up);
 
 #endif

@@ -60,12 +60,24 @@ int drain_faults(struct fixture *f, uint16_t sid, struct dmar_fault_record *rec,
 	while ((k = dmar_fault_read(f->sys, r, DMAR_ARRAY_SIZE(r))) > 0)
 		for (unsigned i = 0; i < k; i++) {
 			print_fault(f, &r[i]);
-			if (!*found && r[i].sid == sid) {
+			if (!*found && fixture_sid_matches(f, sid, r[i].sid)) {
 				*rec = r[i];
 				*found = true;
 			}
 		}
 	return n;
+}
+
+bool fixture_sid_matches(struct fixture *f, uint16_t device, uint16_t seen)
+{
+	uint16_t ids[DMAR_MAX_REQUESTER_IDS];
+	unsigned n = dmar_device_requester_ids(f->sys, 0, (uint8_t)(device >> 8),
+					       (uint8_t)((device >> 3) & 0x1f),
+					       (uint8_t)(device & 7), ids, DMAR_MAX_REQUESTER_IDS);
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == seen)
+			return true;
+	return false;
 }
 
 /* Checks that exactly the expected fault was recorded for `sid`. */
@@ -78,7 +90,12 @@ void expect_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t add
 	CHECK(found);
 	if (!found)
 		return;
-	CHECK_EQ(r.sid, sid);
+	/* The id the unit saw: the device's own, or the alias of the bridge above it. */
+	uint16_t ids[DMAR_MAX_REQUESTER_IDS];
+	unsigned n_ids = dmar_device_requester_ids(f->sys, 0, (uint8_t)(sid >> 8),
+						   (uint8_t)((sid >> 3) & 0x1f), (uint8_t)(sid & 7),
+						   ids, DMAR_MAX_REQUESTER_IDS);
+	CHECK_EQ(r.sid, ids[n_ids - 1]);
 	CHECK_EQ(r.addr, addr & ~(PAGE - 1));
 	CHECK_EQ(r.is_read, is_read);
 	CHECK_EQ(r.reason, is_read ? VTD_FR_READ : VTD_FR_WRITE);
@@ -114,6 +131,7 @@ int fixture_up(struct ktest *t, struct fixture *f, unsigned nedu)
 		return -1;
 	}
 	dmar_system_set_topology(f->sys, pci_bridge_buses, 0);
+	dmar_system_set_upstream(f->sys, pci_upstream, 0);
 	if (nedu == 0)
 		f->unit = dmar_unit_at(f->sys, 0);
 	else
@@ -138,7 +156,9 @@ void fixture_down(struct ktest *t, struct fixture *f)
 {
 	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(f->dom); i++) {
 		if (f->sid[i])
-			CHECK_EQ(dmar_domain_detach(f->dom[i], f->sid[i]), 0);
+			CHECK_EQ(dmar_domain_detach_device(f->dom[i], (uint8_t)(f->sid[i] >> 8),
+							   (uint8_t)((f->sid[i] >> 3) & 0x1f),
+							   (uint8_t)(f->sid[i] & 7)), 0);
 		if (f->dom[i])
 			CHECK_EQ(dmar_domain_destroy(f->dom[i]), 0);
 	}
@@ -159,7 +179,8 @@ int fixture_domain(struct fixture *f, unsigned i, const struct dmar_domain_param
 {
 	int rc = dmar_domain_create(f->unit, p, &f->dom[i]);
 	if (rc == 0 && e) {
-		rc = dmar_domain_attach(f->dom[i], e->sid);
+		/* By every requester id: behind a bridge the unit sees an alias. */
+		rc = dmar_domain_attach_device(f->dom[i], e->pci->bus, e->pci->dev, e->pci->fn);
 		if (rc == 0)
 			f->sid[i] = e->sid;
 	}
@@ -205,3 +226,22 @@ bool unit_has(struct ktest *t, enum kenv_feature feature, bool reported)
 	return offered;
 }
 
+
+/* PCIe root and switch ports (types 4, 5, 6) pass requester ids through. */
+static int aliasing_parent(int i)
+{
+	while (i >= 0) {
+		int type = pci_pcie_type(pci_device_at((unsigned)i));
+		if (type < 4 || type > 6)
+			return i;
+		i = pci_device_at((unsigned)i)->parent;
+	}
+	return -1;
+}
+
+bool edus_share_requester_id(const struct edu *a, const struct edu *b)
+{
+	/* From the PCI topology alone: the nearest bridge above each that aliases. */
+	int ia = aliasing_parent(a->pci->parent), ib = aliasing_parent(b->pci->parent);
+	return ia >= 0 && ia == ib;
+}

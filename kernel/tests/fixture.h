@@ -82,7 +82,13 @@ bool all_bytes(uint64_t pa, size_t len, uint8_t v);
 /* Drains the unit's faults, prints them, returns how many; the first from `sid` goes to
  * *rec (found tells whether there was one). */
 int drain_faults(struct fixture *f, uint16_t sid, struct dmar_fault_record *rec, bool *found);
-/* Exactly the fault a blocked DMA of `sid` at `addr` must have recorded. */
+/* Whether the PCI topology puts an aliasing bridge above both (then the unit sees one
+ * requester id for the two and cannot isolate them). */
+bool edus_share_requester_id(const struct edu *a, const struct edu *b);
+/* Whether `seen` is one of the requester ids of the function `device`. */
+bool fixture_sid_matches(struct fixture *f, uint16_t device, uint16_t seen);
+/* Exactly the fault a blocked DMA of `sid` at `addr` must have recorded (with the id the
+ * unit sees for that function: its own, or a bridge's alias). */
 void expect_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t addr, bool is_read);
 void expect_no_fault(struct ktest *t, struct fixture *f);
 

@@ -536,6 +536,11 @@ void test_edu_isolation(struct ktest *t)
 		t->skip = "the two edu devices are on different units";
 		goto out;
 	}
+	if (edus_share_requester_id(e0, e1)) {
+		t->skip = "the two edu devices share a requester id (one conventional bridge "
+			  "above both): the unit cannot isolate them (alias_shared_domain)";
+		goto out;
+	}
 	uint64_t p0 = buffer(&f, 1, PAGE, 0xa0), p1 = buffer(&f, 1, PAGE, 0xa1);
 	uint64_t only0 = buffer(&f, 1, PAGE, 0xb0), src = buffer(&f, 1, PAGE, 0);
 	ENSURE(p0 && p1 && only0 && src);
@@ -589,6 +594,9 @@ void test_edu_passthrough(struct ktest *t)
 	struct edu *e1 = kenv.nedu > 1 ? &kenv.edu[1] : 0;
 	if (fixture_up(t, &f, 1) != 0)
 		goto out;
+	/* The second edu shows translation is on, unless it shares e0's requester id. */
+	if (e1 && edus_share_requester_id(e0, e1))
+		e1 = 0;
 	uint64_t a = buffer(&f, 1, PAGE, 0), b = buffer(&f, 1, PAGE, 0xee);
 	ENSURE(a && b);
 	fill_pattern(a, PAGE, 30);
@@ -633,6 +641,11 @@ void test_fault_overflow_recovers(struct ktest *t)
 		goto out;
 	}
 	struct edu *e0 = &kenv.edu[0], *e1 = &kenv.edu[1];
+	if (edus_share_requester_id(e0, e1)) {
+		t->skip = "the two edu devices share a requester id (one conventional bridge "
+			  "above both): their faults cannot be told apart";
+		goto out;
+	}
 	uint64_t canary = buffer(&f, 1, PAGE, 0x77);
 	ENSURE(canary);
 	TRY(translated_domain(&f, 0, e0, &d0));
@@ -746,6 +759,7 @@ void test_allocation_failures_leave_no_trace(struct ktest *t)
 	ENSURE(sys);
 	f.sys = sys;
 	dmar_system_set_topology(sys, pci_bridge_buses, 0);
+	dmar_system_set_upstream(sys, pci_upstream, 0);
 	f.unit = dmar_unit_for_device(sys, 0, e->pci->bus, e->pci->dev, e->pci->fn, 0, 0);
 	ENSURE(f.unit);
 	kprintf("# system create: %u allocation failures refused cleanly\n", failures);

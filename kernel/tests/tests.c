@@ -23,6 +23,9 @@ const struct ktest_def kernel_tests[] = {
 	{ "allocation_failures_leave_no_trace", test_allocation_failures_leave_no_trace, 20000, false },
 	{ "busdma_edu_28bit_mask", test_busdma_edu_28bit_mask, 10000, false },
 	{ "busdma_bounce_tunable", test_busdma_bounce_tunable, 10000, false },
+	{ "alias_pci_bridge", test_alias_pci_bridge, 20000, false },
+	{ "alias_pcie_pci_bridge", test_alias_pcie_pci_bridge, 20000, false },
+	{ "alias_shared_domain", test_alias_shared_domain, 20000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -29,5 +29,9 @@ void test_caching_mode_map_visible(struct ktest *t);
 void test_allocation_failures_leave_no_trace(struct ktest *t);
 void test_busdma_edu_28bit_mask(struct ktest *t);
 void test_busdma_bounce_tunable(struct ktest *t);
+/* Devices behind bridges (test_alias.c). */
+void test_alias_pci_bridge(struct ktest *t);
+void test_alias_pcie_pci_bridge(struct ktest *t);
+void test_alias_shared_domain(struct ktest *t);
 
 #endif

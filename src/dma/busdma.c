@@ -38,7 +38,7 @@ static void count_add(struct dmar_busdma *bus, unsigned *count, int delta)
 }
 
 /* A lock, or NULL (then *ok stays true) when the OS layer has no locks. */
-static void *lock_new(const struct dmar_os *os, bool *ok)
+void *busdma_lock_new(const struct dmar_os *os, bool *ok)
 {
 	*ok = true;
 	if (!os->ops->lock_create)
@@ -48,7 +48,7 @@ static void *lock_new(const struct dmar_os *os, bool *ok)
 	return l;
 }
 
-static void lock_delete(const struct dmar_os *os, void *lock)
+void busdma_lock_delete(const struct dmar_os *os, void *lock)
 {
 	if (lock)
 		os->ops->lock_destroy(os->ctx, lock);
@@ -68,7 +68,7 @@ int dmar_busdma_create(const struct dmar_os *os, const struct dmar_config *cfg,
 		return DMAR_ENOMEM;
 	dmar_memset(bus, 0, sizeof(*bus));
 	bool ok;
-	bus->lock = lock_new(os, &ok);
+	bus->lock = busdma_lock_new(os, &ok);
 	if (!ok) {
 		os_free(os, bus, sizeof(*bus));
 		return DMAR_ENOMEM;
@@ -93,7 +93,7 @@ int dmar_busdma_destroy(struct dmar_busdma *bus)
 		return DMAR_EBUSY;
 	bounce_pool_fini(bus);
 	const struct dmar_os *os = bus->os;
-	lock_delete(os, bus->lock);
+	busdma_lock_delete(os, bus->lock);
 	os_free(os, bus, sizeof(*bus));
 	return 0;
 }
@@ -140,12 +140,6 @@ int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 	dev->sid = (uint16_t)(addr.bus << 8 | addr.dev << 3 | addr.fn);
 	dev->mode = DMAR_BUSDMA_BOUNCE;
 	dev->phys_limit = UINT64_MAX;
-	bool ok;
-	dev->lock = lock_new(os, &ok);
-	if (!ok) {
-		os_free(os, dev, sizeof(*dev));
-		return DMAR_ENOMEM;
-	}
 	if (bus->sys)
 		dev->unit = dmar_unit_for_device(bus->sys, addr.segment, addr.bus, addr.dev,
 						 addr.fn, secondary_bus, ctx);
@@ -153,7 +147,6 @@ int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 		bool bounce = dmar_config_device_bounces(&bus->cfg, addr);
 		int rc = busdma_dmar_device_init(dev, bounce);
 		if (rc) {
-			lock_delete(os, dev->lock);
 			os_free(os, dev, sizeof(*dev));
 			return rc;
 		}
@@ -176,7 +169,6 @@ int dmar_busdma_device_destroy(struct dmar_busdma_dev *dev)
 	if (dev->unit)
 		busdma_dmar_device_fini(dev);
 	count_add(bus, &bus->ndevs, -1);
-	lock_delete(bus->os, dev->lock);
 	os_free(bus->os, dev, sizeof(*dev));
 	return 0;
 }
@@ -188,7 +180,7 @@ enum dmar_busdma_mode dmar_busdma_device_mode(const struct dmar_busdma_dev *dev)
 
 struct dmar_domain *dmar_busdma_device_domain(struct dmar_busdma_dev *dev)
 {
-	return dev->dom;
+	return dev->space ? dev->space->dom : NULL;
 }
 
 uint16_t dmar_busdma_device_sid(const struct dmar_busdma_dev *dev)

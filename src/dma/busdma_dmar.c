@@ -10,81 +10,177 @@
 static int reserve_rmrrs(struct dmar_busdma_dev *dev)
 {
 	const struct dmar_os *os = dev->bus->os;
-	unsigned n = dmar_domain_reserved_ranges(dev->dom, NULL, 0);
+	struct busdma_space *sp = dev->space;
+	unsigned n = dmar_domain_reserved_ranges(sp->dom, NULL, 0);
 	if (!n)
 		return 0;
 	struct dmar_range *r = os->ops->alloc(os->ctx, n * sizeof(*r));
 	if (!r)
 		return DMAR_ENOMEM;
-	n = dmar_domain_reserved_ranges(dev->dom, r, n);
+	n = dmar_domain_reserved_ranges(sp->dom, r, n);
 	int rc = 0;
+	busdma_lock(dev->bus, sp->lock);
+	/* A range a device sharing the space reserved already merges with itself. */
 	for (unsigned i = 0; !rc && i < n; i++)
-		rc = iova_reserve(&dev->iova, r[i].start, r[i].end - r[i].start);
+		rc = iova_reserve(&sp->iova, r[i].start, r[i].end - r[i].start);
+	busdma_unlock(dev->bus, sp->lock);
 	os->ops->free(os->ctx, r, n * sizeof(*r));
 	return rc;
+}
+
+static void space_free(struct dmar_busdma *bus, struct busdma_space *sp)
+{
+	if (sp->dom)
+		(void)dmar_domain_destroy(sp->dom);
+	if (sp->mode == DMAR_BUSDMA_TRANSLATE)
+		iova_fini(&sp->iova);
+	busdma_lock_delete(bus->os, sp->lock);
+	bus->os->ops->free(bus->os->ctx, sp, sizeof(*sp));
+}
+
+/* A new space: its own domain (translated, or pass-through for a bounced device) and,
+ * when translated, its IOVA space. */
+static int space_new(struct dmar_busdma_dev *dev, bool bounce, struct busdma_space **out)
+{
+	struct dmar_busdma *bus = dev->bus;
+	const struct dmar_os *os = bus->os;
+	struct dmar_domain_params params = { .kind = DMAR_DOMAIN_TRANSLATED };
+	struct dmar_domain_info info;
+	bool ok;
+	struct busdma_space *sp = os->ops->alloc(os->ctx, sizeof(*sp));
+	if (!sp)
+		return DMAR_ENOMEM;
+	dmar_memset(sp, 0, sizeof(*sp));
+	sp->mode = DMAR_BUSDMA_BOUNCE;
+	sp->phys_limit = UINT64_MAX;
+	sp->lock = busdma_lock_new(os, &ok);
+	int rc = ok ? 0 : DMAR_ENOMEM;
+	if (bounce) {
+		params.kind = DMAR_DOMAIN_PASSTHROUGH;
+		params.identity_limit = bus->identity_limit;
+	}
+	if (!rc)
+		rc = dmar_domain_create(dev->unit, &params, &sp->dom);
+	if (rc) {
+		space_free(bus, sp);
+		return rc;
+	}
+	dmar_domain_get_info(sp->dom, &info);
+	if (bounce) {
+		if (!info.passthrough_tt)
+			sp->phys_limit = bus->identity_limit ? bus->identity_limit - 1 : 0;
+	} else {
+		uint64_t last = info.width >= 64 ? UINT64_MAX : (1ull << info.width) - 1;
+		/* Page 0 is never handed out: a zero device address looks like a bug. */
+		rc = iova_init(&sp->iova, os, DMAR_PAGE_SIZE, last, bus->cfg.guard_pages);
+		if (!rc) {
+			sp->mode = DMAR_BUSDMA_TRANSLATE;
+			if (last >= IOVA_INTR_START)
+				rc = iova_reserve(&sp->iova, IOVA_INTR_START,
+						  IOVA_INTR_END - IOVA_INTR_START + 1);
+		}
+		if (rc) {
+			space_free(bus, sp);
+			return rc;
+		}
+	}
+	*out = sp;
+	return 0;
+}
+
+/* The space of a device already set up on this bus that shares one of dev's requester
+ * ids (its domain holds that id's context entry), or NULL. Takes a reference. */
+static struct busdma_space *space_shared(struct dmar_busdma_dev *dev)
+{
+	struct dmar_busdma *bus = dev->bus;
+	uint16_t ids[DMAR_MAX_REQUESTER_IDS];
+	unsigned n = dmar_device_requester_ids(bus->sys, dev->addr.segment, dev->addr.bus,
+					       dev->addr.dev, dev->addr.fn, ids,
+					       DMAR_MAX_REQUESTER_IDS);
+	struct busdma_space *found = NULL;
+	for (unsigned i = 0; i < n && !found; i++) {
+		struct dmar_domain *dom = dmar_device_domain(dev->unit, ids[i]);
+		if (!dom)
+			continue;
+		busdma_lock(bus, bus->lock);
+		for (struct busdma_space *sp = bus->spaces; sp; sp = sp->next) {
+			if (sp->dom == dom) {
+				sp->refs++;
+				found = sp;
+				break;
+			}
+		}
+		busdma_unlock(bus, bus->lock);
+	}
+	return found;
+}
+
+/* Drops a reference; the last one unlinks and frees the space. */
+static void space_put(struct dmar_busdma *bus, struct busdma_space *sp)
+{
+	busdma_lock(bus, bus->lock);
+	bool last = --sp->refs == 0;
+	if (last) {
+		for (struct busdma_space **pp = &bus->spaces; *pp; pp = &(*pp)->next) {
+			if (*pp == sp) {
+				*pp = sp->next;
+				break;
+			}
+		}
+	}
+	busdma_unlock(bus, bus->lock);
+	if (last)
+		space_free(bus, sp);
 }
 
 int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce)
 {
 	struct dmar_busdma *bus = dev->bus;
-	struct dmar_domain_params params = { .kind = DMAR_DOMAIN_TRANSLATED };
-	struct dmar_domain_info info;
-	int rc;
-
-	if (bounce) {
-		params.kind = DMAR_DOMAIN_PASSTHROUGH;
-		params.identity_limit = bus->identity_limit;
-	}
-	rc = dmar_domain_create(dev->unit, &params, &dev->dom);
-	if (rc)
-		return rc;
-	dmar_domain_get_info(dev->dom, &info);
-	if (bounce) {
-		dev->mode = DMAR_BUSDMA_BOUNCE;
-		if (!info.passthrough_tt)
-			dev->phys_limit = bus->identity_limit ? bus->identity_limit - 1 : 0;
-	} else {
-		dev->mode = DMAR_BUSDMA_TRANSLATE;
-		uint64_t last = info.width >= 64 ? UINT64_MAX : (1ull << info.width) - 1;
-		/* Page 0 is never handed out: a zero device address looks like a bug. */
-		rc = iova_init(&dev->iova, bus->os, DMAR_PAGE_SIZE, last, bus->cfg.guard_pages);
-		if (!rc && last >= IOVA_INTR_START)
-			rc = iova_reserve(&dev->iova, IOVA_INTR_START,
-					  IOVA_INTR_END - IOVA_INTR_START + 1);
+	struct busdma_space *sp = space_shared(dev);
+	bool fresh = sp == NULL;
+	int rc = 0;
+	if (fresh) {
+		rc = space_new(dev, bounce, &sp);
 		if (rc)
-			goto fail;
+			return rc;
+		sp->refs = 1;
 	}
-	rc = dmar_domain_attach(dev->dom, dev->sid);
-	if (rc)
-		goto fail;
-	if (!bounce) {
+	dev->space = sp;
+	rc = dmar_domain_attach_device(sp->dom, dev->addr.bus, dev->addr.dev, dev->addr.fn);
+	if (!rc && sp->mode == DMAR_BUSDMA_TRANSLATE) {
 		/* The core identity-maps the device's RMRRs at attach: keep loads off them. */
 		rc = reserve_rmrrs(dev);
-		if (rc) {
-			dmar_domain_detach(dev->dom, dev->sid);
-			goto fail;
-		}
+		if (rc)
+			(void)dmar_domain_detach_device(sp->dom, dev->addr.bus, dev->addr.dev,
+							dev->addr.fn);
 	}
+	if (rc) {
+		dev->space = NULL;
+		if (fresh)
+			space_free(bus, sp);
+		else
+			space_put(bus, sp);
+		return rc;
+	}
+	if (fresh) {
+		busdma_lock(bus, bus->lock);
+		sp->next = bus->spaces;
+		bus->spaces = sp;
+		busdma_unlock(bus, bus->lock);
+	}
+	dev->mode = sp->mode;
+	dev->phys_limit = sp->phys_limit;
 	return 0;
-fail:
-	if (!bounce)
-		iova_fini(&dev->iova);
-	dmar_domain_destroy(dev->dom);
-	dev->dom = NULL;
-	dev->mode = DMAR_BUSDMA_BOUNCE;
-	dev->phys_limit = UINT64_MAX;
-	return rc;
 }
 
 void busdma_dmar_device_fini(struct dmar_busdma_dev *dev)
 {
-	if (!dev->dom)
+	struct busdma_space *sp = dev->space;
+	if (!sp)
 		return;
-	dmar_domain_detach(dev->dom, dev->sid);
-	dmar_domain_destroy(dev->dom);
-	if (dev->mode == DMAR_BUSDMA_TRANSLATE)
-		iova_fini(&dev->iova);
-	dev->dom = NULL;
+	(void)dmar_domain_detach_device(sp->dom, dev->addr.bus, dev->addr.dev, dev->addr.fn);
+	space_put(dev->bus, sp);
+	dev->space = NULL;
 }
 
 /* Lays the source out at IOVA pages from `iova` on: each piece takes a fresh IOVA page
@@ -211,32 +307,33 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 		.max_addr = tag->p.lowaddr,
 	};
 	uint64_t iova;
-	busdma_lock(dev->bus, dev->lock);
-	rc = iova_alloc(&dev->iova, &req, &iova);
-	busdma_unlock(dev->bus, dev->lock);
+	struct busdma_space *sp = dev->space;
+	busdma_lock(dev->bus, sp->lock);
+	rc = iova_alloc(&sp->iova, &req, &iova);
+	busdma_unlock(dev->bus, sp->lock);
 	if (rc) {
 		bounce_unload(map);
 		return rc == DMAR_EINVAL ? DMAR_ENOSPC : rc;
 	}
 
 	struct layout l = {
-		.dom = dev->dom,
+		.dom = sp->dom,
 		.prot = (flags & DMAR_DMA_NOWRITE) ? DMAR_PROT_READ : DMAR_PROT_RW,
 		.iova = iova,
 		.limit = pages,
 	};
 	rc = layout(&l, map, src);
 	if (rc) {
-		if (l.mapped && dmar_unmap(dev->dom, iova, l.mapped * DMAR_PAGE_SIZE)) {
+		if (l.mapped && dmar_unmap(sp->dom, iova, l.mapped * DMAR_PAGE_SIZE)) {
 			/* Never hand out an IOVA whose mapping may remain, nor a page the
 			 * device may still reach: keep both. */
 			map->nbounce = 0;
 			return rc;
 		}
 		bounce_unload(map);
-		busdma_lock(dev->bus, dev->lock);
-		iova_free(&dev->iova, iova, size);
-		busdma_unlock(dev->bus, dev->lock);
+		busdma_lock(dev->bus, sp->lock);
+		iova_free(&sp->iova, iova, size);
+		busdma_unlock(dev->bus, sp->lock);
 		return rc;
 	}
 	map->iova = iova;
@@ -247,13 +344,14 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 int busdma_dmar_unload(struct dmar_dmamap *map)
 {
 	struct dmar_busdma_dev *dev = map->tag->dev;
-	int rc = dmar_unmap(dev->dom, map->iova, map->iova_size);
+	struct busdma_space *sp = dev->space;
+	int rc = dmar_unmap(sp->dom, map->iova, map->iova_size);
 	if (rc)
 		return rc;
 	bounce_unload(map);
-	busdma_lock(dev->bus, dev->lock);
-	iova_free(&dev->iova, map->iova, map->iova_size);
-	busdma_unlock(dev->bus, dev->lock);
+	busdma_lock(dev->bus, sp->lock);
+	iova_free(&sp->iova, map->iova, map->iova_size);
+	busdma_unlock(dev->bus, sp->lock);
 	map->iova = map->iova_size = 0;
 	return 0;
 }

@@ -22,10 +22,23 @@ struct dmar_busdma {
 	struct dmar_system *sys; /* NULL: remapping off */
 	void *lock;              /* guards everything below; NULL without lock ops */
 	unsigned ndevs;
+	struct busdma_space *spaces;
 	struct bounce_page *pool_free;
 	unsigned pool_pages, pool_nfree, pool_max;
 	uint64_t identity_limit;
 	uint64_t bounced_loads, bounce_copies;
+};
+
+/* The domain and IOVA space of one device, or of every device that shares a requester
+ * id with it (the unit cannot tell those apart: they share both). */
+struct busdma_space {
+	struct busdma_space *next; /* the bus's list (bus lock) */
+	struct dmar_domain *dom;   /* translated domain, or pass-through domain */
+	enum dmar_busdma_mode mode;
+	uint64_t phys_limit;       /* BOUNCE: highest physical address the devices reach */
+	unsigned refs;             /* devices using it (bus lock) */
+	void *lock;                /* TRANSLATE: guards iova */
+	struct iova_space iova;    /* TRANSLATE only */
 };
 
 struct dmar_busdma_dev {
@@ -34,10 +47,8 @@ struct dmar_busdma_dev {
 	uint16_t sid;
 	enum dmar_busdma_mode mode;
 	struct dmar_unit *unit;    /* covering unit or NULL */
-	struct dmar_domain *dom;   /* own translated domain, or pass-through domain */
+	struct busdma_space *space; /* NULL: no unit (bounce without remapping) */
 	uint64_t phys_limit;       /* BOUNCE: highest physical address the device reaches */
-	void *lock;                /* TRANSLATE: guards iova and ntags */
-	struct iova_space iova;    /* TRANSLATE only */
 	unsigned ntags;
 };
 
@@ -103,6 +114,9 @@ int busdma_src_next(struct busdma_src *s, struct busdma_piece *p);
 int busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len);
 
 void busdma_lock(struct dmar_busdma *bus, void *lock);
+/* A lock from the OS layer (NULL without lock ops; *ok false when creation failed). */
+void *busdma_lock_new(const struct dmar_os *os, bool *ok);
+void busdma_lock_delete(const struct dmar_os *os, void *lock);
 void busdma_unlock(struct dmar_busdma *bus, void *lock);
 
 /* True when [pa, pa + len) is reachable by the device under the tag's window. */

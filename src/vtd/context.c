@@ -37,19 +37,55 @@ int context_did_peek(const struct dmar_unit *u, uint16_t sid)
 	return (int)VTD_CTX_HI_DID_GET(e[1]);
 }
 
+static void install_ctx_table(struct dmar_unit *u, uint8_t bus, void *page, uint64_t phys)
+{
+	u->ctx[bus] = page;
+	u->ctx_phys[bus] = phys;
+	unit_flush_table(u, page, DMAR_PAGE_SIZE);
+	uint64_t *root = (uint64_t *)u->root + 2 * bus;
+	root[1] = 0;
+	root[0] = (phys & VTD_ROOT_CTP_MASK) | VTD_ROOT_P;
+	unit_flush_table(u, root, 16);
+}
+
 static int ensure_ctx_table(struct dmar_unit *u, uint8_t bus)
 {
 	const struct dmar_os *os = &u->sys->os;
+	uint64_t phys;
 	if (u->ctx[bus])
 		return DMAR_OK;
-	u->ctx[bus] = os->ops->page_alloc(os->ctx, &u->ctx_phys[bus]);
-	if (!u->ctx[bus])
+	void *page = os->ops->page_alloc(os->ctx, &phys);
+	if (!page)
 		return DMAR_ENOMEM;
-	unit_flush_table(u, u->ctx[bus], DMAR_PAGE_SIZE);
-	uint64_t *root = (uint64_t *)u->root + 2 * bus;
-	root[1] = 0;
-	root[0] = (u->ctx_phys[bus] & VTD_ROOT_CTP_MASK) | VTD_ROOT_P;
-	unit_flush_table(u, root, 16);
+	install_ctx_table(u, bus, page, phys);
+	return DMAR_OK;
+}
+
+int context_tables_for(struct dmar_unit *u, const uint16_t *ids, unsigned n)
+{
+	const struct dmar_os *os = &u->sys->os;
+	void *page[DMAR_MAX_REQUESTER_IDS];
+	uint64_t phys[DMAR_MAX_REQUESTER_IDS];
+	uint8_t bus[DMAR_MAX_REQUESTER_IDS];
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && i < DMAR_MAX_REQUESTER_IDS; i++) {
+		uint8_t b = VTD_SID_BUS(ids[i]);
+		bool have = u->ctx[b] != NULL;
+		for (unsigned j = 0; j < k; j++)
+			have = have || bus[j] == b;
+		if (have)
+			continue;
+		page[k] = os->ops->page_alloc(os->ctx, &phys[k]);
+		if (!page[k]) {
+			/* Never seen by the unit: give them back, nothing changed. */
+			while (k--)
+				os->ops->page_free(os->ctx, page[k], phys[k]);
+			return DMAR_ENOMEM;
+		}
+		bus[k++] = b;
+	}
+	for (unsigned j = 0; j < k; j++)
+		install_ctx_table(u, bus[j], page[j], phys[j]);
 	return DMAR_OK;
 }
 

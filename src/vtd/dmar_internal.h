@@ -70,6 +70,16 @@ struct dmar_domain {
 	bool dying;
 };
 
+/* A function attached with dmar_domain_attach_device, by all its requester ids (on
+ * its unit's list, under the unit lock). */
+struct dmar_attached {
+	struct dmar_attached *next;
+	struct dmar_domain *dom;
+	uint16_t bdf;
+	unsigned nids;
+	uint16_t ids[DMAR_MAX_REQUESTER_IDS];
+};
+
 struct dmar_unit {
 	struct dmar_system *sys;
 	unsigned index;
@@ -93,6 +103,7 @@ struct dmar_unit {
 	uint64_t *did_map;       /* bitmap of used domain ids */
 	unsigned did_hint;
 	struct dmar_domain *domains;
+	struct dmar_attached *attached; /* functions attached by requester ids */
 	const struct inval_backend *inval;
 	struct inval_qi qi;
 	unsigned fault_next;     /* next fault recording register to look at */
@@ -105,6 +116,10 @@ struct dmar_system {
 	const struct dmar_acpi_table *table;
 	dmar_secondary_bus_fn topology;
 	void *topology_ctx;
+	dmar_pci_upstream_fn upstream;
+	void *upstream_ctx;
+	unsigned naliases;                /* declared DMA-alias quirks */
+	struct { uint16_t segment, sid, alias; } aliases[DMAR_MAX_DMA_ALIASES];
 	struct dmar_unit *units[DMAR_MAX_UNITS];
 	unsigned nunits;
 	/* fault ring */
@@ -192,6 +207,9 @@ int inval_sync(struct dmar_unit *u);
 /* context.c (unit lock held) */
 int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom);
 int context_clear(struct dmar_unit *u, uint16_t sid);
+/* Makes sure the context tables of the ids' buses exist: all of them, or (DMAR_ENOMEM)
+ * none of those it had to allocate. */
+int context_tables_for(struct dmar_unit *u, const uint16_t *ids, unsigned n);
 /* DID of the present context entry of sid, or -1. */
 int context_did(const struct dmar_unit *u, uint16_t sid);
 void context_free_tables(struct dmar_unit *u);
@@ -199,6 +217,17 @@ void context_free_tables(struct dmar_unit *u);
 /* DID of the context entry of sid, read without the unit lock (for fault draining in
  * an interrupt; context tables live as long as the unit), or -1. */
 int context_did_peek(const struct dmar_unit *u, uint16_t sid);
+
+/* alias.c (unit lock held) */
+/* The attached function whose own id is bdf, or NULL. */
+struct dmar_attached *attached_find(const struct dmar_unit *u, uint16_t bdf);
+/* An attached function other than `except` whose requester ids include id, or NULL. */
+struct dmar_attached *attached_holder(const struct dmar_unit *u, uint16_t id,
+				      const struct dmar_attached *except);
+/* Names the attached functions that reach the unit as `sid` without it being their own
+ * id ("; an alias of 02:03.0 02:04.0"), or writes "" when there are none. */
+void attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t len);
+void attached_free_all(struct dmar_unit *u);
 
 /* domain.c */
 void domain_free(struct dmar_domain *dom);

@@ -562,6 +562,12 @@ int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid)
 		unclaim_rmrrs(dom, &claim);
 		return DMAR_EEXIST;
 	}
+	struct dmar_attached *holder = attached_holder(u, sid, NULL);
+	if (holder && holder->dom != dom) {
+		os_unlock(os, u->lock);
+		unclaim_rmrrs(dom, &claim);
+		return DMAR_EBUSY;
+	}
 	struct dmar_domain *old = old_did < 0 ? NULL : domain_by_did(u, old_did);
 	rc = context_set(u, sid, dom);
 	if (rc == DMAR_OK) {
@@ -593,6 +599,10 @@ int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid)
 		os_unlock(os, u->lock);
 		return DMAR_ENOENT;
 	}
+	if (attached_holder(u, sid, NULL)) {
+		os_unlock(os, u->lock);
+		return DMAR_EBUSY; /* dmar_domain_detach_device owns it */
+	}
 	rc = context_clear(u, sid);
 	if (rc != DMAR_ENOENT)
 		dom->ndevices--; /* the entry is gone even if the flush timed out */
@@ -614,5 +624,131 @@ int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned
 	os_lock(os, dom->lock);
 	int rc = pgtable_lookup(&dom->pt, iova, phys, prot, &page_size);
 	os_unlock(os, dom->lock);
+	return rc;
+}
+
+/* Points the context entry of `id` at dom (unit lock held), keeping the per-domain count
+ * of entries; *moved_from tells which domain had it (NULL: none). */
+static int context_take(struct dmar_unit *u, uint16_t id, struct dmar_domain *dom,
+			struct dmar_domain **moved_from)
+{
+	int old_did = context_did(u, id);
+	*moved_from = old_did < 0 ? NULL : domain_by_did(u, old_did);
+	int rc = context_set(u, id, dom);
+	if (rc)
+		return rc;
+	dom->ndevices++;
+	if (*moved_from)
+		(*moved_from)->ndevices--;
+	return DMAR_OK;
+}
+
+int dmar_domain_attach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev, uint8_t fn)
+{
+	struct dmar_unit *u = dom->unit;
+	struct dmar_system *sys = u->sys;
+	const struct dmar_os *os = &sys->os;
+	if (dev > 31 || fn > 7)
+		return DMAR_EINVAL;
+	uint16_t bdf = VTD_SID(bus, dev, fn);
+	struct dmar_attached *rec = os_alloc(os, sizeof(*rec));
+	if (!rec)
+		return DMAR_ENOMEM;
+	rec->dom = dom;
+	rec->bdf = bdf;
+	rec->nids = dmar_device_requester_ids(sys, u->segment, bus, dev, fn, rec->ids,
+					      DMAR_MAX_REQUESTER_IDS);
+	struct rmrr_claim claim;
+	int rc = claim_rmrrs(dom, bdf, &claim);
+	if (rc) {
+		os_free(os, rec, sizeof(*rec));
+		return rc;
+	}
+	os_lock(os, u->lock);
+	if (attached_find(u, bdf)) {
+		rc = DMAR_EEXIST;
+		goto unlock;
+	}
+	for (unsigned i = 0; i < rec->nids; i++) {
+		struct dmar_attached *h = attached_holder(u, rec->ids[i], NULL);
+		if (h && h->dom != dom) {
+			dmar_log(sys, DMAR_LOG_ERR,
+				 "dmar%u: %02x:%02x.%x shares requester id %02x:%02x.%x with "
+				 "%02x:%02x.%x, attached to domain %u: the unit cannot tell them "
+				 "apart, so they can only be in one domain together", u->index,
+				 bus, dev, fn, rec->ids[i] >> 8, (rec->ids[i] >> 3) & 0x1f,
+				 rec->ids[i] & 7, h->bdf >> 8, (h->bdf >> 3) & 0x1f, h->bdf & 7,
+				 h->dom->did);
+			rc = DMAR_EBUSY;
+			goto unlock;
+		}
+	}
+	/* Every table first, so that running out of memory changes nothing. */
+	rc = context_tables_for(u, rec->ids, rec->nids);
+	if (rc)
+		goto unlock;
+	struct dmar_domain *was[DMAR_MAX_REQUESTER_IDS] = { 0 };
+	bool taken[DMAR_MAX_REQUESTER_IDS] = { 0 };
+	for (unsigned i = 0; i < rec->nids && !rc; i++) {
+		if (context_did(u, rec->ids[i]) == dom->did)
+			continue; /* a function sharing this id has it in dom already */
+		rc = context_take(u, rec->ids[i], dom, &was[i]);
+		taken[i] = rc == DMAR_OK;
+	}
+	if (!rc)
+		rc = unit_translation_on(u);
+	if (rc) {
+		/* Put every entry this call changed back as it was. */
+		for (unsigned i = 0; i < rec->nids; i++) {
+			struct dmar_domain *back;
+			if (!taken[i])
+				continue;
+			if (was[i])
+				(void)context_take(u, rec->ids[i], was[i], &back);
+			else if (context_clear(u, rec->ids[i]) != DMAR_ENOENT)
+				dom->ndevices--;
+		}
+		goto unlock;
+	}
+	rec->next = u->attached;
+	u->attached = rec;
+	rec = NULL;
+unlock:
+	os_unlock(os, u->lock);
+	if (rec) {
+		unclaim_rmrrs(dom, &claim);
+		os_free(os, rec, sizeof(*rec));
+	}
+	return rc;
+}
+
+int dmar_domain_detach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev, uint8_t fn)
+{
+	struct dmar_unit *u = dom->unit;
+	const struct dmar_os *os = &u->sys->os;
+	int rc = DMAR_OK;
+	os_lock(os, u->lock);
+	struct dmar_attached *rec = attached_find(u, VTD_SID(bus, dev, fn));
+	if (!rec || rec->dom != dom) {
+		os_unlock(os, u->lock);
+		return DMAR_ENOENT;
+	}
+	for (struct dmar_attached **pp = &u->attached; *pp; pp = &(*pp)->next) {
+		if (*pp == rec) {
+			*pp = rec->next;
+			break;
+		}
+	}
+	for (unsigned i = 0; i < rec->nids; i++) {
+		if (attached_holder(u, rec->ids[i], NULL) || context_did(u, rec->ids[i]) != dom->did)
+			continue; /* still needed by a function sharing it */
+		int crc = context_clear(u, rec->ids[i]);
+		if (crc != DMAR_ENOENT)
+			dom->ndevices--; /* the entry is gone even if the flush timed out */
+		if (crc && !rc)
+			rc = crc;
+	}
+	os_unlock(os, u->lock);
+	os_free(os, rec, sizeof(*rec));
 	return rc;
 }

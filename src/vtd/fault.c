@@ -260,8 +260,10 @@ static int fault_format_record(const struct dmar_fault_record *rec, char *buf, s
 int dmar_fault_format(struct dmar_system *sys, const struct dmar_fault_record *rec,
 		      char *buf, size_t len)
 {
-	char head[320], walk[160];
+	char head[320], walk[160], alias[96] = "";
 	fault_format_record(rec, head, sizeof(head));
+	if (rec->unit < sys->nunits)
+		attached_alias_note(sys->units[rec->unit], rec->sid, alias, sizeof(alias));
 	explain_walk(sys, rec, walk, sizeof(walk));
-	return dmar_snprintf(buf, len, "%s; walk: %s", head, walk);
+	return dmar_snprintf(buf, len, "%s%s; walk: %s", head, alias, walk);
 }

@@ -260,6 +260,7 @@ void unit_destroy(struct dmar_unit *u)
 			(void)unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES,
 					       false, "translation disable");
 	}
+	attached_free_all(u);
 	while (u->domains)
 		domain_free(u->domains);
 	inval_qi_stop(u);
