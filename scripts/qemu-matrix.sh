@@ -38,6 +38,25 @@ fi
 edu="edu,dma_mask=0xffffffffffffffff"
 two_edu="-device $edu -device $edu"
 
+# The four storage controllers at fixed addresses (their bounce tunables name them):
+# AHCI built into q35 at 00:1f.2, piix3-ide 00:05.0, NVMe 00:04.0, MegaRAID 00:07.0.
+disk() { echo "-drive if=none,id=$1,file=@$1@,format=raw"; }
+storage="$(disk ahci) -device ide-hd,drive=ahci,bus=ide.0 \
+-device piix3-ide,id=pi,addr=0x5 $(disk ata) -device ide-hd,drive=ata,bus=pi.0 \
+$(disk nvme) -device nvme,drive=nvme,serial=dmar0,addr=0x4 \
+-device megasas,id=ms,addr=0x7 $(disk megasas) -device scsi-hd,drive=megasas,bus=ms.0,scsi-id=0,lun=0"
+# The same with the MegaRAID behind a conventional PCI bridge and bus-master IDE behind a
+# PCIe-to-PCI bridge (their DMA reaches the unit with the bridges' aliases).
+storage_bridged="$(disk ahci) -device ide-hd,drive=ahci,bus=ide.0 \
+-device pcie-pci-bridge,id=pb1,bus=pcie.0,addr=0x3 -device piix3-ide,id=pi,bus=pb1,addr=0x5 \
+$(disk ata) -device ide-hd,drive=ata,bus=pi.0 \
+$(disk nvme) -device nvme,drive=nvme,serial=dmar0,addr=0x4 \
+-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x6 -device megasas,id=ms,bus=br1,addr=0x7 \
+$(disk megasas) -device scsi-hd,drive=megasas,bus=ms.0,scsi-id=0,lun=0"
+storage_tests="kernel.tests=acpi_dmar_parsed,ahci_rw_verify,ahci_stale_iova_faults,ata_rw_verify,ata_stale_iova_faults,nvme_rw_verify,nvme_stale_iova_faults,megasas_rw_verify,megasas_stale_iova_faults"
+# Where each controller sits in $storage, as its bounce tunable names it.
+declare -A storage_addr=([ahci]=0:31:2 [ata]=0:5:0 [nvme]=0:4:0 [megasas]=0:7:0)
+
 # name | memory | intel-iommu options | extra QEMU arguments | kernel command line
 # (kernel.domain_width=48 makes every translated domain of the tests a 4-level one.)
 configs=(
@@ -56,6 +75,16 @@ configs=(
   "pci_bridge|512M||-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x3 -device $edu,bus=br1,addr=0x3 -device $edu,addr=0x6|"
   "pcie_pci_bridge|512M|,caching-mode=on|-device pcie-pci-bridge,id=pb1,bus=pcie.0,addr=0x3 -device $edu,bus=pb1,addr=0x3 -device $edu,addr=0x6|hw.dmar.qi=0"
   "shared_alias|512M||-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x3 -device $edu,bus=br1,addr=0x3 -device $edu,bus=br1,addr=0x4|"
+  # Storage controllers, each with its own disk image (@name@: a fresh 64 MiB raw file,
+  # checked afterwards by scripts/disk_check.py against what the kernel says it wrote).
+  "storage|512M||$storage|$storage_tests"
+  "storage_caching_mode|512M|,caching-mode=on|$storage|$storage_tests"
+  "storage_register_inval|512M||$storage|$storage_tests hw.dmar.qi=0"
+  "storage_aw48|512M|,aw-bits=48|$storage|$storage_tests kernel.domain_width=48"
+  "storage_bounce|512M||$storage|$storage_tests hw.busdma.pci0:0:31:2.bounce=1 hw.busdma.pci0:0:5:0.bounce=1 hw.busdma.pci0:0:4:0.bounce=1 hw.busdma.pci0:0:7:0.bounce=1"
+  "storage_behind_bridges|512M||$storage_bridged|$storage_tests"
+  # Remapping off: every test passes or skips with its reason; busdma bounces.
+  "storage_dmar_off|512M||$storage $two_edu|hw.dmar.enable=0"
 )
 
 # What QEMU 7.2's intel-iommu offers with these options, as the kernel's kernel.expect
@@ -98,8 +127,9 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
   if [ "$nedu" -ge 1 ]; then
     req+=(edu_dma_untranslated edu_dma_roundtrip edu_unmapped_write_blocked
           edu_unmapped_read_faults edu_unmap_then_dma_faults edu_readonly_write_faults
-          edu_partial_unmap_superpage edu_passthrough allocation_failures_leave_no_trace
-          busdma_edu_28bit_mask)
+          edu_partial_unmap_superpage edu_passthrough allocation_failures_leave_no_trace)
+    # busdma translating for the edu, unless hw.dmar.enable=0 turns busdma to bouncing.
+    [[ " $append " == *" hw.dmar.enable=0 "* ]] || req+=(busdma_edu_28bit_mask)
     [[ $feats == *,sp2m,* ]] && req+=(edu_superpage_2m)
     [[ $feats == *,sp1g,* ]] && req+=(edu_superpage_1g)
     [[ $feats == *,cm,* ]] && req+=(caching_mode_map_visible)
@@ -121,6 +151,17 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
       [ "$n" -ge 1 ] && [ $kind = pcie-pci-bridge ] && req+=(alias_pcie_pci_bridge)
       [ "$n" -ge 2 ] && [ $kind = pci-bridge ] && req+=(alias_shared_domain) && shared=1
     done
+  done
+  # Storage controllers with a disk: read/write/verify always; the stale-IOVA fault only
+  # where the controller's DMA is translated (not hw.dmar.enable=0, not bounced).
+  local ctl off=0
+  for w in $append; do [ "$w" = hw.dmar.enable=0 ] && off=1; done
+  for ctl in ahci ata nvme megasas; do
+    [[ $extra == *"file=@$ctl@"* ]] || continue
+    req+=("${ctl}_rw_verify")
+    [ $off = 1 ] && continue
+    [[ " $append " == *" hw.busdma.pci0:${storage_addr[$ctl]}.bounce=1 "* ]] && continue
+    req+=("${ctl}_stale_iova_faults")
   done
   # Two edu devices: two domains, and more faults than QEMU's one recording register
   # (not when one requester id covers both: the unit cannot isolate those).
@@ -157,6 +198,14 @@ for entry in "${configs[@]}"; do
   mapfile -t required < <(required_tests "$feats" "$mem" "$extra" "$append")
   append="${append:+$append }kernel.expect=$feats"
   log="$logdir/$name.log"
+  # Fresh disk images for the @name@ placeholders.
+  images=()
+  for img in $(grep -oE '@[a-z0-9]+@' <<<"$extra" | sort -u); do
+    img=${img//@/}
+    truncate -s 64M "$logdir/$name-$img.img"
+    extra=${extra//@$img@/$logdir/$name-$img.img}
+    images+=("$img=$logdir/$name-$img.img")
+  done
   # shellcheck disable=SC2086
   timeout --kill-after=5 "$per_run_timeout" "$qemu" -M q35 -m "$mem" -display none \
     -serial "file:$log" -monitor none -no-reboot -nic none \
@@ -195,6 +244,18 @@ for entry in "${configs[@]}"; do
     fi
   done
   [ $req_absent -gt $missing ] && fail=$((fail + req_absent - missing))
+  # What the kernel wrote must be on the disks: one more test per configuration with
+  # images (every rw test that passed printed the regions it wrote).
+  disk_note=""
+  if [ ${#images[@]} -gt 0 ]; then
+    if python3 "$(dirname "$0")/disk_check.py" "$log" "${images[@]}" >"$logdir/$name.disk" 2>&1; then
+      pass=$((pass + 1))
+    else
+      fail=$((fail + 1))
+      req_bad+=("disk_check (the images do not hold what the kernel wrote)")
+    fi
+    disk_note="; $(tail -n1 "$logdir/$name.disk")"
+  fi
   verdict=PASS
   if [ "$status" -ne 1 ] || [ -z "$plan" ] || [ $fail -gt 0 ] || [ ${#req_bad[@]} -gt 0 ]; then
     verdict=FAIL
@@ -222,7 +283,8 @@ for entry in "${configs[@]}"; do
   for t in "${req_bad[@]}"; do
     echo "    required test $t: this configuration must run it"
   done
-  echo "--- $name: $verdict ($pass passed, $fail failed, $skip skipped; $why; ${#required[@]} required tests)"
+  [ -s "$logdir/$name.disk" ] && grep -v ': on the disk$' "$logdir/$name.disk" | sed 's/^/    /'
+  echo "--- $name: $verdict ($pass passed, $fail failed, $skip skipped; $why; ${#required[@]} required tests$disk_note)"
   if [ "$verdict" = FAIL ] && [ -n "${QEMU_MATRIX_KEEP:-}" ]; then
     cp "$log" "${QEMU_MATRIX_KEEP}/qemu-matrix-$name.log"
   fi

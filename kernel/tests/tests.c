@@ -26,6 +26,14 @@ const struct ktest_def kernel_tests[] = {
 	{ "alias_pci_bridge", test_alias_pci_bridge, 20000, false },
 	{ "alias_pcie_pci_bridge", test_alias_pcie_pci_bridge, 20000, false },
 	{ "alias_shared_domain", test_alias_shared_domain, 20000, false },
+	{ "ahci_rw_verify", test_ahci_rw_verify, 20000, false },
+	{ "ahci_stale_iova_faults", test_ahci_stale_iova_faults, 20000, false },
+	{ "ata_rw_verify", test_ata_rw_verify, 20000, false },
+	{ "ata_stale_iova_faults", test_ata_stale_iova_faults, 20000, false },
+	{ "megasas_rw_verify", test_megasas_rw_verify, 20000, false },
+	{ "megasas_stale_iova_faults", test_megasas_stale_iova_faults, 15000, false },
+	{ "nvme_rw_verify", test_nvme_rw_verify, 20000, false },
+	{ "nvme_stale_iova_faults", test_nvme_stale_iova_faults, 10000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -33,5 +33,14 @@ void test_busdma_bounce_tunable(struct ktest *t);
 void test_alias_pci_bridge(struct ktest *t);
 void test_alias_pcie_pci_bridge(struct ktest *t);
 void test_alias_shared_domain(struct ktest *t);
+/* Storage controllers (test_ahci.c, test_ata.c, test_megasas.c, test_nvme.c). */
+void test_ahci_rw_verify(struct ktest *t);
+void test_ahci_stale_iova_faults(struct ktest *t);
+void test_ata_rw_verify(struct ktest *t);
+void test_ata_stale_iova_faults(struct ktest *t);
+void test_megasas_rw_verify(struct ktest *t);
+void test_megasas_stale_iova_faults(struct ktest *t);
+void test_nvme_rw_verify(struct ktest *t);
+void test_nvme_stale_iova_faults(struct ktest *t);
 
 #endif
