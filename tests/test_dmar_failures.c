@@ -355,26 +355,18 @@ TEST(fault_explanation_races_domain_destroy_safely)
 
 /* Advanced fault logging left enabled by firmware stays enabled: GCMD writes carry
  * every persistent enable forward (11.4.4: GSTS & 0x96FFFFFF), EAFL included. */
+static void firmware_enables_afl(struct model *unit)
+{
+	model_write32(unit, VTD_GCMD_REG, (uint32_t)VTD_GCMD_EAFL);
+}
+
 TEST(gcmd_writes_keep_advanced_fault_logging_enabled)
 {
 	struct simsys s;
 	struct model_config m;
 	model_config_default(&m);
 	m.afl = true;
-	memset(&s, 0, sizeof(s));
-	struct posix_machine_config pmc;
-	memset(&pmc, 0, sizeof(pmc));
-	s.pm = posix_machine_create(&pmc);
-	REQUIRE(s.pm);
-	s.model = posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &m);
-	REQUIRE(s.model);
-	/* Firmware turns advanced fault logging on before the driver starts. */
-	model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_EAFL);
-	REQUIRE(model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_AFLS);
-	dmar_config_default(&s.cfg);
-	s.cfg.timeout_ns = 10000000;
-	REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
-	REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
+	REQUIRE_OK(simsys_up_after(&s, &m, NULL, firmware_enables_afl));
 	struct dmar_domain *d = translated(&s, 0);
 	CHECK_OK(dmar_domain_attach(d, SID)); /* SRTP, QIE, TE writes behind us */
 	uint32_t gsts = model_read32(s.model, VTD_GSTS_REG);
@@ -589,25 +581,19 @@ TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
 /* Protected memory regions firmware left enabled (PMEN.EPM; every client and server unit
  * of real_units.tsv has PLMR/PHMR) would keep blocking DMA into them: once translation
  * is on, the driver switches them off and says so. */
+static void firmware_enables_pmrs(struct model *unit)
+{
+	model_write32(unit, VTD_PMEN_REG, (uint32_t)VTD_PMEN_EPM);
+}
+
 TEST(protected_memory_regions_left_on_by_firmware_are_switched_off)
 {
 	struct simsys s;
 	struct model_config m;
 	REQUIRE(model_config_from_regs(0x10, 0xd2008c40660462ull, 0xf050daull, &m));
 	REQUIRE(m.plmr && m.phmr);
-	memset(&s, 0, sizeof(s));
-	struct posix_machine_config pmc;
-	memset(&pmc, 0, sizeof(pmc));
-	s.pm = posix_machine_create(&pmc);
-	REQUIRE(s.pm);
-	s.model = posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &m);
-	REQUIRE(s.model);
-	model_write32(s.model, VTD_PMEN_REG, (uint32_t)VTD_PMEN_EPM); /* firmware */
-	REQUIRE(model_read32(s.model, VTD_PMEN_REG) & VTD_PMEN_PRS);
-	dmar_config_default(&s.cfg);
-	s.cfg.timeout_ns = 10000000;
-	REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
-	REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
+	REQUIRE_OK(simsys_up_after(&s, &m, NULL, firmware_enables_pmrs));
+	CHECK(model_read32(s.model, VTD_PMEN_REG) & VTD_PMEN_PRS); /* still on */
 	struct dmar_domain *d = translated(&s, 0);
 	CHECK_OK(dmar_domain_attach(d, SID));
 	CHECK(model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_TES);

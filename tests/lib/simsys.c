@@ -6,6 +6,12 @@
 
 int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dmar_config *cfg)
 {
+	return simsys_up_after(s, mcfg, cfg, NULL);
+}
+
+int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
+		    const struct dmar_config *cfg, void (*firmware)(struct model *unit))
+{
 	struct posix_machine_config pmc;
 	memset(s, 0, sizeof(*s));
 	memset(&pmc, 0, sizeof(pmc)); /* defaults */
@@ -25,6 +31,8 @@ int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dm
 		dmar_config_default(&s->cfg);
 		s->cfg.timeout_ns = 10000000ull;
 	}
+	if (firmware)
+		firmware(s->model);
 	int rc = dmar_system_create(posix_machine_os(s->pm), &s->cfg, NULL, &s->sys);
 	if (rc)
 		return rc;

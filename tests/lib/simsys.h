@@ -24,6 +24,10 @@ struct simsys {
  * defaults, timeout 10 ms). Returns 0 or the error of dmar_system_create/add_unit; the
  * machine stays up on error so the caller can inspect it (call simsys_down). */
 int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dmar_config *cfg);
+/* The same, with `firmware` run on the unit before the driver sees it (registers left
+ * as a BIOS or boot loader would leave them). */
+int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
+		    const struct dmar_config *cfg, void (*firmware)(struct model *unit));
 /* Destroys the system and the machine; returns the number of leaked allocations plus
  * table pages plus coherency errors (0 when everything was clean). */
 unsigned long simsys_down(struct simsys *s);
