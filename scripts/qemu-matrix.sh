@@ -79,7 +79,8 @@ configs=(
   # checked afterwards by scripts/disk_check.py against what the kernel says it wrote).
   "storage|512M||$storage|$storage_tests"
   "storage_caching_mode|512M|,caching-mode=on|$storage|$storage_tests"
-  "storage_register_inval|512M||$storage|$storage_tests hw.dmar.qi=0"
+  # (with the second-generation MegaRAID, megasas-gen2, instead of the first)
+  "storage_register_inval|512M||${storage/megasas,id=ms/megasas-gen2,id=ms}|$storage_tests hw.dmar.qi=0"
   "storage_aw48|512M|,aw-bits=48|$storage|$storage_tests kernel.domain_width=48"
   "storage_bounce|512M||$storage|$storage_tests hw.busdma.pci0:0:31:2.bounce=1 hw.busdma.pci0:0:5:0.bounce=1 hw.busdma.pci0:0:4:0.bounce=1 hw.busdma.pci0:0:7:0.bounce=1"
   "storage_behind_bridges|512M||$storage_bridged|$storage_tests"
