@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build check demo bench fuzz qemu-check clean
+.PHONY: all deps build check demo bench bench-qemu fuzz qemu-check clean
 
 all: build
 
@@ -25,6 +25,9 @@ bench: deps
 	@cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DDMAR_KERNEL=OFF >/dev/null
 	@cmake --build $(BUILD)-bench -j $(JOBS)
 	@bash scripts/bench.sh $(BUILD)-bench
+
+bench-qemu: deps build
+	@bash scripts/bench-qemu.sh $(BUILD)
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDMAR_FUZZ=ON >/dev/null

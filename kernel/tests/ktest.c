@@ -20,14 +20,10 @@ void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ..
 	kprintf("\n");
 }
 
-static bool selected(const char *only, const struct ktest_def *def)
+bool ktest_list_has(const char *list, const char *name)
 {
-	if (!only || !*only)
-		return !def->only_when_named;
-	const char *name = def->name;
 	size_t n = dmar_strlen(name);
-	const char *s = only;
-	while (*s) {
+	for (const char *s = list; *s;) {
 		const char *w = s;
 		while (*s && *s != ',')
 			s++;
@@ -37,6 +33,13 @@ static bool selected(const char *only, const struct ktest_def *def)
 			s++;
 	}
 	return false;
+}
+
+static bool selected(const char *only, const struct ktest_def *def)
+{
+	if (!only || !*only)
+		return !def->only_when_named;
+	return ktest_list_has(only, def->name);
 }
 
 void ktest_watchdog(void)

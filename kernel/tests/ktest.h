@@ -34,6 +34,9 @@ struct ktest_def {
  * the number that failed. */
 unsigned ktest_run(const struct ktest_def *defs, unsigned n, const char *only);
 
+/* Whether the comma-separated `list` has the word `name`. */
+bool ktest_list_has(const char *list, const char *name);
+
 /* Called from the timer tick: ends the run if the current test is over its budget. */
 void ktest_watchdog(void);
 

@@ -64,4 +64,31 @@ bool storage_matches(const uint8_t *va, uint64_t len, uint32_t sector_size, uint
  * (scripts/disk_check.py), so the data is known to have gone through the device. */
 void storage_disk_check(const struct blockdev *b, uint64_t lba, uint64_t sectors, uint32_t seed);
 
+/* A controller bound for the storage benchmark (bench_storage.c), by the same setup code
+ * its tests use. */
+struct storage_ctl {
+	struct blockdev b;            /* the disk; b.tag is the controller's data tag */
+	struct dmar_busdma_dev *dev;  /* the controller's busdma device */
+	void *state;                  /* the controller test file's own */
+};
+
+/* Each controller test file (test_ahci.c, test_ata.c, test_megasas.c, test_nvme.c)
+ * provides one. At most one controller of a kind is up at a time. */
+struct storage_ctl_ops {
+	const char *name; /* as in struct blockdev */
+	/* The first such controller's PCI function; false when the machine has none. */
+	bool (*find)(struct dmar_pci_addr *addr);
+	/* Creates busdma for f->sys with the tunables `cfg` (which decide whether the
+	 * controller is translated or bounced), binds the driver and fills *c. Returns 0, or
+	 * nonzero after failing (or skipping, t->skip) the test; then call down too. */
+	int (*up)(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+		  struct storage_ctl *c);
+	/* Unbinds the driver and destroys what up made (the caller's maps and tags on
+	 * c->b.tag must be gone). */
+	void (*down)(struct ktest *t, struct storage_ctl *c);
+};
+
+extern const struct storage_ctl_ops storage_ctl_ahci, storage_ctl_ata, storage_ctl_megasas,
+	storage_ctl_nvme;
+
 #endif

@@ -34,6 +34,9 @@ static struct dmar_pci_addr pci_addr(const struct pci_dev *d)
 	return a;
 }
 
+static int ahci_env_bind(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			 const struct pci_dev *d, struct ahci_env *e);
+
 /* Binds the driver under busdma. Returns 1 with t->skip set when the machine has no
  * AHCI controller or no disk on it, 0 when bound, -1 on failure. */
 static int ahci_env_up(struct ktest *t, struct fixture *f, struct ahci_env *e)
@@ -45,7 +48,15 @@ static int ahci_env_up(struct ktest *t, struct fixture *f, struct ahci_env *e)
 	}
 	if (fixture_up(t, f, 0) != 0)
 		return -1;
-	int rc = dmar_busdma_create(&kenv.os, &kenv.cfg, f->sys, &e->bus);
+	return ahci_env_bind(t, f, &kenv.cfg, d, e);
+}
+
+/* busdma for f->sys with the tunables `cfg`, the driver bound to `d` under it: 0 when
+ * bound, 1 with t->skip set when `d` has no disk, -1 on failure. */
+static int ahci_env_bind(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			 const struct pci_dev *d, struct ahci_env *e)
+{
+	int rc = dmar_busdma_create(&kenv.os, cfg, f->sys, &e->bus);
 	if (!rc)
 		rc = dmar_busdma_device(e->bus, pci_addr(d), pci_bridge_buses, 0, &e->dev);
 	if (rc) {
@@ -72,7 +83,8 @@ static int ahci_env_up(struct ktest *t, struct fixture *f, struct ahci_env *e)
 	return 0;
 }
 
-static void ahci_env_down(struct ktest *t, struct fixture *f, struct ahci_env *e)
+/* Undoes ahci_env_bind. */
+static void ahci_env_release(struct ktest *t, struct ahci_env *e)
 {
 	if (e->attached)
 		ahci_detach(&e->a);
@@ -80,6 +92,11 @@ static void ahci_env_down(struct ktest *t, struct fixture *f, struct ahci_env *e
 		CHECK_EQ(dmar_busdma_device_destroy(e->dev), 0);
 	if (e->bus)
 		CHECK_EQ(dmar_busdma_destroy(e->bus), 0);
+}
+
+static void ahci_env_down(struct ktest *t, struct fixture *f, struct ahci_env *e)
+{
+	ahci_env_release(t, e);
 	fixture_down(t, f);
 }
 
@@ -386,3 +403,47 @@ out:
 		pmem_free(old, len / PAGE);
 	ahci_env_down(t, &f, &e);
 }
+
+/* The benchmark's view of the controller (storage.h): the setup of the tests above. */
+static struct ahci_env ahci_bench_env;
+
+static bool ahci_ctl_find(struct dmar_pci_addr *addr)
+{
+	const struct pci_dev *d = ahci_find(0);
+	if (d)
+		*addr = pci_addr(d);
+	return d != 0;
+}
+
+static int ahci_ctl_up(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+		       struct storage_ctl *c)
+{
+	struct ahci_env *e = &ahci_bench_env;
+	*e = (struct ahci_env){ 0 };
+	c->state = e;
+	const struct pci_dev *d = ahci_find(0);
+	if (!d) {
+		t->skip = "no AHCI controller (PCI class 01:06:01) on this machine";
+		return 1;
+	}
+	int rc = ahci_env_bind(t, f, cfg, d, e);
+	if (rc == 0) {
+		struct ahci *a = &e->a;
+		c->b = (struct blockdev){ .name = "ahci", .tag = a->data_tag,
+					  .sector_size = a->sector_size, .sectors = a->sectors,
+					  .max_bytes = AHCI_MAX_BYTES, .io = ahci_io, .drv = a };
+		c->dev = e->dev;
+	}
+	return rc;
+}
+
+static void ahci_ctl_down(struct ktest *t, struct storage_ctl *c)
+{
+	if (c->state)
+		ahci_env_release(t, c->state);
+	c->state = 0;
+}
+
+const struct storage_ctl_ops storage_ctl_ahci = {
+	.name = "ahci", .find = ahci_ctl_find, .up = ahci_ctl_up, .down = ahci_ctl_down,
+};

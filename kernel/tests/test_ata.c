@@ -34,6 +34,9 @@ static struct dmar_pci_addr pci_addr(const struct pci_dev *d)
 	return a;
 }
 
+static int ata_env_bind(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			const struct pci_dev *d, struct ata_env *e);
+
 /* Binds the driver under busdma. Returns 1 with t->skip set when the machine has no
  * bus-master IDE controller or no disk on it, 0 when bound, -1 on failure. */
 static int ata_env_up(struct ktest *t, struct fixture *f, struct ata_env *e)
@@ -45,7 +48,15 @@ static int ata_env_up(struct ktest *t, struct fixture *f, struct ata_env *e)
 	}
 	if (fixture_up(t, f, 0) != 0)
 		return -1;
-	int rc = dmar_busdma_create(&kenv.os, &kenv.cfg, f->sys, &e->bus);
+	return ata_env_bind(t, f, &kenv.cfg, d, e);
+}
+
+/* busdma for f->sys with the tunables `cfg`, the driver bound to `d` under it: 0 when
+ * bound, 1 with t->skip set when `d` has no disk, -1 on failure. */
+static int ata_env_bind(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			const struct pci_dev *d, struct ata_env *e)
+{
+	int rc = dmar_busdma_create(&kenv.os, cfg, f->sys, &e->bus);
 	if (!rc)
 		rc = dmar_busdma_device(e->bus, pci_addr(d), pci_bridge_buses, 0, &e->dev);
 	if (rc) {
@@ -73,7 +84,8 @@ static int ata_env_up(struct ktest *t, struct fixture *f, struct ata_env *e)
 	return 0;
 }
 
-static void ata_env_down(struct ktest *t, struct fixture *f, struct ata_env *e)
+/* Undoes ata_env_bind. */
+static void ata_env_release(struct ktest *t, struct ata_env *e)
 {
 	if (e->attached)
 		ata_detach(&e->a);
@@ -81,6 +93,11 @@ static void ata_env_down(struct ktest *t, struct fixture *f, struct ata_env *e)
 		CHECK_EQ(dmar_busdma_device_destroy(e->dev), 0);
 	if (e->bus)
 		CHECK_EQ(dmar_busdma_destroy(e->bus), 0);
+}
+
+static void ata_env_down(struct ktest *t, struct fixture *f, struct ata_env *e)
+{
+	ata_env_release(t, e);
 	fixture_down(t, f);
 }
 
@@ -358,3 +375,47 @@ out:
 		pmem_free(old, len / PAGE);
 	ata_env_down(t, &f, &e);
 }
+
+/* The benchmark's view of the controller (storage.h): the setup of the tests above. */
+static struct ata_env ata_bench_env;
+
+static bool ata_ctl_find(struct dmar_pci_addr *addr)
+{
+	const struct pci_dev *d = ata_find(0);
+	if (d)
+		*addr = pci_addr(d);
+	return d != 0;
+}
+
+static int ata_ctl_up(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+		      struct storage_ctl *c)
+{
+	struct ata_env *e = &ata_bench_env;
+	*e = (struct ata_env){ 0 };
+	c->state = e;
+	const struct pci_dev *d = ata_find(0);
+	if (!d) {
+		t->skip = "no bus-master IDE controller (PCI class 01:01, e.g. -device piix3-ide)";
+		return 1;
+	}
+	int rc = ata_env_bind(t, f, cfg, d, e);
+	if (rc == 0) {
+		struct ata *a = &e->a;
+		c->b = (struct blockdev){ .name = "ata", .tag = a->data_tag,
+					  .sector_size = a->sector_size, .sectors = a->sectors,
+					  .max_bytes = ATA_MAX_BYTES, .io = ata_io, .drv = a };
+		c->dev = e->dev;
+	}
+	return rc;
+}
+
+static void ata_ctl_down(struct ktest *t, struct storage_ctl *c)
+{
+	if (c->state)
+		ata_env_release(t, c->state);
+	c->state = 0;
+}
+
+const struct storage_ctl_ops storage_ctl_ata = {
+	.name = "ata", .find = ata_ctl_find, .up = ata_ctl_up, .down = ata_ctl_down,
+};

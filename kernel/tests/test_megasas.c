@@ -38,18 +38,19 @@ static struct dmar_pci_addr megasas_addr(const struct megasas *m)
 	return a;
 }
 
-/* busdma as test_busdma.c sets it up, the driver bound, the data tag made. */
-static int megasas_env_up(struct ktest *t, struct fixture *f, struct megasas_env *e)
+/* busdma as test_busdma.c sets it up (with the tunables `cfg`), the driver bound, the
+ * data tag made. */
+static int megasas_env_up_cfg(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			      struct megasas_env *e)
 {
-	int rc = dmar_busdma_create(&kenv.os, &kenv.cfg, f->sys, &e->bus);
+	int rc = dmar_busdma_create(&kenv.os, cfg, f->sys, &e->bus);
 	if (!rc)
 		rc = dmar_busdma_device(e->bus, megasas_addr(&e->m), pci_bridge_buses, 0, &e->dev);
 	if (rc) {
 		ktest_fail(t, __FILE__, __LINE__, "busdma for the controller: %s", dmar_strerror(rc));
 		return rc;
 	}
-	bool bounce = !kenv.cfg.enable ||
-		      dmar_config_device_bounces(&kenv.cfg, megasas_addr(&e->m));
+	bool bounce = !cfg->enable || dmar_config_device_bounces(cfg, megasas_addr(&e->m));
 	CHECK(dmar_busdma_device_mode(e->dev) ==
 	      (bounce ? DMAR_BUSDMA_BOUNCE : DMAR_BUSDMA_TRANSLATE));
 	CHECK_EQ(dmar_busdma_device_sid(e->dev), e->m.sid);
@@ -84,6 +85,11 @@ static int megasas_env_up(struct ktest *t, struct fixture *f, struct megasas_env
 				  .sector_size = e->m.block_size, .sectors = e->m.blocks,
 				  .max_bytes = p.maxsize, .io = megasas_io, .drv = &e->m };
 	return 0;
+}
+
+static int megasas_env_up(struct ktest *t, struct fixture *f, struct megasas_env *e)
+{
+	return megasas_env_up_cfg(t, f, &kenv.cfg, e);
 }
 
 static void megasas_env_down(struct ktest *t, struct megasas_env *e)
@@ -201,3 +207,45 @@ out:
 	megasas_env_down(t, &e);
 	fixture_down(t, &f);
 }
+
+/* The benchmark's view of the controller (storage.h): the setup of the tests above. */
+static struct megasas_env megasas_bench_env;
+
+static bool megasas_ctl_find(struct dmar_pci_addr *addr)
+{
+	struct megasas m;
+	if (!megasas_probe(0, &m))
+		return false;
+	*addr = megasas_addr(&m);
+	return true;
+}
+
+static int megasas_ctl_up(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			  struct storage_ctl *c)
+{
+	struct megasas_env *e = &megasas_bench_env;
+	*e = (struct megasas_env){ 0 };
+	c->state = e;
+	if (!megasas_probe(0, &e->m)) {
+		t->skip = "no MegaRAID SAS (MFI) controller on this machine";
+		return 1;
+	}
+	int rc = megasas_env_up_cfg(t, f, cfg, e);
+	if (rc == 0) {
+		c->b = e->b;
+		c->dev = e->dev;
+	}
+	return rc;
+}
+
+static void megasas_ctl_down(struct ktest *t, struct storage_ctl *c)
+{
+	if (c->state)
+		megasas_env_down(t, c->state);
+	c->state = 0;
+}
+
+const struct storage_ctl_ops storage_ctl_megasas = {
+	.name = "megasas", .find = megasas_ctl_find, .up = megasas_ctl_up,
+	.down = megasas_ctl_down,
+};

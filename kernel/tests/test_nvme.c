@@ -36,17 +36,19 @@ static struct dmar_pci_addr nvme_addr(const struct nvme *c)
 	return a;
 }
 
-/* busdma as test_busdma.c sets it up, the driver bound, the data tag made. */
-static int nvme_env_up(struct ktest *t, struct fixture *f, struct nvme_env *e)
+/* busdma as test_busdma.c sets it up (with the tunables `cfg`), the driver bound, the
+ * data tag made. */
+static int nvme_env_up_cfg(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+			   struct nvme_env *e)
 {
-	int rc = dmar_busdma_create(&kenv.os, &kenv.cfg, f->sys, &e->bus);
+	int rc = dmar_busdma_create(&kenv.os, cfg, f->sys, &e->bus);
 	if (!rc)
 		rc = dmar_busdma_device(e->bus, nvme_addr(&e->c), pci_bridge_buses, 0, &e->dev);
 	if (rc) {
 		ktest_fail(t, __FILE__, __LINE__, "busdma for the controller: %s", dmar_strerror(rc));
 		return rc;
 	}
-	bool bounce = !kenv.cfg.enable || dmar_config_device_bounces(&kenv.cfg, nvme_addr(&e->c));
+	bool bounce = !cfg->enable || dmar_config_device_bounces(cfg, nvme_addr(&e->c));
 	CHECK(dmar_busdma_device_mode(e->dev) ==
 	      (bounce ? DMAR_BUSDMA_BOUNCE : DMAR_BUSDMA_TRANSLATE));
 	CHECK_EQ(dmar_busdma_device_sid(e->dev), e->c.sid);
@@ -78,6 +80,11 @@ static int nvme_env_up(struct ktest *t, struct fixture *f, struct nvme_env *e)
 				  .sectors = e->c.nsze, .max_bytes = e->c.mdts_bytes,
 				  .io = nvme_io, .drv = &e->c };
 	return 0;
+}
+
+static int nvme_env_up(struct ktest *t, struct fixture *f, struct nvme_env *e)
+{
+	return nvme_env_up_cfg(t, f, &kenv.cfg, e);
 }
 
 static void nvme_env_down(struct ktest *t, struct nvme_env *e)
@@ -194,3 +201,44 @@ out:
 	nvme_env_down(t, &e);
 	fixture_down(t, &f);
 }
+
+/* The benchmark's view of the controller (storage.h): the setup of the tests above. */
+static struct nvme_env nvme_bench_env;
+
+static bool nvme_ctl_find(struct dmar_pci_addr *addr)
+{
+	struct nvme c;
+	if (!nvme_probe(0, &c))
+		return false;
+	*addr = nvme_addr(&c);
+	return true;
+}
+
+static int nvme_ctl_up(struct ktest *t, struct fixture *f, const struct dmar_config *cfg,
+		       struct storage_ctl *c)
+{
+	struct nvme_env *e = &nvme_bench_env;
+	*e = (struct nvme_env){ 0 };
+	c->state = e;
+	if (!nvme_probe(0, &e->c)) {
+		t->skip = "no NVMe controller (class 01:08:02) on this machine";
+		return 1;
+	}
+	int rc = nvme_env_up_cfg(t, f, cfg, e);
+	if (rc == 0) {
+		c->b = e->b;
+		c->dev = e->dev;
+	}
+	return rc;
+}
+
+static void nvme_ctl_down(struct ktest *t, struct storage_ctl *c)
+{
+	if (c->state)
+		nvme_env_down(t, c->state);
+	c->state = 0;
+}
+
+const struct storage_ctl_ops storage_ctl_nvme = {
+	.name = "nvme", .find = nvme_ctl_find, .up = nvme_ctl_up, .down = nvme_ctl_down,
+};

@@ -34,6 +34,8 @@ const struct ktest_def kernel_tests[] = {
 	{ "megasas_stale_iova_faults", test_megasas_stale_iova_faults, 15000, false },
 	{ "nvme_rw_verify", test_nvme_rw_verify, 20000, false },
 	{ "nvme_stale_iova_faults", test_nvme_stale_iova_faults, 10000, false },
+	/* A benchmark (scripts/bench-qemu.sh); its length follows kernel.bench_rounds/_ms. */
+	{ "storage_bench", test_storage_bench, 900000, true },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -42,5 +42,7 @@ void test_megasas_rw_verify(struct ktest *t);
 void test_megasas_stale_iova_faults(struct ktest *t);
 void test_nvme_rw_verify(struct ktest *t);
 void test_nvme_stale_iova_faults(struct ktest *t);
+/* Storage throughput through busdma in three modes (bench_storage.c). */
+void test_storage_bench(struct ktest *t);
 
 #endif
