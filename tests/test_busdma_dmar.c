@@ -799,3 +799,52 @@ TEST(random_translated_loads_obey_their_tags)
 	free(got);
 	rig_down(&r);
 }
+
+/* dmamem larger than a page (rings, xHCI scratchpads): contiguous for the CPU, one range
+ * for the device; translated it may lie anywhere, bounced it lies below lowaddr. */
+static void dmamem_contiguous_case(const char *tunables, uint64_t lowaddr)
+{
+	struct rig r;
+	rig_up(&r, tunables);
+	struct dmar_dma_tag *t = busdma_test_tag(r.dev, lowaddr, UINT64_MAX, 8 * PG, 1, 8 * PG,
+						 0, 4 * PG);
+	void *mem;
+	struct dmar_dmamap *m;
+	REQUIRE_OK(dmar_dmamem_alloc(t, &mem, 0, &m));
+	uint64_t pa = posix_machine_virt_to_phys(r.pm, mem);
+	CHECK_EQ(pa % (4 * PG), 0);
+	CHECK(pa + 8 * PG - 1 <= lowaddr);
+	CHECK(((uint8_t *)mem)[8 * PG - 1] == 0);
+	harness_set_context(tunables ? tunables : "translated");
+	REQUIRE_OK(dmar_dmamap_load(t, m, mem, 8 * PG, 0));
+	CHECK_EQ(dmar_dmamap_nsegs(m), 1);
+	CHECK(!dmar_dmamap_is_bounced(m));
+	for (unsigned i = 0; i < 8 * PG; i++)
+		((uint8_t *)mem)[i] = (uint8_t)(i * 7 + 1);
+	uint8_t got[8 * PG];
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got, MODEL_DMA_READ), 0);
+	CHECK(memcmp(got, mem, sizeof(got)) == 0);
+	CHECK_OK(dmar_dmamap_unload(t, m));
+	CHECK_OK(dmar_dmamem_free(t, mem, m));
+	/* Every allocation failure on the way is clean. */
+	for (unsigned n = 1; n < 10; n++) {
+		posix_machine_fail_nth(r.pm, n);
+		int rc = dmar_dmamem_alloc(t, &mem, 0, &m);
+		bool failed = posix_machine_failed(r.pm);
+		posix_machine_fail_nth(r.pm, 0);
+		if (!failed) {
+			CHECK_OK(rc);
+			CHECK_OK(dmar_dmamem_free(t, mem, m));
+			break;
+		}
+		CHECK_EQ(rc, DMAR_ENOMEM);
+	}
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+TEST(dmamem_of_several_pages_is_one_contiguous_range)
+{
+	dmamem_contiguous_case(NULL, UINT64_MAX);
+	dmamem_contiguous_case("hw.busdma.pci0:0:3:0.bounce=1", 0x0fffffff);
+}

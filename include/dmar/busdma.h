@@ -196,11 +196,13 @@ int dmar_dmamap_create(struct dmar_dma_tag *tag, unsigned flags, struct dmar_dma
 /* DMAR_EBUSY while the map is loaded. */
 int dmar_dmamap_destroy(struct dmar_dma_tag *tag, struct dmar_dmamap *map);
 
-/* DMA-able memory: allocates maxsize bytes (at most one 4 KiB page: the OS layer gives
- * no larger physically contiguous memory) that satisfy the tag's physical constraints
- * when the device bounces, zeroed, and a map for it; load it with dmar_dmamap_load.
- * DMAR_ENOTSUP when maxsize > 4 KiB, DMAR_ENOSPC when no page below lowaddr could be
- * had (same policy as the bounce pool), DMAR_ENOMEM. */
+/* DMA-able memory: allocates maxsize bytes, zeroed, and a map for it; load it with
+ * dmar_dmamap_load. One page comes from page_alloc (for a bounced device, one below
+ * lowaddr: same policy as the bounce pool, DMAR_ENOSPC when none could be had). More
+ * than 4 KiB come from the OS layer's contig_alloc, aligned to the tag's alignment (at
+ * least a page) and, for a bounced device, below lowaddr and the device's reach:
+ * contiguous for the CPU and, translated or not, one range for the device.
+ * DMAR_ENOTSUP when maxsize > 4 KiB and the OS layer has no contig_alloc, DMAR_ENOMEM. */
 int dmar_dmamem_alloc(struct dmar_dma_tag *tag, void **vaddr, unsigned flags,
 		      struct dmar_dmamap **mapp);
 /* Frees memory and map from dmar_dmamem_alloc (the map must be unloaded). */

@@ -89,6 +89,15 @@ struct dmar_os_ops {
 
 	/* One finished line of text (no trailing newline) at a level. */
 	void (*log)(void *ctx, enum dmar_log_level level, const char *line);
+
+	/* Optional (NULL: busdma's dmar_dmamem_alloc gives at most 4 KiB): `npages` zeroed
+	 * pages contiguous both physically and in the kernel's virtual space, aligned to
+	 * `align` bytes (a power of two, at least 4096), the last byte at or below
+	 * `max_addr`; physical address in *phys. NULL on failure. contig_free gives them
+	 * back (npages as asked). Not used for remapping tables. */
+	void *(*contig_alloc)(void *ctx, size_t npages, uint64_t align, uint64_t max_addr,
+			      uint64_t *phys);
+	void (*contig_free)(void *ctx, void *va, uint64_t phys, size_t npages);
 };
 
 struct dmar_os {

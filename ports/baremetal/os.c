@@ -122,6 +122,28 @@ static void bm_page_free(void *ctx, void *va, uint64_t phys)
 	pmem_free(phys, 1);
 }
 
+static void *bm_contig_alloc(void *ctx, size_t npages, uint64_t align, uint64_t max_addr,
+			     uint64_t *phys)
+{
+	struct baremetal *b = ctx;
+	if (injected_failure(b))
+		return NULL;
+	uint64_t pa = pmem_alloc(npages, align, max_addr == UINT64_MAX ? PMEM_NO_LIMIT : max_addr + 1);
+	if (!pa)
+		return NULL;
+	b->st.pages += npages;
+	*phys = pa;
+	return (void *)(uintptr_t)pa;
+}
+
+static void bm_contig_free(void *ctx, void *va, uint64_t phys, size_t npages)
+{
+	struct baremetal *b = ctx;
+	(void)va;
+	b->st.pages -= npages;
+	pmem_free(phys, npages);
+}
+
 static void *bm_phys_to_virt(void *ctx, uint64_t phys)
 {
 	(void)ctx;
@@ -236,6 +258,8 @@ static const struct dmar_os_ops baremetal_ops = {
 	.free = bm_free,
 	.page_alloc = bm_page_alloc,
 	.page_free = bm_page_free,
+	.contig_alloc = bm_contig_alloc,
+	.contig_free = bm_contig_free,
 	.phys_to_virt = bm_phys_to_virt,
 	.virt_to_phys = bm_virt_to_phys,
 	.mmio_read32 = bm_mmio_read32,

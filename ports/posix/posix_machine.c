@@ -256,6 +256,39 @@ void posix_machine_free_dma(struct posix_machine *pm, void *va, size_t size)
 
 /* ---- OS layer: memory ---- */
 
+/* Contiguous DMA memory for busdma's dmamem (an allocation fail_nth counts). */
+static void *os_contig_alloc(void *ctx, size_t npages, uint64_t align, uint64_t max_addr,
+			     uint64_t *phys)
+{
+	struct posix_machine *pm = ctx;
+	uint32_t f, a = align > DMAR_PAGE_SIZE ? (uint32_t)(align / DMAR_PAGE_SIZE) : 1;
+	pm_lock(pm);
+	if (inject_failure(pm) || npages == 0 || npages >= pm->nframes) {
+		pm_unlock(pm);
+		return NULL;
+	}
+	f = find_frames(pm, (uint32_t)npages, a);
+	if (f == UINT32_MAX ||
+	    pm->base + ((uint64_t)f + npages) * DMAR_PAGE_SIZE - 1 > max_addr) {
+		pm_unlock(pm);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < npages; i++)
+		pm->frame_kind[f + i] = i ? FRAME_DMA : FRAME_DMA_HEAD;
+	frames_taken(pm, f, (uint32_t)npages);
+	pm->dma_out++;
+	pm_unlock(pm);
+	memset(pm->arena + (uint64_t)f * DMAR_PAGE_SIZE, 0, npages * DMAR_PAGE_SIZE);
+	*phys = pm->base + (uint64_t)f * DMAR_PAGE_SIZE;
+	return pm->arena + (uint64_t)f * DMAR_PAGE_SIZE;
+}
+
+static void os_contig_free(void *ctx, void *va, uint64_t phys, size_t npages)
+{
+	(void)phys;
+	posix_machine_free_dma(ctx, va, npages * DMAR_PAGE_SIZE);
+}
+
 static void *os_alloc(void *ctx, size_t size)
 {
 	struct posix_machine *pm = ctx;
@@ -679,6 +712,8 @@ static const struct dmar_os_ops posix_os_ops = {
 	.lock_release = os_lock_release,
 	.lock_destroy = os_lock_destroy,
 	.log = os_log,
+	.contig_alloc = os_contig_alloc,
+	.contig_free = os_contig_free,
 };
 
 /* ---- the machine ---- */

@@ -336,18 +336,38 @@ int dmar_dmamap_destroy(struct dmar_dma_tag *tag, struct dmar_dmamap *map)
 	return 0;
 }
 
+/* More than a page, from the OS layer's contiguous allocator. */
+static int dmamem_contig(struct dmar_dma_tag *tag, struct dmar_dmamap *map)
+{
+	const struct dmar_os *os = tag->dev->bus->os;
+	if (!os->ops->contig_alloc || !os->ops->contig_free)
+		return DMAR_ENOTSUP;
+	uint64_t npages = (tag->p.maxsize + DMAR_PAGE_SIZE - 1) / DMAR_PAGE_SIZE;
+	uint64_t align = dmar_max_u64(tag->p.alignment, DMAR_PAGE_SIZE);
+	uint64_t max_addr = UINT64_MAX;
+	if (tag->dev->mode == DMAR_BUSDMA_BOUNCE)
+		max_addr = dmar_min_u64(tag->p.lowaddr, tag->dev->phys_limit);
+	map->mem_va = os->ops->contig_alloc(os->ctx, (size_t)npages, align, max_addr,
+					    &map->mem_pa);
+	if (!map->mem_va)
+		return DMAR_ENOMEM;
+	map->mem_pages = npages;
+	dmar_memset(map->mem_va, 0, (size_t)(npages * DMAR_PAGE_SIZE));
+	return 0;
+}
+
 int dmar_dmamem_alloc(struct dmar_dma_tag *tag, void **vaddr, unsigned flags,
 		      struct dmar_dmamap **mapp)
 {
 	if (!tag || !vaddr || !mapp)
 		return DMAR_EINVAL;
-	if (tag->p.maxsize > DMAR_PAGE_SIZE)
-		return DMAR_ENOTSUP;
 	struct dmar_dmamap *map;
 	int rc = dmar_dmamap_create(tag, flags, &map);
 	if (rc)
 		return rc;
-	if (tag->dev->mode == DMAR_BUSDMA_BOUNCE) {
+	if (tag->p.maxsize > DMAR_PAGE_SIZE) {
+		rc = dmamem_contig(tag, map);
+	} else if (tag->dev->mode == DMAR_BUSDMA_BOUNCE) {
 		rc = bounce_alloc_fitting_page(tag, &map->mem_va, &map->mem_pa);
 	} else {
 		const struct dmar_os *os = tag->dev->bus->os;
@@ -358,7 +378,8 @@ int dmar_dmamem_alloc(struct dmar_dma_tag *tag, void **vaddr, unsigned flags,
 		dmar_dmamap_destroy(tag, map);
 		return rc;
 	}
-	dmar_memset(map->mem_va, 0, DMAR_PAGE_SIZE);
+	if (map->mem_pages <= 1)
+		dmar_memset(map->mem_va, 0, DMAR_PAGE_SIZE);
 	*vaddr = map->mem_va;
 	*mapp = map;
 	return 0;
@@ -371,8 +392,12 @@ int dmar_dmamem_free(struct dmar_dma_tag *tag, void *vaddr, struct dmar_dmamap *
 	if (map->loaded)
 		return DMAR_EBUSY;
 	const struct dmar_os *os = tag->dev->bus->os;
-	os->ops->page_free(os->ctx, map->mem_va, map->mem_pa);
+	if (map->mem_pages > 1)
+		os->ops->contig_free(os->ctx, map->mem_va, map->mem_pa, (size_t)map->mem_pages);
+	else
+		os->ops->page_free(os->ctx, map->mem_va, map->mem_pa);
 	map->mem_va = NULL;
+	map->mem_pages = 0;
 	return dmar_dmamap_destroy(tag, map);
 }
 

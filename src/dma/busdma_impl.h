@@ -75,8 +75,9 @@ struct dmar_dmamap {
 	uint64_t iova, iova_size;         /* TRANSLATE: the IOVA range of the load */
 	struct busdma_bounce *bounce;     /* BOUNCE: allocated on the first bounced load */
 	unsigned nbounce, bounce_cap;
-	void *mem_va;                     /* dmar_dmamem_alloc's page */
+	void *mem_va;                     /* dmar_dmamem_alloc's memory */
 	uint64_t mem_pa;
+	uint64_t mem_pages;               /* > 1: from contig_alloc */
 };
 
 /* ------------------------------------------------------------ load sources --- */
