@@ -54,6 +54,9 @@ $(disk nvme) -device nvme,drive=nvme,serial=dmar0,addr=0x4 \
 -device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x6 -device megasas,id=ms,bus=br1,addr=0x7 \
 $(disk megasas) -device scsi-hd,drive=megasas,bus=ms.0,scsi-id=0,lun=0"
 storage_tests="kernel.tests=acpi_dmar_parsed,ahci_rw_verify,ahci_stale_iova_faults,ata_rw_verify,ata_stale_iova_faults,nvme_rw_verify,nvme_stale_iova_faults,megasas_rw_verify,megasas_stale_iova_faults"
+network="-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
+-device e1000,netdev=h0,addr=0x8 -device e1000e,netdev=h1,addr=0x9"
+network_tests="kernel.tests=acpi_dmar_parsed,e1000_to_e1000e_frames,e1000e_to_e1000_frames,em_stale_rx_buffer_faults"
 # Where each controller sits in $storage, as its bounce tunable names it.
 declare -A storage_addr=([ahci]=0:31:2 [ata]=0:5:0 [nvme]=0:4:0 [megasas]=0:7:0)
 
@@ -84,6 +87,12 @@ configs=(
   "storage_aw48|512M|,aw-bits=48|$storage|$storage_tests kernel.domain_width=48"
   "storage_bounce|512M||$storage|$storage_tests hw.busdma.pci0:0:31:2.bounce=1 hw.busdma.pci0:0:5:0.bounce=1 hw.busdma.pci0:0:4:0.bounce=1 hw.busdma.pci0:0:7:0.bounce=1"
   "storage_behind_bridges|512M||$storage_bridged|$storage_tests"
+  # Two NICs on one hub (e1000 at 00:08.0, e1000e at 00:09.0), one of them bounced.
+  "network|512M||$network|$network_tests"
+  "network_bounce|512M||$network|$network_tests hw.busdma.pci0:0:8:0.bounce=1"
+  "network_caching_mode|512M|,caching-mode=on|$network|$network_tests hw.busdma.pci0:0:9:0.bounce=1"
+  "network_register_inval|512M||$network|$network_tests hw.dmar.qi=0 hw.busdma.pci0:0:8:0.bounce=1"
+  "network_dmar_off|512M||$network|$network_tests hw.dmar.enable=0"
   # Remapping off: every test passes or skips with its reason; busdma bounces.
   "storage_dmar_off|512M||$storage $two_edu|hw.dmar.enable=0"
 )
@@ -164,6 +173,13 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
     [[ " $append " == *" hw.busdma.pci0:${storage_addr[$ctl]}.bounce=1 "* ]] && continue
     req+=("${ctl}_stale_iova_faults")
   done
+  # Both NICs: frames both ways always; the stale receive buffer faults only where the
+  # receiving e1000e (00:09.0) is translated.
+  if [[ $extra == *"-device e1000,"* && $extra == *"-device e1000e,"* ]]; then
+    req+=(e1000_to_e1000e_frames e1000e_to_e1000_frames)
+    [ $off = 0 ] && [[ " $append " != *" hw.busdma.pci0:0:9:0.bounce=1 "* ]] &&
+      req+=(em_stale_rx_buffer_faults)
+  fi
   # Two edu devices: two domains, and more faults than QEMU's one recording register
   # (not when one requester id covers both: the unit cannot isolate those).
   [ "$nedu" -ge 2 ] && [ $shared = 0 ] && req+=(edu_isolation fault_overflow_recovers)
@@ -270,7 +286,7 @@ for entry in "${configs[@]}"; do
 
   echo "=== $name: -m $mem intel-iommu$iommu_opts${append:+ -append '$append'}"
   echo "    requires: ${required[*]}"
-  grep -E '^(ok|not ok|Bail out!|# [A-Za-z0-9_/.-]+\.c:[0-9]+: |# fault: |# CPU exception|# rax=)' "$log" | sed 's/^/    /'
+  grep -E '^(ok|not ok|Bail out!|# [A-Za-z0-9_/.-]+\.c:[0-9]+: |# fault: |# CPU exception|# rax=|# em: )' "$log" | sed 's/^/    /'
   if [ "$verdict" = FAIL ] && [ -s "$logdir/$name.qemu" ]; then
     sed 's/^/    qemu: /' "$logdir/$name.qemu" | head -n 20
   fi

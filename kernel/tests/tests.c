@@ -36,6 +36,9 @@ const struct ktest_def kernel_tests[] = {
 	{ "nvme_stale_iova_faults", test_nvme_stale_iova_faults, 10000, false },
 	/* A benchmark (scripts/bench-qemu.sh); its length follows kernel.bench_rounds/_ms. */
 	{ "storage_bench", test_storage_bench, 900000, true },
+	{ "e1000_to_e1000e_frames", test_e1000_to_e1000e_frames, 20000, false },
+	{ "e1000e_to_e1000_frames", test_e1000e_to_e1000_frames, 20000, false },
+	{ "em_stale_rx_buffer_faults", test_em_stale_rx_buffer_faults, 10000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -44,5 +44,8 @@ void test_nvme_rw_verify(struct ktest *t);
 void test_nvme_stale_iova_faults(struct ktest *t);
 /* Storage throughput through busdma in three modes (bench_storage.c). */
 void test_storage_bench(struct ktest *t);
+void test_e1000_to_e1000e_frames(struct ktest *t);
+void test_e1000e_to_e1000_frames(struct ktest *t);
+void test_em_stale_rx_buffer_faults(struct ktest *t);
 
 #endif
