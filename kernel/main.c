@@ -2,12 +2,14 @@
 #include "clock.h"
 #include "console.h"
 #include "demo.h"
+#include "ehci.h"
 #include "kenv.h"
 #include "ktest.h"
 #include "pci.h"
 #include "pmem.h"
 #include "tests.h"
 #include "trap.h"
+#include "uhci.h"
 #include "util.h"
 #include "vm.h"
 
@@ -83,6 +85,18 @@ static void print_memory_map(const struct boot_info *bi)
 			bi->region[i].type);
 }
 
+/* Firmware (SeaBIOS) leaves USB host controllers running their own schedules in memory
+ * no domain maps: as a kernel does before it turns DMA remapping on, take them over and
+ * stop them, so that none of their DMA faults later in a test that has nothing to do
+ * with them. */
+static void quiesce_usb_controllers(void)
+{
+	(void)uhci_quiesce_all();
+	const struct pci_dev *d;
+	for (unsigned n = 0; (d = ehci_find(n)) != 0; n++)
+		(void)ehci_quiesce(d);
+}
+
 static void print_pci(void)
 {
 	for (unsigned i = 0; i < pci_count(); i++) {
@@ -127,6 +141,7 @@ void kmain(uint32_t magic, uint32_t info)
 
 	pci_enumerate();
 	print_pci();
+	quiesce_usb_controllers();
 	while (kenv.nedu < KENV_MAX_EDU && edu_probe(kenv.nedu, &kenv.edu[kenv.nedu]))
 		kenv.nedu++;
 	kenv.have_dmar = acpi_find_table("DMAR", &kenv.dmar) == 0;

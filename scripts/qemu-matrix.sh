@@ -57,6 +57,10 @@ storage_tests="kernel.tests=acpi_dmar_parsed,ahci_rw_verify,ahci_stale_iova_faul
 network="-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
 -device e1000,netdev=h0,addr=0x8 -device e1000e,netdev=h1,addr=0x9"
 network_tests="kernel.tests=acpi_dmar_parsed,e1000_to_e1000e_frames,e1000e_to_e1000_frames,em_stale_rx_buffer_faults"
+usb="-device ich9-usb-uhci1,id=uhci,addr=0xa $(disk uhci) -device usb-storage,drive=uhci,bus=uhci.0 \
+-device qemu-xhci,id=xhci,addr=0xb $(disk xhci) -device usb-storage,drive=xhci,bus=xhci.0 \
+-device ich9-usb-ehci1,id=ehci,addr=0xc $(disk ehci) -device usb-storage,drive=ehci,bus=ehci.0"
+usb_tests="kernel.tests=acpi_dmar_parsed,uhci_msd_rw_verify,ehci_msd_rw_verify,xhci_msd_rw_verify,xhci_stale_ring_faults"
 # Where each controller sits in $storage, as its bounce tunable names it.
 declare -A storage_addr=([ahci]=0:31:2 [ata]=0:5:0 [nvme]=0:4:0 [megasas]=0:7:0)
 
@@ -93,6 +97,13 @@ configs=(
   "network_caching_mode|512M|,caching-mode=on|$network|$network_tests hw.busdma.pci0:0:9:0.bounce=1"
   "network_register_inval|512M||$network|$network_tests hw.dmar.qi=0 hw.busdma.pci0:0:8:0.bounce=1"
   "network_dmar_off|512M||$network|$network_tests hw.dmar.enable=0"
+  # USB mass storage on UHCI (00:0a.0), xHCI (00:0b.0) and EHCI (00:0c.0), each with its
+  # own disk image, one controller bounced.
+  "usb|512M||$usb|$usb_tests"
+  "usb_bounce|512M||$usb|$usb_tests hw.busdma.pci0:0:11:0.bounce=1"
+  "usb_caching_mode|512M|,caching-mode=on|$usb|$usb_tests hw.busdma.pci0:0:10:0.bounce=1"
+  "usb_register_inval|512M||$usb|$usb_tests hw.dmar.qi=0 hw.busdma.pci0:0:12:0.bounce=1"
+  "usb_dmar_off|512M||$usb|$usb_tests hw.dmar.enable=0"
   # Remapping off: every test passes or skips with its reason; busdma bounces.
   "storage_dmar_off|512M||$storage $two_edu|hw.dmar.enable=0"
 )
@@ -173,6 +184,15 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
     [[ " $append " == *" hw.busdma.pci0:${storage_addr[$ctl]}.bounce=1 "* ]] && continue
     req+=("${ctl}_stale_iova_faults")
   done
+  # USB disks: read/write/verify on each controller; the stale ring only where xHCI
+  # (00:0b.0) is translated.
+  for ctl in uhci ehci xhci; do
+    [[ $extra == *"file=@$ctl@"* ]] && req+=("${ctl}_msd_rw_verify")
+  done
+  if [[ $extra == *"file=@xhci@"* ]] && [ $off = 0 ] &&
+     [[ " $append " != *" hw.busdma.pci0:0:11:0.bounce=1 "* ]]; then
+    req+=(xhci_stale_ring_faults)
+  fi
   # Both NICs: frames both ways always; the stale receive buffer faults only where the
   # receiving e1000e (00:09.0) is translated.
   if [[ $extra == *"-device e1000,"* && $extra == *"-device e1000e,"* ]]; then

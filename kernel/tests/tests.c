@@ -39,6 +39,10 @@ const struct ktest_def kernel_tests[] = {
 	{ "e1000_to_e1000e_frames", test_e1000_to_e1000e_frames, 20000, false },
 	{ "e1000e_to_e1000_frames", test_e1000e_to_e1000_frames, 20000, false },
 	{ "em_stale_rx_buffer_faults", test_em_stale_rx_buffer_faults, 10000, false },
+	{ "uhci_msd_rw_verify", test_uhci_msd_rw_verify, 20000, false },
+	{ "ehci_msd_rw_verify", test_ehci_msd_rw_verify, 20000, false },
+	{ "xhci_msd_rw_verify", test_xhci_msd_rw_verify, 20000, false },
+	{ "xhci_stale_ring_faults", test_xhci_stale_ring_faults, 15000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -44,8 +44,13 @@ void test_nvme_rw_verify(struct ktest *t);
 void test_nvme_stale_iova_faults(struct ktest *t);
 /* Storage throughput through busdma in three modes (bench_storage.c). */
 void test_storage_bench(struct ktest *t);
+/* Network (test_em.c) and USB mass storage (test_uhci.c, test_ehci.c, test_xhci.c). */
 void test_e1000_to_e1000e_frames(struct ktest *t);
 void test_e1000e_to_e1000_frames(struct ktest *t);
 void test_em_stale_rx_buffer_faults(struct ktest *t);
+void test_uhci_msd_rw_verify(struct ktest *t);
+void test_ehci_msd_rw_verify(struct ktest *t);
+void test_xhci_msd_rw_verify(struct ktest *t);
+void test_xhci_stale_ring_faults(struct ktest *t);
 
 #endif
