@@ -848,3 +848,163 @@ TEST(dmamem_of_several_pages_is_one_contiguous_range)
 	dmamem_contiguous_case(NULL, UINT64_MAX);
 	dmamem_contiguous_case("hw.busdma.pci0:0:3:0.bounce=1", 0x0fffffff);
 }
+
+/* ---------------------------------------------------- deferred invalidation --- */
+
+static unsigned iotlb_invalidations(struct rig *r)
+{
+	struct dmar_unit_stats st;
+	dmar_unit_get_stats(dmar_unit_at(r->sys, 0), &st);
+	return (unsigned)(st.iotlb_page + st.iotlb_domain + st.iotlb_global);
+}
+
+/* hw.dmar.strict=0: the unload returns without invalidating; until the flush the unit
+ * may still translate the old IOVA (the model's IOTLB keeps it); after it, it faults. */
+TEST(deferred_unload_window_closes_at_the_flush)
+{
+	struct rig r;
+	rig_up(&r, "hw.dmar.strict=0");
+	uint8_t *buf = rig_buf(&r, 2 * PG);
+	rig_tag(&r, UINT64_MAX, PG, 1, PG, 0, 1);
+	fill(buf, PG, 3);
+	REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, 0));
+	uint64_t iova = dmar_dmamap_segs(r.m)[0].addr;
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0); /* into the IOTLB */
+	unsigned before = iotlb_invalidations(&r);
+	CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+	CHECK_EQ(iotlb_invalidations(&r), before); /* nothing issued */
+	struct dmar_domain *dom = dmar_busdma_device_domain(r.dev);
+	uint64_t pa;
+	unsigned prot;
+	CHECK_EQ(dmar_lookup(dom, iova, &pa, &prot), DMAR_ENOENT);
+	CHECK_EQ(dmar_domain_deferred(dom), 1);
+	/* The window: the old page, and only it, may still be reached. */
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
+	CHECK_OK(dmar_busdma_flush(r.bus));
+	CHECK_EQ(iotlb_invalidations(&r), before + 1);
+	CHECK_EQ(dmar_domain_deferred(dom), 0);
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
+	dmar_fault_poll(r.sys);
+	/* A strict load in the deferred device: its unload waits. */
+	REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, DMAR_DMA_STRICT));
+	iova = dmar_dmamap_segs(r.m)[0].addr;
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
+	CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
+	dmar_fault_poll(r.sys);
+	rig_down(&r);
+}
+
+/* The window is bounded by count (defer_max unloads: one invalidation for all of them)
+ * and by time (dmar_busdma_tick after defer_us). */
+TEST(deferred_unloads_flush_by_count_and_by_age)
+{
+	struct rig r;
+	rig_up(&r, "hw.dmar.strict=0 hw.dmar.defer_max=8 hw.dmar.defer_us=1000");
+	uint8_t *buf = rig_buf(&r, PG);
+	rig_tag(&r, UINT64_MAX, PG, 1, PG, 0, 1);
+	unsigned before = iotlb_invalidations(&r);
+	for (int i = 0; i < 8; i++) {
+		REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, 0));
+		CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+	}
+	CHECK_EQ(iotlb_invalidations(&r), before + 1);
+	CHECK_EQ(dmar_domain_deferred(dmar_busdma_device_domain(r.dev)), 0);
+	REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, 0));
+	uint64_t iova = dmar_dmamap_segs(r.m)[0].addr;
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
+	CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+	CHECK_OK(dmar_busdma_tick(r.bus)); /* too young */
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
+	r.os->ops->delay_ns(r.os->ctx, 2000000); /* the machine's clock: 2 ms later */
+	CHECK_OK(dmar_busdma_tick(r.bus));
+	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
+	dmar_fault_poll(r.sys);
+	rig_down(&r);
+}
+
+/* An IOVA space too small for the loads in flight plus the deferred ones: a load that
+ * finds no room flushes and goes on instead of failing. */
+TEST(deferred_unloads_give_room_back_under_pressure)
+{
+	struct rig r;
+	rig_up(&r, "hw.dmar.strict=0 hw.dmar.guard_pages=0");
+	uint8_t *buf = rig_buf(&r, PG);
+	rig_tag(&r, 16 * PG - 1, PG, 1, PG, 0, 1); /* IOVA pages 1..15 */
+	unsigned before = iotlb_invalidations(&r);
+	for (int i = 0; i < 100; i++) {
+		REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, 0));
+		CHECK(dmar_dmamap_segs(r.m)[0].addr < 16 * PG);
+		CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+	}
+	unsigned flushes = iotlb_invalidations(&r) - before;
+	printf("  100 loads in a 15-page IOVA space: %u flushes\n", flushes);
+	CHECK(flushes >= 6 && flushes <= 8);
+	rig_down(&r);
+}
+
+/* Random loads and unloads, deferred and strict, flushes and ticks, against the model
+ * with its sticky caches: every loaded segment reaches exactly its buffer's bytes,
+ * never a page of an earlier buffer at a recycled IOVA. */
+TEST(deferred_recycled_iova_never_reaches_an_old_buffer)
+{
+	struct rig r;
+	rig_up(&r, "hw.dmar.strict=0 hw.dmar.defer_max=64 hw.dmar.guard_pages=0");
+	enum { NMAP = 8, NBUF = 24, STEPS = 100000 };
+	uint8_t *pool = rig_buf(&r, NBUF * PG);
+	for (unsigned b = 0; b < NBUF; b++)
+		memset(pool + b * PG, 0x10 + b, PG);
+	rig_tag(&r, 64 * PG - 1, 2 * PG, 2, PG, 0, 1); /* a small space: IOVAs recycle */
+	struct dmar_dmamap *maps[NMAP];
+	int loaded[NMAP];
+	for (unsigned i = 0; i < NMAP; i++) {
+		REQUIRE_OK(dmar_dmamap_create(r.t, 0, &maps[i]));
+		loaded[i] = -1;
+	}
+	uint64_t seed = 12345;
+	unsigned bad = 0, loads = 0;
+	for (unsigned step = 0; step < STEPS && !bad; step++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned i = (unsigned)(seed >> 33) % NMAP, what = (unsigned)(seed >> 20) % 16;
+		if (what == 0) {
+			CHECK_OK(dmar_busdma_tick(r.bus));
+			continue;
+		}
+		if (what == 1) {
+			CHECK_OK(dmar_busdma_flush(r.bus));
+			continue;
+		}
+		if (loaded[i] >= 0) {
+			CHECK_OK(dmar_dmamap_unload(r.t, maps[i]));
+			loaded[i] = -1;
+			continue;
+		}
+		int b = (int)((seed >> 40) % NBUF);
+		unsigned flags = what == 2 ? DMAR_DMA_STRICT : 0;
+		if (dmar_dmamap_load(r.t, maps[i], pool + (unsigned)b * PG, PG, flags) != 0) {
+			bad++;
+			harness_fail(__FILE__, __LINE__, "load failed at step %u", step);
+			break;
+		}
+		loaded[i] = b;
+		loads++;
+		/* The device reads the whole segment: it must be this buffer's bytes. */
+		uint8_t got[PG];
+		uint64_t iova = dmar_dmamap_segs(maps[i])[0].addr;
+		int rc = posix_machine_dma(r.pm, r.unit, dmar_busdma_device_sid(r.dev), iova,
+					   got, PG, MODEL_DMA_READ, NULL);
+		if (rc || got[0] != 0x10 + b || got[PG - 1] != 0x10 + b) {
+			bad++;
+			harness_fail(__FILE__, __LINE__,
+				     "step %u: IOVA 0x%llx of buffer %d read rc %d byte 0x%x",
+				     step, (unsigned long long)iova, b, rc, got[0]);
+		}
+	}
+	for (unsigned i = 0; i < NMAP; i++) {
+		if (loaded[i] >= 0)
+			CHECK_OK(dmar_dmamap_unload(r.t, maps[i]));
+		CHECK_OK(dmar_dmamap_destroy(r.t, maps[i]));
+	}
+	printf("  %u steps, %u loads checked through the caches\n", STEPS, loads);
+	rig_down(&r);
+}

@@ -603,3 +603,39 @@ TEST(protected_memory_regions_left_on_by_firmware_are_switched_off)
 	CHECK_OK(dmar_domain_destroy(d));
 	CHECK_EQ(simsys_down(&s), 0);
 }
+
+/* Core: a deferred unmap leaves the IOTLB entry until a flush; mapping the same IOVA
+ * again (to another page) flushes first, so the device reaches the new page. */
+TEST(map_over_a_deferred_unmap_flushes_first)
+{
+	struct simsys s;
+	REQUIRE_OK(simsys_up(&s, NULL, NULL));
+	struct dmar_domain *d = translated(&s, 0);
+	uint64_t pa;
+	unsigned char *buf = simsys_buffer(&s, 2 * 4096, &pa);
+	memset(buf, 0x11, 4096);
+	memset(buf + 4096, 0x22, 4096);
+	unsigned char b[16];
+	CHECK_OK(dmar_domain_attach(d, SID));
+	CHECK_OK(dmar_map(d, 0x9000, pa, 4096, DMAR_PROT_RW));
+	CHECK_EQ(simsys_dma(&s, SID, 0x9000, b, sizeof(b), false), 0);
+	CHECK_OK(dmar_unmap_deferred(d, 0x9000, 4096));
+	CHECK_EQ(dmar_domain_deferred(d), 1);
+	CHECK_EQ(simsys_dma(&s, SID, 0x9000, b, sizeof(b), false), 0); /* the window */
+	CHECK_EQ(b[0], 0x11);
+	CHECK_OK(dmar_map(d, 0x9000, pa + 4096, 4096, DMAR_PROT_RW));
+	CHECK_EQ(dmar_domain_deferred(d), 0);
+	CHECK_EQ(simsys_dma(&s, SID, 0x9000, b, sizeof(b), false), 0);
+	CHECK_EQ(b[0], 0x22);
+	/* A map elsewhere does not flush; a strict unmap takes the deferred ones along. */
+	CHECK_OK(dmar_unmap_deferred(d, 0x9000, 4096));
+	CHECK_OK(dmar_map(d, 0x40000, pa, 4096, DMAR_PROT_RW));
+	CHECK_EQ(dmar_domain_deferred(d), 1);
+	CHECK_OK(dmar_unmap(d, 0x40000, 4096));
+	CHECK_EQ(dmar_domain_deferred(d), 0);
+	CHECK_EQ(simsys_dma(&s, SID, 0x9000, b, sizeof(b), false), VTD_FR_READ);
+	dmar_fault_poll(s.sys);
+	CHECK_OK(dmar_domain_detach(d, SID));
+	CHECK_OK(dmar_domain_destroy(d));
+	CHECK_EQ(simsys_down(&s), 0);
+}

@@ -138,6 +138,23 @@ enum dmar_busdma_mode {
 int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 		       dmar_secondary_bus_fn secondary_bus, void *ctx,
 		       struct dmar_busdma_dev **out);
+/* Deferred invalidation (hw.dmar.strict=0, or this call with strict = false, before
+ * the device's first load): an unload clears the device's mappings and returns without
+ * waiting for the IOTLB invalidation; the IOVA range stays out of use until a flush
+ * has completed, which happens after hw.dmar.defer_max deferred unloads of the
+ * device's IOVA space, when dmar_busdma_tick finds the oldest older than
+ * hw.dmar.defer_us, when a load finds no IOVA room (it flushes and tries again), on
+ * dmar_busdma_flush, and when the device is destroyed. Until that flush the device may
+ * still reach the old pages of a buffer it had loaded (through the unit's IOTLB); it
+ * never reaches the pages of any other buffer and never through an IOVA handed out
+ * again. Loads with DMAR_DMA_STRICT, and maps that used bounce pages, unload strictly. */
+void dmar_busdma_device_set_strict(struct dmar_busdma_dev *dev, bool strict);
+/* Flushes every device's deferred unloads (waits). 0 or the first hardware error. */
+int dmar_busdma_flush(struct dmar_busdma *bus);
+/* Flushes the devices whose oldest deferred unload is older than hw.dmar.defer_us: for
+ * a periodic timer of the embedder's (any thread context; it waits for the hardware). */
+int dmar_busdma_tick(struct dmar_busdma *bus);
+
 /* Detaches the device (its DMA then faults), frees its domain and IOVA space (when no
  * device sharing them is left). DMAR_EBUSY while tags of the device exist. */
 int dmar_busdma_device_destroy(struct dmar_busdma_dev *dev);
@@ -189,6 +206,8 @@ void dmar_dma_tag_get_params(const struct dmar_dma_tag *tag, struct dmar_dma_tag
 #define DMAR_DMA_NOWAIT 0u    /* fail with DMAR_ENOSPC when bounce pages are short */
 #define DMAR_DMA_WAITOK 1u    /* wait for bounce pages (bounded, see the pool policy) */
 #define DMAR_DMA_NOWRITE 2u   /* TRANSLATE: the device may only read the buffer */
+#define DMAR_DMA_STRICT 4u    /* TRANSLATE: this load's unload waits for its invalidation
+			       * even when the device defers (hw.dmar.strict=0) */
 
 /* Creates an unloaded map with room for the tag's nsegments segments. flags: 0.
  * DMAR_EINVAL, DMAR_ENOMEM. */

@@ -9,7 +9,12 @@
  *   hw.dmar.fault_log_size [64] fault records kept in the ring (older ones are dropped)
  *   hw.dmar.guard_pages   [1]   unmapped IOVA pages after each busdma allocation
  *   hw.dmar.checksum_fatal [0]  1: refuse a DMAR table whose checksum is wrong
- *   hw.dmar.batch_flush   [0]   reserved for deferred invalidation (strict is the default)
+ *   hw.dmar.strict        [1]   0: busdma unloads defer their IOTLB invalidation (see
+ *                               busdma.h: the device may reach the unloaded buffer's old
+ *                               pages until the flush, never another buffer's)
+ *   hw.dmar.defer_max     [256] deferred unloads of a device before a flush (1..65536)
+ *   hw.dmar.defer_us      [10000] age of the oldest deferred unload past which
+ *                               dmar_busdma_tick() flushes (1..10000000)
  *   hw.busdma.pciD:B:S:F.bounce=1   that device bypasses translation (pass-through or an
  *                                   identity table) and its busdma loads bounce
  * Keys outside the hw.dmar. and hw.busdma. namespaces are ignored silently (a kernel
@@ -37,6 +42,9 @@ struct dmar_config {
 	unsigned fault_log_size;
 	unsigned guard_pages;
 	bool checksum_fatal;
+	bool strict;
+	unsigned defer_max;
+	uint64_t defer_ns;
 	unsigned nbounce;
 	struct dmar_pci_addr bounce[DMAR_CONFIG_MAX_BOUNCE];
 };

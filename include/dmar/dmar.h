@@ -220,6 +220,21 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
  * first completes what is owed (failing with its error while the unit does not
  * respond), and retrying the failed unmap (same range, or a sub-range) then returns 0. */
 int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size);
+/* Deferred unmap: clears the entries like dmar_unmap and returns without invalidating.
+ * Until dmar_domain_flush completes, the unit may still translate the range to its old
+ * pages (the IOTLB may hold them) and the table pages it detached stay allocated. A
+ * later dmar_map over the range, or a strict dmar_unmap anywhere in the domain, flushes
+ * first (one invalidation covers all of them). DMAR_ENOENT, DMAR_EINVAL, DMAR_ERANGE as
+ * for dmar_unmap; it never waits for the hardware. */
+int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size);
+/* Completes the invalidation every deferred (or failed) unmap of the domain owes, with
+ * one invalidation (page-selective when MAMV covers their span, else domain-selective),
+ * and frees the table pages they detached. 0, or the hardware's error (then they stay
+ * owed and a later call retries). */
+int dmar_domain_flush(struct dmar_domain *dom);
+/* Deferred unmaps waiting for dmar_domain_flush. */
+unsigned dmar_domain_deferred(const struct dmar_domain *dom);
+
 /* Translation the domain's tables give now: DMAR_ENOENT when not mapped. */
 int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned *prot);
 

@@ -140,6 +140,7 @@ int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 	dev->sid = (uint16_t)(addr.bus << 8 | addr.dev << 3 | addr.fn);
 	dev->mode = DMAR_BUSDMA_BOUNCE;
 	dev->phys_limit = UINT64_MAX;
+	dev->strict = bus->cfg.strict;
 	if (bus->sys)
 		dev->unit = dmar_unit_for_device(bus->sys, addr.segment, addr.bus, addr.dev,
 						 addr.fn, secondary_bus, ctx);
@@ -171,6 +172,59 @@ int dmar_busdma_device_destroy(struct dmar_busdma_dev *dev)
 	count_add(bus, &bus->ndevs, -1);
 	os_free(bus->os, dev, sizeof(*dev));
 	return 0;
+}
+
+void dmar_busdma_device_set_strict(struct dmar_busdma_dev *dev, bool strict)
+{
+	dev->strict = strict;
+}
+
+/* Flushes the spaces with deferred unloads (only_old: those older than defer_us), each
+ * once per call: pinned under the bus lock, flushed without it. */
+static int flush_spaces(struct dmar_busdma *bus, bool only_old)
+{
+	const struct dmar_os *os = bus->os;
+	uint64_t now = only_old ? os->ops->now_ns(os->ctx) : 0;
+	int first = 0;
+	busdma_lock(bus, bus->lock);
+	unsigned gen = ++bus->flush_gen;
+	busdma_unlock(bus, bus->lock);
+	for (;;) {
+		struct busdma_space *pick = NULL;
+		busdma_lock(bus, bus->lock);
+		for (struct busdma_space *sp = bus->spaces; sp && !pick; sp = sp->next) {
+			/* npending is read without the space lock: a stale answer only
+			 * moves a flush to the next call. */
+			if (sp->flushed_gen == gen ||
+			    __atomic_load_n(&sp->npending, __ATOMIC_RELAXED) == 0)
+				continue;
+			if (only_old && now - __atomic_load_n(&sp->oldest_ns, __ATOMIC_RELAXED) <
+						bus->cfg.defer_ns)
+				continue;
+			pick = sp;
+		}
+		if (pick) {
+			pick->refs++;
+			pick->flushed_gen = gen;
+		}
+		busdma_unlock(bus, bus->lock);
+		if (!pick)
+			return first;
+		int rc = busdma_space_flush(bus, pick);
+		if (rc && !first)
+			first = rc;
+		busdma_space_put(bus, pick);
+	}
+}
+
+int dmar_busdma_flush(struct dmar_busdma *bus)
+{
+	return flush_spaces(bus, false);
+}
+
+int dmar_busdma_tick(struct dmar_busdma *bus)
+{
+	return flush_spaces(bus, true);
 }
 
 enum dmar_busdma_mode dmar_busdma_device_mode(const struct dmar_busdma_dev *dev)
@@ -528,8 +582,9 @@ static int load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, struct busdma
 {
 	if (map->loaded || map->tag != tag)
 		return DMAR_EINVAL;
-	if (flags & ~(DMAR_DMA_WAITOK | DMAR_DMA_NOWRITE))
+	if (flags & ~(DMAR_DMA_WAITOK | DMAR_DMA_NOWRITE | DMAR_DMA_STRICT))
 		return DMAR_EINVAL;
+	map->strict = (flags & DMAR_DMA_STRICT) != 0;
 	/* The top pages of the 64-bit space are refused so page counts cannot wrap. */
 	if (src->len == 0 || src->len > tag->p.maxsize ||
 	    src->len > UINT64_MAX - 2 * (uint64_t)DMAR_PAGE_SIZE)

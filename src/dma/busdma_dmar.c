@@ -30,6 +30,11 @@ static int reserve_rmrrs(struct dmar_busdma_dev *dev)
 
 static void space_free(struct dmar_busdma *bus, struct busdma_space *sp)
 {
+	/* No device is attached any more: detaching invalidated the domain's IOTLB, so the
+	 * deferred ranges need no flush of their own; the domain frees their tables. */
+	if (sp->pending)
+		bus->os->ops->free(bus->os->ctx, sp->pending,
+				   sp->pending_cap * sizeof(*sp->pending));
 	if (sp->dom)
 		(void)dmar_domain_destroy(sp->dom);
 	if (sp->mode == DMAR_BUSDMA_TRANSLATE)
@@ -116,7 +121,7 @@ static struct busdma_space *space_shared(struct dmar_busdma_dev *dev)
 }
 
 /* Drops a reference; the last one unlinks and frees the space. */
-static void space_put(struct dmar_busdma *bus, struct busdma_space *sp)
+void busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp)
 {
 	busdma_lock(bus, bus->lock);
 	bool last = --sp->refs == 0;
@@ -159,7 +164,7 @@ int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce)
 		if (fresh)
 			space_free(bus, sp);
 		else
-			space_put(bus, sp);
+			busdma_space_put(bus, sp);
 		return rc;
 	}
 	if (fresh) {
@@ -179,7 +184,7 @@ void busdma_dmar_device_fini(struct dmar_busdma_dev *dev)
 	if (!sp)
 		return;
 	(void)dmar_domain_detach_device(sp->dom, dev->addr.bus, dev->addr.dev, dev->addr.fn);
-	space_put(dev->bus, sp);
+	busdma_space_put(dev->bus, sp);
 	dev->space = NULL;
 }
 
@@ -310,7 +315,14 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	struct busdma_space *sp = dev->space;
 	busdma_lock(dev->bus, sp->lock);
 	rc = iova_alloc(&sp->iova, &req, &iova);
+	bool deferred = sp->npending != 0;
 	busdma_unlock(dev->bus, sp->lock);
+	if (rc == DMAR_ENOSPC && deferred && busdma_space_flush(dev->bus, sp) == 0) {
+		/* No room: the ranges of deferred unloads come back with a flush. */
+		busdma_lock(dev->bus, sp->lock);
+		rc = iova_alloc(&sp->iova, &req, &iova);
+		busdma_unlock(dev->bus, sp->lock);
+	}
 	if (rc) {
 		bounce_unload(map);
 		return rc == DMAR_EINVAL ? DMAR_ENOSPC : rc;
@@ -341,10 +353,65 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	return 0;
 }
 
+int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp)
+{
+	busdma_lock(bus, sp->lock);
+	int rc = 0;
+	if (sp->npending) {
+		rc = dmar_domain_flush(sp->dom);
+		for (unsigned i = 0; !rc && i < sp->npending; i++)
+			(void)iova_free(&sp->iova, sp->pending[i].iova, sp->pending[i].size);
+		if (!rc)
+			__atomic_store_n(&sp->npending, 0, __ATOMIC_RELAXED);
+	}
+	busdma_unlock(bus, sp->lock);
+	return rc;
+}
+
+/* A deferred unload: the entries cleared without waiting, the range kept out of use
+ * until a flush. 1 when it could not be deferred (the caller unloads strictly). */
+static int unload_deferred(struct dmar_busdma_dev *dev, struct dmar_dmamap *map)
+{
+	struct dmar_busdma *bus = dev->bus;
+	struct busdma_space *sp = dev->space;
+	const struct dmar_os *os = bus->os;
+	busdma_lock(bus, sp->lock);
+	if (!sp->pending) {
+		unsigned cap = bus->cfg.defer_max ? bus->cfg.defer_max : 1;
+		sp->pending = os->ops->alloc(os->ctx, cap * sizeof(*sp->pending));
+		sp->pending_cap = sp->pending ? cap : 0;
+	}
+	bool room = sp->npending < sp->pending_cap;
+	busdma_unlock(bus, sp->lock);
+	if (!room)
+		return 1;
+	int rc = dmar_unmap_deferred(sp->dom, map->iova, map->iova_size);
+	if (rc)
+		return rc;
+	busdma_lock(bus, sp->lock);
+	if (sp->npending == 0)
+		__atomic_store_n(&sp->oldest_ns, os->ops->now_ns(os->ctx), __ATOMIC_RELAXED);
+	sp->pending[sp->npending].iova = map->iova;
+	sp->pending[sp->npending].size = map->iova_size;
+	__atomic_store_n(&sp->npending, sp->npending + 1, __ATOMIC_RELAXED);
+	bool full = sp->npending == sp->pending_cap;
+	busdma_unlock(bus, sp->lock);
+	map->iova = map->iova_size = 0;
+	/* The count bound of the window; a failed flush leaves them for the next one. */
+	if (full)
+		(void)busdma_space_flush(bus, sp);
+	return 0;
+}
+
 int busdma_dmar_unload(struct dmar_dmamap *map)
 {
 	struct dmar_busdma_dev *dev = map->tag->dev;
 	struct busdma_space *sp = dev->space;
+	if (!dev->strict && !map->strict && map->nbounce == 0) {
+		int drc = unload_deferred(dev, map);
+		if (drc <= 0)
+			return drc;
+	}
 	int rc = dmar_unmap(sp->dom, map->iova, map->iova_size);
 	if (rc)
 		return rc;

@@ -23,6 +23,7 @@ struct dmar_busdma {
 	void *lock;              /* guards everything below; NULL without lock ops */
 	unsigned ndevs;
 	struct busdma_space *spaces;
+	unsigned flush_gen;
 	struct bounce_page *pool_free;
 	unsigned pool_pages, pool_nfree, pool_max;
 	uint64_t identity_limit;
@@ -37,8 +38,13 @@ struct busdma_space {
 	enum dmar_busdma_mode mode;
 	uint64_t phys_limit;       /* BOUNCE: highest physical address the devices reach */
 	unsigned refs;             /* devices using it (bus lock) */
-	void *lock;                /* TRANSLATE: guards iova */
+	void *lock;                /* TRANSLATE: guards iova and the deferred list */
 	struct iova_space iova;    /* TRANSLATE only */
+	/* Deferred unloads: IOVA ranges kept out of use until the domain's flush. */
+	struct busdma_pending { uint64_t iova, size; } *pending;
+	unsigned npending, pending_cap;
+	uint64_t oldest_ns;        /* when the first of them was unloaded */
+	unsigned flushed_gen;      /* bus lock: the last flush_spaces call that took it */
 };
 
 struct dmar_busdma_dev {
@@ -50,6 +56,7 @@ struct dmar_busdma_dev {
 	struct busdma_space *space; /* NULL: no unit (bounce without remapping) */
 	uint64_t phys_limit;       /* BOUNCE: highest physical address the device reaches */
 	unsigned ntags;
+	bool strict;               /* unloads wait for their invalidation */
 };
 
 struct dmar_dma_tag {
@@ -73,6 +80,7 @@ struct dmar_dmamap {
 	unsigned nsegs, maxsegs;
 	bool loaded;
 	uint64_t iova, iova_size;         /* TRANSLATE: the IOVA range of the load */
+	bool strict;                      /* loaded with DMAR_DMA_STRICT */
 	struct busdma_bounce *bounce;     /* BOUNCE: allocated on the first bounced load */
 	unsigned nbounce, bounce_cap;
 	void *mem_va;                     /* dmar_dmamem_alloc's memory */
@@ -128,6 +136,11 @@ int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce);
 void busdma_dmar_device_fini(struct dmar_busdma_dev *dev);
 int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
 int busdma_dmar_unload(struct dmar_dmamap *map);
+/* Completes the space's deferred unloads (its lock taken here, held across the core's
+ * flush) and gives their IOVA ranges back. */
+int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp);
+/* Drops a reference to a space; the last one unlinks and frees it. */
+void busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp);
 
 /* bounce.c */
 int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);

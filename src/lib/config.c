@@ -11,6 +11,9 @@ void dmar_config_default(struct dmar_config *cfg)
 	cfg->fault_log_size = 64;
 	cfg->guard_pages = 1;
 	cfg->checksum_fatal = false;
+	cfg->strict = true;
+	cfg->defer_max = 256;
+	cfg->defer_ns = 10000000ull;
 }
 
 struct word {
@@ -156,6 +159,20 @@ static bool apply(struct dmar_config *cfg, struct word key, struct word val, con
 		if (!parse_u64(val, &v) || v == 0 || v > 65536)
 			return false;
 		cfg->fault_log_size = (unsigned)v;
+		return true;
+	}
+	if (word_eq(key, "hw.dmar.strict"))
+		return parse_bool(val, &cfg->strict);
+	if (word_eq(key, "hw.dmar.defer_max")) {
+		if (!parse_u64(val, &v) || v == 0 || v > 65536)
+			return false;
+		cfg->defer_max = (unsigned)v;
+		return true;
+	}
+	if (word_eq(key, "hw.dmar.defer_us")) {
+		if (!parse_u64(val, &v) || v == 0 || v > 10000000ull)
+			return false;
+		cfg->defer_ns = v * 1000ull;
 		return true;
 	}
 	if (word_eq(key, "hw.dmar.guard_pages")) {

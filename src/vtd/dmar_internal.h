@@ -64,6 +64,12 @@ struct dmar_domain {
 		unsigned nranges;
 		struct dmar_range ranges[DMAR_MAX_OWED];
 	} owed;
+	/* Deferred unmaps (dmar_unmap_deferred): entries cleared, their invalidation and
+	 * the table pages they detached still to come (domain lock). */
+	struct {
+		struct pgtable_flush fl;
+		unsigned count;
+	} deferred;
 	/* Under the unit lock: pins by fault explanations, and a destroy that waits for
 	 * the last one to go (the domain is unlinked and its id free already). */
 	unsigned pins;

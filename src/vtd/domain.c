@@ -138,6 +138,7 @@ static void domain_release(struct dmar_domain *dom)
 	const struct dmar_os *os = &dom->unit->sys->os;
 	if (dom->has_pgtable) {
 		pgtable_flush_done(&dom->pt, &dom->owed.fl);
+		pgtable_flush_done(&dom->pt, &dom->deferred.fl);
 		pgtable_fini(&dom->pt);
 	}
 	os_lock_destroy(os, dom->lock);
@@ -346,6 +347,25 @@ static void map_undo(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 		owed_add(dom, &fl, NULL);
 }
 
+static bool overlaps(uint64_t s, uint64_t e, uint64_t iova, uint64_t size)
+{
+	return s != e && iova < e && iova + size > s;
+}
+
+/* Completes the deferred unmaps' invalidation and frees the tables they detached.
+ * Domain lock held; on failure they stay deferred. */
+static int deferred_settle(struct dmar_domain *dom)
+{
+	if (!dom->deferred.count)
+		return DMAR_OK;
+	int rc = flush_iotlb(dom, &dom->deferred.fl);
+	if (rc)
+		return rc;
+	pgtable_flush_done(&dom->pt, &dom->deferred.fl);
+	dmar_memset(&dom->deferred, 0, sizeof(dom->deferred));
+	return DMAR_OK;
+}
+
 /* dmar_map with the domain lock held. */
 static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
 		      unsigned prot)
@@ -355,6 +375,14 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 	int rc = owed_settle(dom);
 	if (rc)
 		return rc;
+	/* A range unmapped deferred may still be in the IOTLB: flush before reusing it. */
+	const struct pgtable_flush *df = &dom->deferred.fl;
+	if (dom->deferred.count && (overlaps(df->start, df->end, iova, size) ||
+				    overlaps(df->tables_start, df->tables_end, iova, size))) {
+		rc = deferred_settle(dom);
+		if (rc)
+			return rc;
+	}
 	if (u->cm) {
 		/* Caching mode: the unit may have cached the not-present entries (6.1). */
 		struct pgtable_flush fl;
@@ -389,6 +417,11 @@ static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 		return DMAR_OK;
 	if (rc)
 		return rc;
+	/* Deferred unmaps ride along: one invalidation settles them too. */
+	if (dom->deferred.count) {
+		pgtable_flush_merge(&dom->pt, &fl, &dom->deferred.fl);
+		dom->deferred.count = 0;
+	}
 	rc = flush_iotlb(dom, &fl);
 	if (rc) {
 		struct dmar_range r = { iova, iova + size };
@@ -429,6 +462,47 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	rc = unmap_locked(dom, iova, size);
 	os_unlock(os, dom->lock);
 	return rc;
+}
+
+int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size)
+{
+	const struct dmar_os *os = &dom->unit->sys->os;
+	struct pgtable_flush fl;
+	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
+		return DMAR_EINVAL;
+	int rc = check_range(dom, iova, size);
+	if (rc)
+		return rc;
+	os_lock(os, dom->lock);
+	rc = pgtable_unmap(&dom->pt, iova, size, &fl);
+	if (rc == DMAR_OK) {
+		pgtable_flush_merge(&dom->pt, &dom->deferred.fl, &fl);
+		dom->deferred.count++;
+	}
+	os_unlock(os, dom->lock);
+	return rc;
+}
+
+int dmar_domain_flush(struct dmar_domain *dom)
+{
+	const struct dmar_os *os = &dom->unit->sys->os;
+	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
+		return DMAR_OK;
+	os_lock(os, dom->lock);
+	int rc = owed_settle(dom);
+	if (!rc)
+		rc = deferred_settle(dom);
+	os_unlock(os, dom->lock);
+	return rc;
+}
+
+unsigned dmar_domain_deferred(const struct dmar_domain *dom)
+{
+	const struct dmar_os *os = &dom->unit->sys->os;
+	os_lock(os, dom->lock);
+	unsigned n = dom->deferred.count;
+	os_unlock(os, dom->lock);
+	return n;
 }
 
 /* RMRRs (8.4): the device may DMA there on the firmware's behalf at any time, so each
