@@ -151,6 +151,10 @@ struct dmar_domain_params {
 				    offers for it (a unit with only 4-level tables gives 4
 				    levels for 39 bits) and the width is capped at MGAW */
 	uint64_t identity_limit; /* IDENTITY (and PASSTHROUGH without ECAP.PT): map [0, limit) */
+	bool caller_holds_deferred; /* the caller never maps over a range it unmapped with
+				       dmar_unmap_deferred before dmar_domain_flush returned
+				       (busdma keeps those IOVAs out of use): dmar_map then
+				       skips its own check for it */
 };
 
 /* Creates a domain on a unit with a fresh domain id (CAP.ND bounds them; id 0 is

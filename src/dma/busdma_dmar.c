@@ -49,7 +49,9 @@ static int space_new(struct dmar_busdma_dev *dev, bool bounce, struct busdma_spa
 {
 	struct dmar_busdma *bus = dev->bus;
 	const struct dmar_os *os = bus->os;
-	struct dmar_domain_params params = { .kind = DMAR_DOMAIN_TRANSLATED };
+	/* Deferred unloads keep their IOVAs out of use until the flush (busdma.h). */
+	struct dmar_domain_params params = { .kind = DMAR_DOMAIN_TRANSLATED,
+					     .caller_holds_deferred = true };
 	struct dmar_domain_info info;
 	bool ok;
 	struct busdma_space *sp = os->ops->alloc(os->ctx, sizeof(*sp));

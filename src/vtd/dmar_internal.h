@@ -47,6 +47,7 @@ struct dmar_domain {
 	unsigned width;
 	bool passthrough_tt;
 	bool has_pgtable;
+	bool caller_holds_deferred;
 	struct pgtable pt;
 	unsigned ndevices;
 	void *lock;

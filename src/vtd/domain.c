@@ -84,6 +84,7 @@ int dmar_domain_create(struct dmar_unit *u, const struct dmar_domain_params *p,
 		return DMAR_ENOMEM;
 	dom->unit = u;
 	dom->kind = p->kind;
+	dom->caller_holds_deferred = p->caller_holds_deferred;
 	dom->width = width;
 	dom->lock = os_lock_create(os, &lock_failed);
 	if (lock_failed) {
@@ -358,7 +359,21 @@ static int deferred_settle(struct dmar_domain *dom)
 {
 	if (!dom->deferred.count)
 		return DMAR_OK;
-	int rc = flush_iotlb(dom, &dom->deferred.fl);
+	/* A batch: one invalidation over the span of all of it, the regions of detached
+	 * tables included (IH=0), rather than one per region. */
+	struct pgtable_flush *fl = &dom->deferred.fl;
+	if (fl->tables_start != fl->tables_end) {
+		if (fl->start == fl->end) {
+			fl->start = fl->tables_start;
+			fl->end = fl->tables_end;
+		} else {
+			fl->start = dmar_min_u64(fl->start, fl->tables_start);
+			fl->end = dmar_max_u64(fl->end, fl->tables_end);
+		}
+		fl->tables_start = fl->tables_end = 0;
+		fl->tables_changed = true;
+	}
+	int rc = flush_iotlb(dom, fl);
 	if (rc)
 		return rc;
 	pgtable_flush_done(&dom->pt, &dom->deferred.fl);
@@ -377,7 +392,8 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 		return rc;
 	/* A range unmapped deferred may still be in the IOTLB: flush before reusing it. */
 	const struct pgtable_flush *df = &dom->deferred.fl;
-	if (dom->deferred.count && (overlaps(df->start, df->end, iova, size) ||
+	if (dom->deferred.count && !dom->caller_holds_deferred &&
+	    (overlaps(df->start, df->end, iova, size) ||
 				    overlaps(df->tables_start, df->tables_end, iova, size))) {
 		rc = deferred_settle(dom);
 		if (rc)
