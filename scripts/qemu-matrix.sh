@@ -76,6 +76,9 @@ configs=(
   "high_memory|5G|| $two_edu|"
   "edu_28bit_mask|1G||-device edu -device edu|kernel.tests=acpi_dmar_parsed,edu_dma_roundtrip,busdma_edu_28bit_mask,busdma_bounce_tunable hw.busdma.pci0:0:3:0.bounce=1"
   "all_at_once|512M|,caching-mode=on,aw-bits=48,pt=off| $two_edu|hw.dmar.qi=0 kernel.domain_width=48"
+  # Deferred invalidation for every busdma device (hw.dmar.strict=0).
+  "deferred|512M|| $two_edu|hw.dmar.strict=0 hw.busdma.pci0:0:3:0.bounce=1"
+  "deferred_caching_mode_registers|512M|,caching-mode=on| $two_edu|hw.dmar.strict=0 hw.dmar.qi=0"
   # Behind bridges (the first edu, at the lower address, is the bridged one): a
   # conventional PCI bridge makes the unit see the bridge's id, a PCIe-to-PCI bridge
   # (secondary bus, 00.0); two edus behind one conventional bridge share one id.
@@ -149,8 +152,11 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
     req+=(edu_dma_untranslated edu_dma_roundtrip edu_unmapped_write_blocked
           edu_unmapped_read_faults edu_unmap_then_dma_faults edu_readonly_write_faults
           edu_partial_unmap_superpage edu_passthrough allocation_failures_leave_no_trace)
-    # busdma translating for the edu, unless hw.dmar.enable=0 turns busdma to bouncing.
-    [[ " $append " == *" hw.dmar.enable=0 "* ]] || req+=(busdma_edu_28bit_mask)
+    # busdma translating for the edu, unless hw.dmar.enable=0 turns busdma to bouncing;
+    # then its unloads deferred too.
+    [[ " $append " == *" hw.dmar.enable=0 "* ]] ||
+      req+=(busdma_edu_28bit_mask deferred_window_closes deferred_no_stale_reuse
+            deferred_pressure_flushes)
     [[ $feats == *,sp2m,* ]] && req+=(edu_superpage_2m)
     [[ $feats == *,sp1g,* ]] && req+=(edu_superpage_1g)
     [[ $feats == *,cm,* ]] && req+=(caching_mode_map_visible)

@@ -43,6 +43,9 @@ const struct ktest_def kernel_tests[] = {
 	{ "ehci_msd_rw_verify", test_ehci_msd_rw_verify, 20000, false },
 	{ "xhci_msd_rw_verify", test_xhci_msd_rw_verify, 20000, false },
 	{ "xhci_stale_ring_faults", test_xhci_stale_ring_faults, 15000, false },
+	{ "deferred_window_closes", test_deferred_window_closes, 10000, false },
+	{ "deferred_no_stale_reuse", test_deferred_no_stale_reuse, 20000, false },
+	{ "deferred_pressure_flushes", test_deferred_pressure_flushes, 10000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

@@ -52,5 +52,9 @@ void test_uhci_msd_rw_verify(struct ktest *t);
 void test_ehci_msd_rw_verify(struct ktest *t);
 void test_xhci_msd_rw_verify(struct ktest *t);
 void test_xhci_stale_ring_faults(struct ktest *t);
+/* Deferred invalidation (test_deferred.c). */
+void test_deferred_window_closes(struct ktest *t);
+void test_deferred_no_stale_reuse(struct ktest *t);
+void test_deferred_pressure_flushes(struct ktest *t);
 
 #endif
