@@ -6,6 +6,7 @@
  *                 for its IOTLB invalidation);
  *   untranslated  its context pass-through and busdma handing out physical addresses
  *                 (what hw.dmar.enable=0 gives), buffers below 4 GiB: nothing copied;
+ *   deferred      translated, unloads deferred (hw.dmar.strict=0 for the controller)
  *   bounce        the same pass-through, but the data buffers above 4 GiB and a data
  *                 tag stating a 32-bit device (lowaddr 0xffffffff): every transfer is
  *                 copied through bounce pages.
@@ -38,8 +39,9 @@
 #define BENCH_WARMUP 4u             /* untimed I/Os before each measurement */
 #define BENCH_MIN_IOS 8u
 
-enum bench_mode { MODE_TRANSLATED, MODE_UNTRANSLATED, MODE_BOUNCE, NMODES };
-static const char *const mode_name[NMODES] = { "translated", "untranslated", "bounce" };
+enum bench_mode { MODE_TRANSLATED, MODE_UNTRANSLATED, MODE_BOUNCE, MODE_DEFERRED, NMODES };
+static const char *const mode_name[NMODES] = { "translated", "untranslated", "bounce",
+					       "deferred" };
 
 enum bench_work { SEQ_WRITE, SEQ_READ, RAND_WRITE, RAND_READ, NWORKS };
 static const char *const work_name[NWORKS] = { "seqwrite", "seqread", "randwrite", "randread" };
@@ -102,7 +104,8 @@ static bool mode_config(struct dmar_config *cfg, enum bench_mode mode, struct dm
 		if (b.segment != a.segment || b.bus != a.bus || b.dev != a.dev || b.fn != a.fn)
 			cfg->bounce[cfg->nbounce++] = b;
 	}
-	if (mode == MODE_TRANSLATED)
+	cfg->strict = mode != MODE_DEFERRED; /* deferred: translated, unloads deferred */
+	if (mode == MODE_TRANSLATED || mode == MODE_DEFERRED)
 		return true;
 	if (cfg->nbounce == DMAR_CONFIG_MAX_BOUNCE)
 		return false;
@@ -265,8 +268,8 @@ static bool bench_up(struct ktest *t, struct fixture *f, struct bench_run *r,
 		return false;
 	}
 	struct blockdev *b = &r->c.b;
-	enum dmar_busdma_mode want = r->mode == MODE_TRANSLATED ? DMAR_BUSDMA_TRANSLATE
-								: DMAR_BUSDMA_BOUNCE;
+	bool translated = r->mode == MODE_TRANSLATED || r->mode == MODE_DEFERRED;
+	enum dmar_busdma_mode want = translated ? DMAR_BUSDMA_TRANSLATE : DMAR_BUSDMA_BOUNCE;
 	if (dmar_busdma_device_mode(r->c.dev) != want) {
 		ktest_fail(t, __FILE__, __LINE__, "%s %s: busdma chose the other backend",
 			   b->name, mode_name[r->mode]);
@@ -276,8 +279,7 @@ static bool bench_up(struct ktest *t, struct fixture *f, struct bench_run *r,
 	struct dmar_domain_info info = { 0 };
 	if (dom)
 		dmar_domain_get_info(dom, &info);
-	if (!dom || info.kind != (r->mode == MODE_TRANSLATED ? DMAR_DOMAIN_TRANSLATED
-							      : DMAR_DOMAIN_PASSTHROUGH)) {
+	if (!dom || info.kind != (translated ? DMAR_DOMAIN_TRANSLATED : DMAR_DOMAIN_PASSTHROUGH)) {
 		ktest_fail(t, __FILE__, __LINE__, "%s %s: the controller is in no domain of "
 			   "that kind", b->name, mode_name[r->mode]);
 		return false;
