@@ -198,9 +198,6 @@ static int flush_spaces(struct dmar_busdma *bus, bool only_old)
 			if (sp->flushed_gen == gen ||
 			    __atomic_load_n(&sp->npending, __ATOMIC_RELAXED) == 0)
 				continue;
-			if (only_old && now - __atomic_load_n(&sp->oldest_ns, __ATOMIC_RELAXED) <
-						bus->cfg.defer_ns)
-				continue;
 			pick = sp;
 		}
 		if (pick) {
@@ -210,7 +207,10 @@ static int flush_spaces(struct dmar_busdma *bus, bool only_old)
 		busdma_unlock(bus, bus->lock);
 		if (!pick)
 			return first;
-		int rc = busdma_space_flush(bus, pick);
+		/* Only deferred unloads of at least defer_us ago, for the tick. */
+		uint64_t due = only_old ? (now > bus->cfg.defer_ns ? now - bus->cfg.defer_ns : 0)
+					: UINT64_MAX;
+		int rc = busdma_space_flush(bus, pick, due);
 		if (rc && !first)
 			first = rc;
 		busdma_space_put(bus, pick);

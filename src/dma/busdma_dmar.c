@@ -319,7 +319,7 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	rc = iova_alloc(&sp->iova, &req, &iova);
 	bool deferred = sp->npending != 0;
 	busdma_unlock(dev->bus, sp->lock);
-	if (rc == DMAR_ENOSPC && deferred && busdma_space_flush(dev->bus, sp) == 0) {
+	if (rc == DMAR_ENOSPC && deferred && busdma_space_flush(dev->bus, sp, UINT64_MAX) == 0) {
 		/* No room: the ranges of deferred unloads come back with a flush. */
 		busdma_lock(dev->bus, sp->lock);
 		rc = iova_alloc(&sp->iova, &req, &iova);
@@ -355,11 +355,11 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	return 0;
 }
 
-int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp)
+int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due)
 {
 	busdma_lock(bus, sp->lock);
 	int rc = 0;
-	if (sp->npending) {
+	if (sp->npending && sp->oldest_ns <= due) {
 		rc = dmar_domain_flush(sp->dom);
 		for (unsigned i = 0; !rc && i < sp->npending; i++)
 			(void)iova_free(&sp->iova, sp->pending[i].iova, sp->pending[i].size);
@@ -392,7 +392,7 @@ static int unload_deferred(struct dmar_busdma_dev *dev, struct dmar_dmamap *map)
 		return rc;
 	busdma_lock(bus, sp->lock);
 	if (sp->npending == 0)
-		__atomic_store_n(&sp->oldest_ns, os->ops->now_ns(os->ctx), __ATOMIC_RELAXED);
+		sp->oldest_ns = os->ops->now_ns(os->ctx);
 	sp->pending[sp->npending].iova = map->iova;
 	sp->pending[sp->npending].size = map->iova_size;
 	__atomic_store_n(&sp->npending, sp->npending + 1, __ATOMIC_RELAXED);
@@ -401,7 +401,7 @@ static int unload_deferred(struct dmar_busdma_dev *dev, struct dmar_dmamap *map)
 	map->iova = map->iova_size = 0;
 	/* The count bound of the window; a failed flush leaves them for the next one. */
 	if (full)
-		(void)busdma_space_flush(bus, sp);
+		(void)busdma_space_flush(bus, sp, UINT64_MAX);
 	return 0;
 }
 

@@ -137,8 +137,9 @@ void busdma_dmar_device_fini(struct dmar_busdma_dev *dev);
 int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
 int busdma_dmar_unload(struct dmar_dmamap *map);
 /* Completes the space's deferred unloads (its lock taken here, held across the core's
- * flush) and gives their IOVA ranges back. */
-int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp);
+ * flush) and gives their IOVA ranges back; only when the oldest was unloaded at or
+ * before `due` (UINT64_MAX: always). */
+int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due);
 /* Drops a reference to a space; the last one unlinks and frees it. */
 void busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp);
 
