@@ -1,5 +1,6 @@
 /* AHCI (Serial ATA AHCI 1.3.1) host bus adapter, one port, polled. */
 #include "ahci.h"
+#include "dmamem.h"
 
 #include "clock.h"
 #include "util.h"
@@ -171,29 +172,12 @@ static void sync_ctrl(struct ahci *a, unsigned op, uint32_t mask)
 /* One page of control memory from busdma, loaded: its CPU pointer and bus address. */
 static int ctrl_page(struct ahci *a, uint8_t **va, struct dmar_dmamap **map, uint64_t *bus)
 {
-	void *p;
-	int rc = dmar_dmamem_alloc(a->ctrl_tag, &p, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(a->ctrl_tag, *map, p, PAGE_SIZE, DMAR_DMA_NOWAIT);
-	if (rc) {
-		(void)dmar_dmamem_free(a->ctrl_tag, p, *map);
-		*map = 0;
-		return rc;
-	}
-	*va = p;
-	*bus = dmar_dmamap_segs(*map)[0].addr;
-	return 0;
+	return dmamem_get(a->ctrl_tag, PAGE_SIZE, (void **)va, map, bus);
 }
 
 static void ctrl_page_free(struct ahci *a, uint8_t **va, struct dmar_dmamap **map)
 {
-	if (!*map)
-		return;
-	(void)dmar_dmamap_unload(a->ctrl_tag, *map);
-	(void)dmar_dmamem_free(a->ctrl_tag, *va, *map);
-	*map = 0;
-	*va = 0;
+	dmamem_put(a->ctrl_tag, *va, map);
 }
 
 /* The Register H2D FIS of a 48-bit command. */

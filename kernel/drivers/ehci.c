@@ -1,6 +1,8 @@
 /* The EHCI host controller: registers, the asynchronous schedule, port reset (names as
  * in the Enhanced Host Controller Interface Specification for USB, revision 1.0). */
 #include "ehci.h"
+#include "dmamem.h"
+#include "mmio.h"
 
 #include <stddef.h>
 
@@ -140,17 +142,7 @@ static void op_wr(struct ehci *e, unsigned off, uint32_t v) { *(volatile uint32_
 /* Waits until (register & mask) == want. */
 static int op_wait(struct ehci *e, unsigned off, uint32_t mask, uint32_t want, uint64_t ns)
 {
-	uint64_t end = clock_now_ns() + ns;
-	for (;;) {
-		uint32_t v = op_rd(e, off);
-		if (v == ~0u)
-			return DMAR_EHW; /* the function is gone */
-		if ((v & mask) == want)
-			return 0;
-		if (clock_now_ns() > end)
-			return DMAR_ETIMEDOUT;
-		cpu_relax();
-	}
+	return mmio_wait32(e->op, off, mask, want, ns);
 }
 
 static volatile uint32_t *qtd_hw(struct ehci *e, unsigned slot)
@@ -765,26 +757,16 @@ static const struct usb_hcd_ops ehci_ops = {
 
 static int page_get(struct ehci *e, uint8_t **va, struct dmar_dmamap **map, uint32_t *bus)
 {
-	int rc = dmar_dmamem_alloc(e->sched_tag, (void **)va, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(e->sched_tag, *map, *va, EHCI_PAGE, 0);
-	if (rc) {
-		dmar_dmamem_free(e->sched_tag, *va, *map);
-		*map = 0;
-		return rc;
-	}
-	*bus = (uint32_t)dmar_dmamap_segs(*map)[0].addr;
-	return 0;
+	uint64_t addr;
+	int rc = dmamem_get(e->sched_tag, EHCI_PAGE, (void **)va, map, &addr);
+	if (!rc)
+		*bus = (uint32_t)addr; /* the tag keeps it below 4 GiB */
+	return rc;
 }
 
 static void page_put(struct ehci *e, uint8_t *va, struct dmar_dmamap **map)
 {
-	if (!*map)
-		return;
-	dmar_dmamap_unload(e->sched_tag, *map);
-	dmar_dmamem_free(e->sched_tag, va, *map);
-	*map = 0;
+	dmamem_put(e->sched_tag, va, map);
 }
 
 static int make_tags(struct ehci *e)

@@ -2,6 +2,8 @@
  * (names as in Intel's 8254x Family Software Developer's Manual and the 82574 GbE
  * Controller Datasheet). */
 #include "em.h"
+#include "dmamem.h"
+#include "mmio.h"
 
 #include "clock.h"
 #include "x86.h"
@@ -151,17 +153,7 @@ bool em_probe(uint16_t device, unsigned n, struct em *c)
 /* Polls until (reg & mask) == want, for at most EM_TIMEOUT_NS. */
 static int wait_reg(struct em *c, unsigned off, uint32_t mask, uint32_t want)
 {
-	uint64_t end = clock_now_ns() + EM_TIMEOUT_NS;
-	for (;;) {
-		uint32_t v = rd32(c, off);
-		if (v == ~0u)
-			return DMAR_EHW; /* the function is gone */
-		if ((v & mask) == want)
-			return 0;
-		if (clock_now_ns() > end)
-			return DMAR_ETIMEDOUT;
-		cpu_relax();
-	}
+	return mmio_wait32(c->regs, off, mask, want, EM_TIMEOUT_NS);
 }
 
 /* Global reset: the MAC, its rings and DMA stop; registers return to defaults. */
@@ -305,26 +297,12 @@ static void tx_program(struct em *c)
 /* One ring of descriptors in one page of dmamem, loaded for good. */
 static int ring_alloc(struct em *c, void **va, struct dmar_dmamap **map, uint64_t *addr)
 {
-	int rc = dmar_dmamem_alloc(c->ring_tag, va, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(c->ring_tag, *map, *va, EM_RING_BYTES, DMAR_DMA_NOWAIT);
-	if (rc) {
-		dmar_dmamem_free(c->ring_tag, *va, *map);
-		*map = 0;
-		return rc;
-	}
-	*addr = dmar_dmamap_segs(*map)[0].addr;
-	return 0;
+	return dmamem_get(c->ring_tag, EM_RING_BYTES, va, map, addr);
 }
 
 static void ring_free(struct em *c, void *va, struct dmar_dmamap **map)
 {
-	if (!*map)
-		return;
-	dmar_dmamap_unload(c->ring_tag, *map);
-	dmar_dmamem_free(c->ring_tag, va, *map);
-	*map = 0;
+	dmamem_put(c->ring_tag, va, map);
 }
 
 void em_tx_tag_params(struct dmar_dma_tag_params *p)

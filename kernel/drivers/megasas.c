@@ -1,6 +1,7 @@
 /* The MFI firmware interface of LSI MegaRAID SAS controllers (register and frame names
  * as the MFI interface and FreeBSD's mfi(4) name them). */
 #include "megasas.h"
+#include "dmamem.h"
 
 #include "clock.h"
 #include "x86.h"
@@ -316,21 +317,9 @@ void megasas_detach(struct megasas *m)
 	}
 	if (!m->ftag)
 		return;
-	if (m->fmap) {
-		dmar_dmamap_unload(m->ftag, m->fmap);
-		dmar_dmamem_free(m->ftag, m->frame, m->fmap);
-		m->fmap = 0;
-	}
-	if (m->rqmap) {
-		dmar_dmamap_unload(m->ftag, m->rqmap);
-		dmar_dmamem_free(m->ftag, m->rq, m->rqmap);
-		m->rqmap = 0;
-	}
-	if (m->bufmap) {
-		dmar_dmamap_unload(m->ftag, m->bufmap);
-		dmar_dmamem_free(m->ftag, m->buf, m->bufmap);
-		m->bufmap = 0;
-	}
+	dmamem_put(m->ftag, m->frame, &m->fmap);
+	dmamem_put(m->ftag, m->rq, &m->rqmap);
+	dmamem_put(m->ftag, m->buf, &m->bufmap);
 	dmar_dma_tag_destroy(m->ftag);
 	m->ftag = 0;
 }
@@ -338,17 +327,7 @@ void megasas_detach(struct megasas *m)
 static int persistent_page(struct megasas *m, void **va, struct dmar_dmamap **map,
 			   uint64_t *addr)
 {
-	int rc = dmar_dmamem_alloc(m->ftag, va, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(m->ftag, *map, *va, MEGASAS_PAGE, 0);
-	if (rc) {
-		dmar_dmamem_free(m->ftag, *va, *map);
-		*map = 0;
-		return rc;
-	}
-	*addr = dmar_dmamap_segs(*map)[0].addr;
-	return 0;
+	return dmamem_get(m->ftag, MEGASAS_PAGE, va, map, addr);
 }
 
 int megasas_init(struct megasas *m, struct dmar_busdma_dev *dev)

@@ -1,6 +1,7 @@
 /* The NVMe controller: registers, queues, PRPs (names as in the NVM Express base
  * specification). */
 #include "nvme.h"
+#include "dmamem.h"
 
 #include "clock.h"
 #include "x86.h"
@@ -105,26 +106,12 @@ bool nvme_probe(unsigned n, struct nvme *c)
 /* One page of DMA memory, loaded: its device address in *addr. */
 static int page_alloc(struct nvme *c, void **va, struct dmar_dmamap **map, uint64_t *addr)
 {
-	int rc = dmar_dmamem_alloc(c->qtag, va, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(c->qtag, *map, *va, NVME_PAGE, 0);
-	if (rc) {
-		dmar_dmamem_free(c->qtag, *va, *map);
-		*map = 0;
-		return rc;
-	}
-	*addr = dmar_dmamap_segs(*map)[0].addr;
-	return 0;
+	return dmamem_get(c->qtag, NVME_PAGE, va, map, addr);
 }
 
 static void page_release(struct nvme *c, void *va, struct dmar_dmamap **map)
 {
-	if (!*map)
-		return;
-	dmar_dmamap_unload(c->qtag, *map);
-	dmar_dmamem_free(c->qtag, va, *map);
-	*map = 0;
+	dmamem_put(c->qtag, va, map);
 }
 
 static int wait_csts(struct nvme *c, uint32_t mask, uint32_t want, uint64_t ns)

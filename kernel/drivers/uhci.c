@@ -1,5 +1,6 @@
 /* The UHCI host controller (names as in the UHCI design guide 1.1, sections 2 and 3). */
 #include "uhci.h"
+#include "dmamem.h"
 
 #include "clock.h"
 #include "util.h"
@@ -452,26 +453,16 @@ static const struct usb_hcd_ops uhci_ops = {
 /* One 4 KiB page of schedule memory, loaded; its (32-bit) device address in *addr. */
 static int sched_page(struct uhci *c, void **va, struct dmar_dmamap **map, uint32_t *addr)
 {
-	int rc = dmar_dmamem_alloc(c->sched_tag, va, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(c->sched_tag, *map, *va, 4096, 0);
-	if (rc) {
-		dmar_dmamem_free(c->sched_tag, *va, *map);
-		*map = NULL;
-		return rc;
-	}
-	*addr = (uint32_t)dmar_dmamap_segs(*map)[0].addr; /* the tag keeps it below 4 GiB */
-	return 0;
+	uint64_t a;
+	int rc = dmamem_get(c->sched_tag, 4096, va, map, &a);
+	if (!rc)
+		*addr = (uint32_t)a; /* the tag keeps it below 4 GiB */
+	return rc;
 }
 
 static void sched_page_free(struct uhci *c, void *va, struct dmar_dmamap **map)
 {
-	if (!*map)
-		return;
-	dmar_dmamap_unload(c->sched_tag, *map);
-	dmar_dmamem_free(c->sched_tag, va, *map);
-	*map = NULL;
+	dmamem_put(c->sched_tag, va, map);
 }
 
 static void free_dma(struct uhci *c)

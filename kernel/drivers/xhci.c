@@ -1,6 +1,8 @@
 /* The xHCI host controller: registers, rings, contexts, commands and transfers (names as
  * in the eXtensible Host Controller Interface specification, revision 1.2). */
 #include "xhci.h"
+#include "dmamem.h"
+#include "mmio.h"
 
 #include "clock.h"
 #include "pmem.h"
@@ -148,48 +150,17 @@ static void wr64(volatile uint8_t *base, unsigned off, uint64_t v)
 
 static struct xhci *to_xhci(struct usb_hcd *h) { return (struct xhci *)h; }
 
-static int wait_reg(volatile uint8_t *base, unsigned off, uint32_t mask, uint32_t want,
-		    uint64_t ns)
-{
-	uint64_t end = clock_now_ns() + ns;
-	for (;;) {
-		uint32_t v = rd32(base, off);
-		if (v == ~0u)
-			return DMAR_EHW; /* the function is gone */
-		if ((v & mask) == want)
-			return 0;
-		if (clock_now_ns() > end)
-			return DMAR_ETIMEDOUT;
-		cpu_relax();
-	}
-}
-
 /* ------------------------------------------------------------ DMA memory ---- */
 
 /* One page of DMA memory on ring_tag, loaded: its device address in *addr. */
 static int dma_page(struct xhci *x, void **va, struct dmar_dmamap **map, uint64_t *addr)
 {
-	int rc = dmar_dmamem_alloc(x->ring_tag, va, 0, map);
-	if (rc)
-		return rc;
-	rc = dmar_dmamap_load(x->ring_tag, *map, *va, XHCI_PAGE, 0);
-	if (rc) {
-		dmar_dmamem_free(x->ring_tag, *va, *map);
-		*map = 0;
-		*va = 0;
-		return rc;
-	}
-	*addr = dmar_dmamap_segs(*map)[0].addr;
-	return 0;
+	return dmamem_get(x->ring_tag, XHCI_PAGE, va, map, addr);
 }
 
 static void dma_page_free(struct xhci *x, void **va, struct dmar_dmamap **map)
 {
-	if (!*map)
-		return;
-	(void)dmar_dmamap_unload(x->ring_tag, *map);
-	dmar_dmamem_free(x->ring_tag, *va, *map);
-	*map = 0;
+	dmamem_put(x->ring_tag, *va, map);
 	*va = 0;
 }
 
@@ -571,6 +542,25 @@ static int finish_td(struct xhci *x, struct xhci_slot *s, struct xhci_ep *e, con
 	return rc;
 }
 
+/* Normal/Data TRBs for the first *need bytes of the segments (one per piece that does
+ * not cross a 64 KiB boundary); *need is left with what the segments lacked. */
+static unsigned count_trbs(const struct dmar_dma_segment *seg, unsigned nseg, uint32_t *need)
+{
+	unsigned ntrb = 0;
+	for (unsigned i = 0; i < nseg && *need; i++) {
+		uint64_t a = seg[i].addr, l = seg[i].len < *need ? seg[i].len : *need;
+		*need -= (uint32_t)l;
+		while (l) {
+			uint64_t piece = XHCI_TRB_MAX - (a & (XHCI_TRB_MAX - 1));
+			piece = piece < l ? piece : l;
+			a += piece;
+			l -= piece;
+			ntrb++;
+		}
+	}
+	return ntrb;
+}
+
 static int xhci_control(struct usb_hcd *h, struct usb_device *dev, const struct usb_setup *setup,
 			struct dmar_dmamap *data, uint32_t *actual)
 {
@@ -583,19 +573,8 @@ static int xhci_control(struct usb_hcd *h, struct usb_device *dev, const struct 
 	if (!x->live || (len && !data))
 		return DMAR_EINVAL;
 	/* The data stage: one TRB per segment (split where a buffer crosses 64 KiB). */
-	unsigned ntrb = 0;
 	uint32_t need = len;
-	for (unsigned i = 0; i < nseg && need; i++) {
-		uint64_t a = seg[i].addr, l = seg[i].len < need ? seg[i].len : need;
-		need -= (uint32_t)l;
-		while (l) {
-			uint64_t piece = XHCI_TRB_MAX - (a & (XHCI_TRB_MAX - 1));
-			piece = piece < l ? piece : l;
-			a += piece;
-			l -= piece;
-			ntrb++;
-		}
-	}
+	unsigned ntrb = count_trbs(seg, nseg, &need);
 	if (need || ntrb + 2 > XHCI_TD_TRBS)
 		return DMAR_EINVAL;
 
@@ -660,19 +639,8 @@ static int xhci_bulk(struct usb_hcd *h, struct usb_device *dev, struct usb_endpo
 	bool in = (ep->addr & 0x80) != 0;
 	const struct dmar_dma_segment *seg = len ? dmar_dmamap_segs(data) : 0;
 	unsigned nseg = len ? dmar_dmamap_nsegs(data) : 0;
-	unsigned ntrb = 0;
 	uint32_t need = len;
-	for (unsigned i = 0; i < nseg && need; i++) {
-		uint64_t a = seg[i].addr, l = seg[i].len < need ? seg[i].len : need;
-		need -= (uint32_t)l;
-		while (l) {
-			uint64_t piece = XHCI_TRB_MAX - (a & (XHCI_TRB_MAX - 1));
-			piece = piece < l ? piece : l;
-			a += piece;
-			l -= piece;
-			ntrb++;
-		}
-	}
+	unsigned ntrb = count_trbs(seg, nseg, &need);
 	if (need || ntrb > XHCI_TD_TRBS)
 		return DMAR_EINVAL;
 
@@ -876,7 +844,7 @@ static void walk_xecp(struct xhci *x, bool handoff)
 			return;
 		if (XECP_ID(v) == XECP_ID_LEGACY && handoff && (v & USBLEGSUP_BIOS_OWNED)) {
 			wr32(x->cap, off, v | USBLEGSUP_OS_OWNED);
-			(void)wait_reg(x->cap, off, USBLEGSUP_BIOS_OWNED, 0, XHCI_HANDOFF_NS);
+			(void)mmio_wait32(x->cap, off, USBLEGSUP_BIOS_OWNED, 0, XHCI_HANDOFF_NS);
 			/* No SMIs for the controller's events: clear enables and status. */
 			wr32(x->cap, off + 4, 0xe0000000u);
 		} else if (XECP_ID(v) == XECP_ID_PROTOCOL && !handoff) {
@@ -929,7 +897,7 @@ static int halt(struct xhci *x)
 	uint32_t cmd = rd32(x->op, XHCI_USBCMD);
 	if (cmd & USBCMD_RS)
 		wr32(x->op, XHCI_USBCMD, cmd & ~USBCMD_RS);
-	return wait_reg(x->op, XHCI_USBSTS, USBSTS_HCH, USBSTS_HCH, XHCI_HALT_NS);
+	return mmio_wait32(x->op, XHCI_USBSTS, USBSTS_HCH, USBSTS_HCH, XHCI_HALT_NS);
 }
 
 static int reset(struct xhci *x)
@@ -938,9 +906,9 @@ static int reset(struct xhci *x)
 	if (rc)
 		return rc;
 	wr32(x->op, XHCI_USBCMD, USBCMD_HCRST);
-	rc = wait_reg(x->op, XHCI_USBCMD, USBCMD_HCRST, 0, XHCI_RESET_NS);
+	rc = mmio_wait32(x->op, XHCI_USBCMD, USBCMD_HCRST, 0, XHCI_RESET_NS);
 	if (!rc)
-		rc = wait_reg(x->op, XHCI_USBSTS, USBSTS_CNR, 0, XHCI_RESET_NS);
+		rc = mmio_wait32(x->op, XHCI_USBSTS, USBSTS_CNR, 0, XHCI_RESET_NS);
 	return rc;
 }
 
@@ -1133,7 +1101,7 @@ int xhci_init(struct xhci *x, struct dmar_busdma_dev *dev)
 	wr64(x->rt, XHCI_ERSTBA, x->erst_addr); /* last: it starts the event ring */
 	wr32(x->op, XHCI_USBSTS, USBSTS_HSE | USBSTS_EINT | USBSTS_PCD);
 	wr32(x->op, XHCI_USBCMD, USBCMD_RS);
-	rc = wait_reg(x->op, XHCI_USBSTS, USBSTS_HCH, 0, XHCI_HALT_NS);
+	rc = mmio_wait32(x->op, XHCI_USBSTS, USBSTS_HCH, 0, XHCI_HALT_NS);
 	if (rc)
 		goto fail;
 	if (x->hccparams1 & HCCPARAMS1_PPC) {

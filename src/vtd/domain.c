@@ -261,6 +261,14 @@ static int check_range(const struct dmar_domain *dom, uint64_t iova, uint64_t si
 	return DMAR_OK;
 }
 
+/* The arguments of a map or unmap: a translated domain, a page-aligned range in it. */
+static int check_translated_range(const struct dmar_domain *dom, uint64_t iova, uint64_t size)
+{
+	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
+		return DMAR_EINVAL;
+	return check_range(dom, iova, size);
+}
+
 /* Invalidates what a table change reported and waits for it (IH=1 only when no
  * paging-structure entry changed). The region of a detached kept table, when there is
  * one, joins the range in one invalidation if the two lie close together (the union at
@@ -453,11 +461,9 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 	     unsigned prot)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
-	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
-		return DMAR_EINVAL;
 	if (!prot || (prot & ~DMAR_PROT_RW) || (phys & (DMAR_PAGE_SIZE - 1)))
 		return DMAR_EINVAL;
-	int rc = check_range(dom, iova, size);
+	int rc = check_translated_range(dom, iova, size);
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
@@ -469,9 +475,7 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
-	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
-		return DMAR_EINVAL;
-	int rc = check_range(dom, iova, size);
+	int rc = check_translated_range(dom, iova, size);
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
@@ -484,9 +488,7 @@ int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
 	struct pgtable_flush fl;
-	if (dom->kind != DMAR_DOMAIN_TRANSLATED)
-		return DMAR_EINVAL;
-	int rc = check_range(dom, iova, size);
+	int rc = check_translated_range(dom, iova, size);
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
