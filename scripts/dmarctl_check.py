@@ -110,6 +110,23 @@ def checks(tmp):
     rc, out, err = run('bogus')
     check(rc == 2, 'unknown command: exit 2')
 
+    # caps decodes every real unit of tests/data/real_units.tsv: SAGAW, MGAW and NFR as
+    # the register layout gives them (computed here, independently).
+    units = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
+                         'real_units.tsv')
+    rows = [l.rstrip('\n').split('\t') for l in open(units) if l.strip() and not l.startswith('#')][1:]
+    check(len(rows) >= 40, 'real_units.tsv has at least 40 units')
+    for r in rows:
+        cap, ecap = int(r[2], 16), int(r[3], 16)
+        rc, out, err = run('caps', r[2], r[3])
+        sagaw = (cap >> 8) & 0x1f
+        mgaw = ((cap >> 16) & 0x3f) + 1
+        nfr = ((cap >> 40) & 0xff) + 1
+        check(rc == 0 and ('CAP.SAGAW   0x%x ' % sagaw) in out and
+              ('maximum guest address width: %d bits' % mgaw) in out and
+              ('fault recording registers: %d\n' % nfr) in out and
+              ('ECAP 0x%016x' % ecap) in out, 'caps of real unit %s' % r[0])
+
     print('dmarctl checks: %d failures' % len(failures))
     return 1 if failures else 0
 
