@@ -6,6 +6,9 @@
  *   dmarctl lint [FILE]             findings, one per line: exit 0 clean, 1 findings, 2 errors
  *   dmarctl caps [CAP ECAP]         every CAP/ECAP field (default: each unit in sysfs)
  *   dmarctl fault-reason N          the specification's text for a fault reason code
+ *   dmarctl explain [--json] [--table FILE] [LOG]
+ *                                   explains the DMAR fault lines of kernel log text
+ *                                   (LOG, or standard input): see dmarctl_explain.c
  *
  * A file that is not a usable DMAR table gets one line on stderr and exit status 2.
  */
@@ -13,6 +16,8 @@
 #include <dmar/caps.h>
 #include <dmar/error.h>
 #include <dmar/fault_reason.h>
+
+#include "dmarctl_explain.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +34,7 @@ static unsigned char table_buf[MAX_TABLE];
 static int usage(void)
 {
 	fprintf(stderr, "usage: dmarctl table [--json] [FILE] | lint [FILE] | caps [CAP ECAP] | "
-			"fault-reason N\n");
+			"fault-reason N | explain [--json] [--table FILE] [LOG]\n");
 	return 2;
 }
 
@@ -455,5 +460,7 @@ int main(int argc, char **argv)
 		return cmd_caps(argc - 2, argv + 2);
 	if (strcmp(cmd, "fault-reason") == 0)
 		return cmd_fault_reason(argc - 2, argv + 2);
+	if (strcmp(cmd, "explain") == 0)
+		return dmarctl_explain(argc - 2, argv + 2);
 	return usage();
 }
