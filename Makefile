@@ -3,8 +3,9 @@
 BUILD      ?= build
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+PREFIX     ?= /usr/local
 
-.PHONY: all deps build check demo bench bench-qemu fuzz qemu-check clean
+.PHONY: all deps build check demo bench bench-qemu fuzz qemu-check install clean
 
 all: build
 
@@ -25,6 +26,10 @@ bench: deps
 	@cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DDMAR_KERNEL=OFF >/dev/null
 	@cmake --build $(BUILD)-bench -j $(JOBS)
 	@bash scripts/bench.sh $(BUILD)-bench
+
+# Installs under $(PREFIX) (default /usr/local), staged under $(DESTDIR) when set.
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 bench-qemu: deps build
 	@bash scripts/bench-qemu.sh $(BUILD)

@@ -29,7 +29,7 @@ static struct dmar_domain *setup(unsigned sllps)
 {
 	struct model_config m;
 	struct dmar_config c;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.c = true; /* coherent: no cache flushing, so the library's own cost shows */
 	m.sllps = sllps;
 	dmar_config_default(&c);
@@ -106,7 +106,8 @@ int main(void)
 	for (int r = 0; r < ROUNDS; r++) {
 		uint64_t t0 = bench_now_ns();
 		for (int i = 0; i < 511; i++)
-			map_failures += dmar_map(d, 0x40000000 + i * KIB4, phys_base + i * KIB4, KIB4,
+			map_failures += dmar_map(d, 0x40000000 + i * KIB4, phys_base + i * KIB4,
+						 KIB4,
 						 DMAR_PROT_RW) != 0;
 		uint64_t t1 = bench_now_ns();
 		dmar_unit_get_stats(unit, &st0);

@@ -9,7 +9,7 @@
  * a new one in its slot (xorshift, fixed seed). A warm-up of the same steps runs first;
  * each case is timed in several rounds and the median per pair is shown, beside the
  * "floor": the same loop (random numbers, slot bookkeeping) without the allocator.
- * Memory is iova_memory() / live at the end. The loop keeps each live allocation in 8
+ * Memory is dmar__iova_memory() / live at the end. The loop keeps each live allocation in 8
  * bytes and picks its random slots 8 steps ahead, prefetching them, so that its own
  * cache misses overlap the allocator's work instead of adding to it (at 1,000,000 live
  * allocations the slot array alone is 8 MiB). `bench_iova 1page|mixed [live]` runs
@@ -208,11 +208,11 @@ static uint64_t run_pairs(struct iova_space *s, struct slots *sl, int mixed, uns
 
 	for (unsigned i = 0; i < steps; i++) {
 		slot *x = next_slot(sl);
-		if (iova_free(s, slot_addr(*x), slot_size(*x)))
-			must(DMAR_ENOENT, "iova_free");
+		if (dmar__iova_free(s, slot_addr(*x), slot_size(*x)))
+			must(DMAR_ENOENT, "dmar__iova_free");
 		req.size = pick_size(mixed, rnd());
-		if (iova_alloc(s, &req, &a))
-			must(DMAR_ENOSPC, "iova_alloc");
+		if (dmar__iova_alloc(s, &req, &a))
+			must(DMAR_ENOSPC, "dmar__iova_alloc");
 		*x = make_slot(a, req.size);
 	}
 	return bench_now_ns() - t0;
@@ -261,13 +261,15 @@ int main(int argc, char **argv)
 			sl.s = big_alloc(sl.n * sizeof(*sl.s));
 			if (!sl.s)
 				must(DMAR_ENOMEM, "malloc");
-			must(iova_init(&s, &bench_os, PG, (1ull << 48) - 1, IOVA_DEFAULT_GUARD), "iova_init");
-			must(iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1),
-			     "iova_reserve");
+			must(dmar__iova_init(&s, &bench_os, PG, (1ull << 48) - 1,
+					     IOVA_DEFAULT_GUARD), "dmar__iova_init");
+			must(dmar__iova_reserve(&s, IOVA_INTR_START,
+						IOVA_INTR_END - IOVA_INTR_START + 1),
+			     "dmar__iova_reserve");
 			for (uint64_t i = 0; i < sl.n; i++) {
 				req.size = pick_size(mixed, rnd());
 				uint64_t a;
-				must(iova_alloc(&s, &req, &a), "iova_alloc (fill)");
+				must(dmar__iova_alloc(&s, &req, &a), "dmar__iova_alloc (fill)");
 				sl.s[i] = make_slot(a, req.size);
 			}
 			start_picks(&sl);
@@ -284,13 +286,13 @@ int main(int argc, char **argv)
 				free(copy.s);
 			}
 			double med = bench_median(ns, ROUNDS), fl = bench_median(floor_ns, ROUNDS);
-			double bytes = (double)iova_memory(&s) / (double)iova_live(&s);
+			double bytes = (double)dmar__iova_memory(&s) / (double)dmar__iova_live(&s);
 			int ok = med <= (mixed ? TARGET_MIXED_NS : TARGET_ONE_NS) && bytes <= TARGET_BYTES;
 			all_ok &= ok;
 			printf("%-8s %10" PRIu64 " %12.1f %10.1f %8.1f %12.1f %8s\n", mixed ? "mixed" : "1 page",
 			       sl.n, med, fl, med - fl, bytes, ok ? "yes" : "NO");
 			fflush(stdout);
-			iova_fini(&s);
+			dmar__iova_fini(&s);
 			free(sl.s);
 		}
 	}

@@ -125,17 +125,18 @@ static void bench_4k(void)
 	uint64_t base = 5 * GB, **fp = floor_pages(1);
 	const unsigned n = 511;
 
-	must(pgtable_init(&pt, &pool_os, 4, 3, true), "init");
-	must(pgtable_map(&pt, base, 0x100000000ull, PG, DMAR_PROT_RW), "map");
+	must(dmar__pgtable_init(&pt, &pool_os, 4, 3, true), "init");
+	must(dmar__pgtable_map(&pt, base, 0x100000000ull, PG, DMAR_PROT_RW), "map");
 	for (int r = 0; r < ROUNDS; r++) {
 		struct pgtable_flush fl;
 		uint64_t t0 = bench_now_ns();
 		for (unsigned i = 1; i <= n; i++)
-			must(pgtable_map(&pt, base + i * PG, 0x200000000ull + i * PG, PG, DMAR_PROT_RW), "map");
+			must(dmar__pgtable_map(&pt, base + i * PG, 0x200000000ull + i * PG, PG,
+					       DMAR_PROT_RW), "map");
 		uint64_t t1 = bench_now_ns();
 		for (unsigned i = 1; i <= n; i++) {
-			must(pgtable_unmap(&pt, base + i * PG, PG, &fl), "unmap");
-			pgtable_flush_done(&pt, &fl);
+			must(dmar__pgtable_unmap(&pt, base + i * PG, PG, &fl), "unmap");
+			dmar__pgtable_flush_done(&pt, &fl);
 		}
 		uint64_t t2 = bench_now_ns();
 		map_ns[r] = (double)(t1 - t0) / n;
@@ -146,7 +147,7 @@ static void bench_4k(void)
 	double fl = bench_median(fl_ns, ROUNDS);
 	row("map 4 KiB into an existing table path", 1, bench_median(map_ns, ROUNDS), fl, "<= 50 ns");
 	row("unmap 4 KiB (engine part, no invalidation)", 1, bench_median(unmap_ns, ROUNDS), fl, "");
-	pgtable_fini(&pt);
+	dmar__pgtable_fini(&pt);
 	pool_refill(&the_pool);
 	floor_free(fp, 1);
 }
@@ -157,16 +158,16 @@ static double map_1g(unsigned sp, uint64_t phys, uint64_t *pages)
 	struct pgtable pt;
 	double ns[ROUNDS];
 
-	must(pgtable_init(&pt, &pool_os, 4, sp, true), "init");
+	must(dmar__pgtable_init(&pt, &pool_os, 4, sp, true), "init");
 	for (int r = 0; r < ROUNDS; r++) {
 		uint64_t t0 = bench_now_ns();
-		must(pgtable_map(&pt, GB, phys, GB, DMAR_PROT_RW), "map 1 GiB");
+		must(dmar__pgtable_map(&pt, GB, phys, GB, DMAR_PROT_RW), "map 1 GiB");
 		ns[r] = (double)(bench_now_ns() - t0);
 		*pages = pt.pages;
-		must(pgtable_unmap(&pt, GB, GB, NULL), "unmap 1 GiB");
+		must(dmar__pgtable_unmap(&pt, GB, GB, NULL), "unmap 1 GiB");
 		pool_refill(&the_pool);
 	}
-	pgtable_fini(&pt);
+	dmar__pgtable_fini(&pt);
 	pool_refill(&the_pool);
 	return bench_median(ns, ROUNDS);
 }
@@ -206,17 +207,17 @@ static void bench_unmap_pieces(void)
 	double ns[5];
 	uint64_t inexact = 0, tables = 0;
 
-	must(pgtable_init(&pt, &pool_os, 4, 3, true), "init");
+	must(dmar__pgtable_init(&pt, &pool_os, 4, 3, true), "init");
 	for (int r = 0; r < rounds; r++) {
 		struct pgtable_flush fl;
-		must(pgtable_map(&pt, GB, 0x80001000ull, GB, DMAR_PROT_RW), "map 1 GiB");
+		must(dmar__pgtable_map(&pt, GB, 0x80001000ull, GB, DMAR_PROT_RW), "map 1 GiB");
 		tables = 0;
 		uint64_t t0 = bench_now_ns();
 		for (uint64_t a = GB; a < 2 * GB; a += PG) {
-			must(pgtable_unmap(&pt, a, PG, &fl), "unmap 4 KiB");
+			must(dmar__pgtable_unmap(&pt, a, PG, &fl), "unmap 4 KiB");
 			inexact += fl.start != a || fl.end != a + PG;
 			tables += fl.tables_changed;
-			pgtable_flush_done(&pt, &fl);
+			dmar__pgtable_flush_done(&pt, &fl);
 		}
 		ns[r] = (double)(bench_now_ns() - t0);
 		pool_refill(&the_pool);
@@ -231,7 +232,7 @@ static void bench_unmap_pieces(void)
 		fprintf(stderr, "bench_pgtable: unexpected unmap result (pages %" PRIu64 ")\n", pt.pages);
 		exit(1);
 	}
-	pgtable_fini(&pt);
+	dmar__pgtable_fini(&pt);
 	pool_refill(&the_pool);
 }
 

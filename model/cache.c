@@ -21,7 +21,7 @@ static unsigned bucket(uint64_t key, uint16_t did, unsigned level, bool leaf)
 	return (unsigned)(h >> 54) & (TLB_BUCKETS - 1u);
 }
 
-void mdl_cache_init(struct model *m)
+void dmar__mdl_cache_init(struct model *m)
 {
 	(void)m; /* the model is created zeroed: every cache starts empty */
 }
@@ -67,7 +67,7 @@ static void tlb_remove_if(struct model *m, tlb_pred drop, const void *arg)
 	}
 }
 
-void mdl_cache_fini(struct model *m)
+void dmar__mdl_cache_fini(struct model *m)
 {
 	unsigned i;
 
@@ -80,7 +80,7 @@ void mdl_cache_fini(struct model *m)
 	m->cc_count = 0;
 }
 
-struct cc_entry *mdl_cc_lookup(struct model *m, uint16_t sid)
+struct cc_entry *dmar__mdl_cc_lookup(struct model *m, uint16_t sid)
 {
 	struct cc_entry *bus = m->cc[sid >> 8];
 
@@ -89,7 +89,7 @@ struct cc_entry *mdl_cc_lookup(struct model *m, uint16_t sid)
 	return &bus[sid & 0xff];
 }
 
-void mdl_cc_insert(struct model *m, uint16_t sid, uint16_t did, uint64_t lo, uint64_t hi,
+void dmar__mdl_cc_insert(struct model *m, uint16_t sid, uint16_t did, uint64_t lo, uint64_t hi,
 	       unsigned reason)
 {
 	struct cc_entry *e;
@@ -118,7 +118,8 @@ static void drain_write_buffer(struct model *m)
 		m->ops.flush_write_buffer(m->ctx);
 }
 
-unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_t sid, unsigned fm)
+unsigned dmar__mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_t sid,
+				 unsigned fm)
 {
 	/* FM masks the low 0, 1, 2 or 3 bits of the function number (11.4.7). */
 	static const uint16_t fm_mask[4] = { 0, 4, 6, 7 };
@@ -149,7 +150,7 @@ unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_
 	return gran;
 }
 
-struct tlb_entry *mdl_tlb_lookup(struct model *m, uint16_t did, unsigned level, bool leaf,
+struct tlb_entry *dmar__mdl_tlb_lookup(struct model *m, uint16_t did, unsigned level, bool leaf,
 			     uint64_t iova)
 {
 	uint64_t key = iova >> level_shift(level);
@@ -161,11 +162,11 @@ struct tlb_entry *mdl_tlb_lookup(struct model *m, uint16_t did, unsigned level, 
 	return NULL;
 }
 
-void mdl_tlb_insert(struct model *m, uint16_t did, unsigned level, bool leaf, uint64_t iova,
+void dmar__mdl_tlb_insert(struct model *m, uint16_t did, unsigned level, bool leaf, uint64_t iova,
 		uint64_t addr, unsigned perm)
 {
 	uint64_t key = iova >> level_shift(level);
-	struct tlb_entry *e = mdl_tlb_lookup(m, did, level, leaf, iova);
+	struct tlb_entry *e = dmar__mdl_tlb_lookup(m, did, level, leaf, iova);
 	unsigned b, cap = m->cfg.iotlb_capacity;
 
 	if (!e) {
@@ -248,7 +249,7 @@ static void remove_range_by_key(struct model *m, const struct inval_range *r)
 	}
 }
 
-unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
+unsigned dmar__mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
 			  unsigned am, bool ih)
 {
 	struct inval_range r;
@@ -284,12 +285,12 @@ unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint
 	return gran;
 }
 
-unsigned model_iotlb_entries(const struct model *m)
+unsigned dmar_model_iotlb_entries(const struct model *m)
 {
 	return m->tlb_leaf;
 }
 
-unsigned model_ctx_entries(const struct model *m)
+unsigned dmar_model_ctx_entries(const struct model *m)
 {
 	return m->cc_count;
 }

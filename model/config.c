@@ -4,7 +4,7 @@
 #include "model_impl.h"
 #include "util.h"
 
-void model_config_default(struct model_config *cfg)
+void dmar_model_config_default(struct model_config *cfg)
 {
 	/* QEMU 7.2 intel-iommu, default properties (aw-bits=39). */
 	dmar_memset(cfg, 0, sizeof(*cfg));
@@ -27,7 +27,7 @@ void model_config_default(struct model_config *cfg)
 	cfg->iotlb_capacity = 1024;
 }
 
-uint64_t model_config_cap(const struct model_config *cfg)
+uint64_t dmar_model_config_cap(const struct model_config *cfg)
 {
 	uint64_t cap = VTD_SET(0, 3, cfg->nd) | VTD_SET(8, 5, cfg->sagaw) |
 		       VTD_SET(16, 6, cfg->mgaw - 1) | VTD_SET(24, 10, cfg->fro) |
@@ -55,7 +55,7 @@ uint64_t model_config_cap(const struct model_config *cfg)
 	return cap | cfg->cap_extra;
 }
 
-uint64_t model_config_ecap(const struct model_config *cfg)
+uint64_t dmar_model_config_ecap(const struct model_config *cfg)
 {
 	uint64_t ecap = VTD_SET(8, 10, cfg->iro) | VTD_SET(20, 4, cfg->mhmv);
 
@@ -76,9 +76,10 @@ uint64_t model_config_ecap(const struct model_config *cfg)
 	return ecap | cfg->ecap_extra;
 }
 
-bool model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap, struct model_config *cfg)
+bool dmar_model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap,
+				 struct model_config *cfg)
 {
-	model_config_default(cfg);
+	dmar_model_config_default(cfg);
 	cfg->ver = ver;
 	cfg->nd = (unsigned)VTD_CAP_ND(cap);
 	cfg->afl = (cap & VTD_CAP_AFL) != 0;
@@ -108,12 +109,12 @@ bool model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap, struct mo
 	cfg->mhmv = (unsigned)VTD_ECAP_MHMV(ecap);
 	cfg->cap_extra = 0;
 	cfg->ecap_extra = 0;
-	cfg->cap_extra = cap & ~model_config_cap(cfg);
-	cfg->ecap_extra = ecap & ~model_config_ecap(cfg);
-	return mdl_config_valid(cfg);
+	cfg->cap_extra = cap & ~dmar_model_config_cap(cfg);
+	cfg->ecap_extra = ecap & ~dmar_model_config_ecap(cfg);
+	return dmar__mdl_config_valid(cfg);
 }
 
-uint32_t model_config_reg_size(const struct model_config *cfg)
+uint32_t dmar_model_config_reg_size(const struct model_config *cfg)
 {
 	uint32_t end = 0x100;
 	uint32_t iotlb_end = cfg->iro * 16u + 16u;
@@ -126,7 +127,7 @@ uint32_t model_config_reg_size(const struct model_config *cfg)
 	return (end + 4095u) & ~4095u;
 }
 
-bool mdl_config_valid(const struct model_config *cfg)
+bool dmar__mdl_config_valid(const struct model_config *cfg)
 {
 	uint32_t iotlb = cfg->iro * 16u, frcd = cfg->fro * 16u;
 	uint32_t frcd_end = frcd + cfg->nfr * VTD_FRCD_SIZE;

@@ -38,7 +38,8 @@ static void fsts_update(struct model *m)
 		set_reg32(m, VTD_FECTL_REG, reg32(m, VTD_FECTL_REG) & ~(uint32_t)VTD_FECTL_IP);
 }
 
-bool mdl_fault_record(struct model *m, uint16_t sid, uint64_t addr, unsigned reason, bool is_read)
+bool dmar__mdl_fault_record(struct model *m, uint16_t sid, uint64_t addr, unsigned reason,
+			    bool is_read)
 {
 	uint32_t fsts = reg32(m, VTD_FSTS_REG);
 	unsigned slot = m->fri_next;
@@ -64,12 +65,12 @@ bool mdl_fault_record(struct model *m, uint16_t sid, uint64_t addr, unsigned rea
 	if (!(fsts & (uint32_t)VTD_FSTS_PPF)) {
 		fsts = (fsts & ~0xff00u) | (uint32_t)VTD_SET(8, 8, slot) | (uint32_t)VTD_FSTS_PPF;
 		set_reg32(m, VTD_FSTS_REG, fsts);
-		mdl_event(m, MODEL_IRQ_FAULT);
+		dmar__mdl_event(m, MODEL_IRQ_FAULT);
 	}
 	return true;
 }
 
-void mdl_fault_write_fsts(struct model *m, uint32_t val)
+void dmar__mdl_fault_write_fsts(struct model *m, uint32_t val)
 {
 	uint32_t fsts = reg32(m, VTD_FSTS_REG);
 	uint32_t rw1c = (uint32_t)(VTD_FSTS_PFO | VTD_FSTS_IQE);
@@ -83,10 +84,10 @@ void mdl_fault_write_fsts(struct model *m, uint32_t val)
 	fsts_update(m);
 	/* Clearing IQE lets the queue go on from IQH. */
 	if (iqe && (val & (uint32_t)VTD_FSTS_IQE))
-		mdl_qi_process(m);
+		dmar__mdl_qi_process(m);
 }
 
-void mdl_fault_write_frcd(struct model *m, uint32_t rel, uint32_t val)
+void dmar__mdl_fault_write_frcd(struct model *m, uint32_t rel, uint32_t val)
 {
 	uint32_t off = m->frcd_off + rel;
 
@@ -97,7 +98,7 @@ void mdl_fault_write_frcd(struct model *m, uint32_t rel, uint32_t val)
 	fsts_update(m);
 }
 
-void mdl_fault_raise_iqe(struct model *m)
+void dmar__mdl_fault_raise_iqe(struct model *m)
 {
 	uint32_t fsts = reg32(m, VTD_FSTS_REG);
 	bool quiet = !(fsts & (uint32_t)(VTD_FSTS_PPF | VTD_FSTS_RW1C));
@@ -105,5 +106,5 @@ void mdl_fault_raise_iqe(struct model *m)
 	set_reg32(m, VTD_FSTS_REG, fsts | (uint32_t)VTD_FSTS_IQE);
 	m->stats.qi_errors++;
 	if (quiet)
-		mdl_event(m, MODEL_IRQ_FAULT);
+		dmar__mdl_event(m, MODEL_IRQ_FAULT);
 }

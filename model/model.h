@@ -68,37 +68,38 @@ struct model_config {
 	/* Bits reported in CAP/ECAP as they are, with no behaviour behind them: fields of
 	 * a real unit the model does not implement (scalable mode, nested translation,
 	 * PASID, posted interrupts, first-level page sizes, ...), none of which a
-	 * legacy-mode driver uses. model_config_from_regs fills them. */
+	 * legacy-mode driver uses. dmar_model_config_from_regs fills them. */
 	uint64_t cap_extra, ecap_extra;
 	/* Knobs */
 	bool null_hw;     /* benchmark mode: everything acknowledges at once, no caches
-			   * and no DMA translation (model_dma copies untranslated) */
+			   * and no DMA translation (dmar_model_dma copies untranslated) */
 	unsigned iotlb_capacity; /* entries in the IOTLB (and in the paging-structure
 				  * cache) before it is emptied whole, as QEMU does;
 				  * 0 = unlimited. Default 1024. */
 };
 
 /* QEMU 7.2 defaults: VER 0x10, CAP 0x00d2008c22260206, ECAP 0xf00f4a. */
-void model_config_default(struct model_config *cfg);
+void dmar_model_config_default(struct model_config *cfg);
 /* The configuration of a unit that reports these VER, CAP and ECAP values (as a real
  * machine prints them at boot): every field the model implements is decoded, the
- * rest goes to cap_extra/ecap_extra, so model_config_cap/ecap give back exactly `cap`
+ * rest goes to cap_extra/ecap_extra, so dmar_model_config_cap/ecap give back exactly `cap`
  * and `ecap`. Knobs get their defaults. Returns false (cfg still filled) when the
  * values describe a unit the model cannot be (e.g. SAGAW offering no 3-, 4- or 5-level
- * table): model_create would refuse it. */
-bool model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap, struct model_config *cfg);
+ * table): dmar_model_create would refuse it. */
+bool dmar_model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap,
+				 struct model_config *cfg);
 /* The CAP and ECAP register values a configuration encodes. */
-uint64_t model_config_cap(const struct model_config *cfg);
-uint64_t model_config_ecap(const struct model_config *cfg);
+uint64_t dmar_model_config_cap(const struct model_config *cfg);
+uint64_t dmar_model_config_ecap(const struct model_config *cfg);
 /* Bytes of register space the unit decodes from its base (at least 4096; more when
  * IRO or FRO place registers beyond the first page), a multiple of 4096. */
-uint32_t model_config_reg_size(const struct model_config *cfg);
+uint32_t dmar_model_config_reg_size(const struct model_config *cfg);
 
 /* What a memory access by the model is for. */
 enum model_mem_kind {
 	MODEL_MEM_TABLE,   /* root/context/paging entry read by a page walk: sees the
 			    * memory view (not the CPU cache) when ECAP.C=0 */
-	MODEL_MEM_PEEK,    /* the same read for model_translate(): no side effects, no
+	MODEL_MEM_PEEK,    /* the same read for dmar_model_translate(): no side effects, no
 			    * coherency accounting */
 	MODEL_MEM_QI,      /* invalidation descriptor read */
 	MODEL_MEM_STATUS,  /* wait descriptor status write */
@@ -113,7 +114,7 @@ enum model_irq {
 /* Memory and services the embedder provides. read/write return 0, or nonzero when
  * [pa, pa+len) is not memory (the model then reports the access-error fault reasons).
  * interrupt may be NULL. alloc returns NULL on failure (the model then degrades: a
- * cache entry is not kept; model_create fails). flush_write_buffer may be NULL; it is
+ * cache entry is not kept; dmar_model_create fails). flush_write_buffer may be NULL; it is
  * called when GCMD.WBF completes (CAP.RWBF: table writes become visible to the unit). */
 struct model_mem_ops {
 	int (*read)(void *ctx, uint64_t pa, void *buf, size_t len, enum model_mem_kind kind);
@@ -129,18 +130,18 @@ struct model;
 /* Creates a unit in its reset state. NULL when cfg is inconsistent (e.g. nfr 0 or
  * > 256, mgaw outside 21..64, registers overlapping) or an allocation fails. cfg and
  * ops are copied. */
-struct model *model_create(const struct model_config *cfg, const struct model_mem_ops *ops,
+struct model *dmar_model_create(const struct model_config *cfg, const struct model_mem_ops *ops,
 			   void *ctx);
-void model_destroy(struct model *m);
-const struct model_config *model_get_config(const struct model *m);
+void dmar_model_destroy(struct model *m);
+const struct model_config *dmar_model_get_config(const struct model *m);
 
 /* Register access at `off` from the unit's base. 64-bit registers may also be accessed
  * as two 32-bit halves (low half first, as a 32-bit driver does). Misaligned or
  * out-of-range accesses read all-ones and are ignored on write. */
-uint32_t model_read32(struct model *m, uint32_t off);
-uint64_t model_read64(struct model *m, uint32_t off);
-void model_write32(struct model *m, uint32_t off, uint32_t val);
-void model_write64(struct model *m, uint32_t off, uint64_t val);
+uint32_t dmar_model_read32(struct model *m, uint32_t off);
+uint64_t dmar_model_read64(struct model *m, uint32_t off);
+void dmar_model_write32(struct model *m, uint32_t off, uint32_t val);
+void dmar_model_write64(struct model *m, uint32_t off, uint64_t val);
 
 enum model_dir {
 	MODEL_DMA_READ,   /* the device reads memory */
@@ -155,7 +156,7 @@ struct model_fault {
 	bool recorded;     /* false when suppressed by FPD or lost (registers full / PFO) */
 };
 
-/* Result of model_dma() when the translated address is not memory: a bus error, not a
+/* Result of dmar_model_dma() when the translated address is not memory: a bus error, not a
  * remapping fault; nothing is recorded. */
 #define MODEL_DMA_BUS_ERROR (-1)
 
@@ -164,17 +165,17 @@ struct model_fault {
  * a fault reason (> 0; the first faulting page stops the transfer, bytes before it
  * were transferred; *fault describes it), or MODEL_DMA_BUS_ERROR. fault may be NULL.
  * With GSTS.TES=0 (or null_hw), DMA goes to physical = iova. */
-int model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
+int dmar_model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
 	      enum model_dir dir, struct model_fault *fault);
 
 /* Walks the tables in memory now, ignoring every cache, with no side effects at all
  * (reads use MODEL_MEM_PEEK). Returns 0 with *pa set, or a fault reason with *reason
  * set too (either pointer may be NULL). Translation disabled: *pa = iova. */
-int model_translate(struct model *m, uint16_t sid, uint64_t iova, enum model_dir dir,
+int dmar_model_translate(struct model *m, uint16_t sid, uint64_t iova, enum model_dir dir,
 		    uint64_t *pa, unsigned *reason);
 
 /* Slow or dead hardware: the status change of `what` happens only after `polls` more
- * polls (register reads of this unit, or model_tick() calls); MODEL_NEVER: never.
+ * polls (register reads of this unit, or dmar_model_tick() calls); MODEL_NEVER: never.
  * The command itself takes effect when its status changes. Ignored in null_hw mode. */
 enum model_ack {
 	MODEL_ACK_TE,      /* GSTS.TES */
@@ -192,10 +193,10 @@ enum model_ack {
 	MODEL_ACK_COUNT
 };
 #define MODEL_NEVER 0xffffffffu
-void model_set_ack_delay(struct model *m, enum model_ack what, unsigned polls);
+void dmar_model_set_ack_delay(struct model *m, enum model_ack what, unsigned polls);
 /* One poll that is not a register read (the host port calls it when the driver reads
  * the clock or delays), so memory-polled completions (wait descriptors) progress. */
-void model_tick(struct model *m);
+void dmar_model_tick(struct model *m);
 
 struct model_stats {
 	uint64_t reg_reads, reg_writes;
@@ -214,11 +215,11 @@ struct model_stats {
 	uint64_t dma_ops, dma_bytes;
 	uint64_t irq_fault, irq_inval;  /* interrupts delivered */
 };
-const struct model_stats *model_stats(const struct model *m);
-void model_stats_reset(struct model *m);
+const struct model_stats *dmar_model_stats(const struct model *m);
+void dmar_model_stats_reset(struct model *m);
 
 /* Entries currently held by the caches (for tests). */
-unsigned model_iotlb_entries(const struct model *m);
-unsigned model_ctx_entries(const struct model *m);
+unsigned dmar_model_iotlb_entries(const struct model *m);
+unsigned dmar_model_ctx_entries(const struct model *m);
 
 #endif

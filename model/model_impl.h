@@ -72,7 +72,7 @@ struct model {
 };
 
 /* config.c: whether a configuration describes hardware the model can be. */
-bool mdl_config_valid(const struct model_config *cfg);
+bool dmar__mdl_config_valid(const struct model_config *cfg);
 
 /* regs.c */
 static inline uint32_t reg32(const struct model *m, uint32_t off) { return m->regs[off / 4]; }
@@ -86,39 +86,40 @@ static inline void set_reg64(struct model *m, uint32_t off, uint64_t v)
 	m->regs[off / 4] = (uint32_t)v;
 	m->regs[off / 4 + 1] = (uint32_t)(v >> 32);
 }
-void mdl_regs_reset(struct model *m);
+void dmar__mdl_regs_reset(struct model *m);
 /* Raises an event: MODEL_IRQ_FAULT via FECTL, MODEL_IRQ_INVAL via IECTL (IM/IP). */
-void mdl_event(struct model *m, enum model_irq which);
+void dmar__mdl_event(struct model *m, enum model_irq which);
 
 /* cache.c */
-void mdl_cache_init(struct model *m);
-void mdl_cache_fini(struct model *m);
-struct cc_entry *mdl_cc_lookup(struct model *m, uint16_t sid);
-void mdl_cc_insert(struct model *m, uint16_t sid, uint16_t did, uint64_t lo, uint64_t hi,
+void dmar__mdl_cache_init(struct model *m);
+void dmar__mdl_cache_fini(struct model *m);
+struct cc_entry *dmar__mdl_cc_lookup(struct model *m, uint16_t sid);
+void dmar__mdl_cc_insert(struct model *m, uint16_t sid, uint16_t did, uint64_t lo, uint64_t hi,
 	       unsigned reason);
-struct tlb_entry *mdl_tlb_lookup(struct model *m, uint16_t did, unsigned level, bool leaf,
+struct tlb_entry *dmar__mdl_tlb_lookup(struct model *m, uint16_t did, unsigned level, bool leaf,
 			     uint64_t iova);
-void mdl_tlb_insert(struct model *m, uint16_t did, unsigned level, bool leaf, uint64_t iova,
+void dmar__mdl_tlb_insert(struct model *m, uint16_t did, unsigned level, bool leaf, uint64_t iova,
 		uint64_t addr, unsigned perm);
 /* Context-cache invalidation; granularity VTD_CC_*. Returns the granularity done. */
-unsigned mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_t sid,
+unsigned dmar__mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, uint16_t sid,
 		       unsigned fm);
 /* IOTLB (+ paging-structure cache) invalidation; granularity VTD_IOTLB_*. Returns the
  * granularity performed, or 0 when the request is invalid (AM beyond MAMV). */
-unsigned mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
+unsigned dmar__mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
 			  unsigned am, bool ih);
 
 /* qi.c */
-void mdl_qi_process(struct model *m);
+void dmar__mdl_qi_process(struct model *m);
 
 /* fault.c */
 /* Records a primary fault. Returns whether it was recorded. */
-bool mdl_fault_record(struct model *m, uint16_t sid, uint64_t addr, unsigned reason, bool is_read);
+bool dmar__mdl_fault_record(struct model *m, uint16_t sid, uint64_t addr, unsigned reason,
+			    bool is_read);
 /* FSTS/FRCD write handling. */
-void mdl_fault_write_fsts(struct model *m, uint32_t val);
+void dmar__mdl_fault_write_fsts(struct model *m, uint32_t val);
 /* off: from the first fault recording register. */
-void mdl_fault_write_frcd(struct model *m, uint32_t off, uint32_t val);
+void dmar__mdl_fault_write_frcd(struct model *m, uint32_t off, uint32_t val);
 /* Sets FSTS.IQE (the queue stops) and raises the fault event. */
-void mdl_fault_raise_iqe(struct model *m);
+void dmar__mdl_fault_raise_iqe(struct model *m);
 
 #endif

@@ -33,7 +33,7 @@ static bool wait_desc(struct model *m, uint64_t lo, uint64_t hi)
 	if (lo & VTD_INV_WAIT_IF) {
 		if (!(reg32(m, VTD_ICS_REG) & (uint32_t)VTD_ICS_IWC)) {
 			set_reg32(m, VTD_ICS_REG, (uint32_t)VTD_ICS_IWC);
-			mdl_event(m, MODEL_IRQ_INVAL);
+			dmar__mdl_event(m, MODEL_IRQ_INVAL);
 		}
 	}
 	return true;
@@ -48,13 +48,14 @@ static bool run_desc(struct model *m, uint64_t lo, uint64_t hi)
 	case VTD_INV_CC:
 		if ((lo & CC_RSVD_LO) || hi || g == 0)
 			return false;
-		mdl_cc_invalidate(m, g, (uint16_t)VTD_GET(lo, 16, 16), (uint16_t)VTD_GET(lo, 32, 16),
+		dmar__mdl_cc_invalidate(m, g, (uint16_t)VTD_GET(lo, 16, 16),
+					(uint16_t)VTD_GET(lo, 32, 16),
 			      (unsigned)VTD_GET(lo, 48, 2));
 		return true;
 	case VTD_INV_IOTLB:
 		if ((lo & IOTLB_RSVD_LO) || (hi & IOTLB_RSVD_HI) || g == 0)
 			return false;
-		return mdl_iotlb_invalidate(m, g, (uint16_t)VTD_GET(lo, 16, 16),
+		return dmar__mdl_iotlb_invalidate(m, g, (uint16_t)VTD_GET(lo, 16, 16),
 					hi & VTD_IVA_ADDR_MASK, (unsigned)VTD_GET(hi, 0, 6),
 					(hi & VTD_INV_IOTLB_HI_IH) != 0) != 0;
 	case VTD_INV_DEVTLB:
@@ -69,7 +70,7 @@ static bool run_desc(struct model *m, uint64_t lo, uint64_t hi)
 	}
 }
 
-void mdl_qi_process(struct model *m)
+void dmar__mdl_qi_process(struct model *m)
 {
 	uint64_t iqa = reg64(m, VTD_IQA_REG);
 	uint64_t base = iqa & VTD_IQA_ADDR_MASK;
@@ -82,7 +83,7 @@ void mdl_qi_process(struct model *m)
 		return;
 	if (head >= size || tail >= size || (iqa & VTD_IQA_DW)) {
 		/* A tail beyond the ring, or 256-bit descriptors without scalable mode. */
-		mdl_fault_raise_iqe(m);
+		dmar__mdl_fault_raise_iqe(m);
 		return;
 	}
 	while (head != tail) {
@@ -90,7 +91,7 @@ void mdl_qi_process(struct model *m)
 
 		if (m->ops.read(m->ctx, base + (uint64_t)head * 16u, d, sizeof(d), MODEL_MEM_QI) != 0 ||
 		    !run_desc(m, d[0], d[1])) {
-			mdl_fault_raise_iqe(m);
+			dmar__mdl_fault_raise_iqe(m);
 			break;
 		}
 		m->stats.qi_desc[VTD_INV_TYPE(d[0]) & 7u]++;

@@ -40,7 +40,7 @@ static uint32_t gcmd_supported(const struct model *m)
 	return bits;
 }
 
-void mdl_regs_reset(struct model *m)
+void dmar__mdl_regs_reset(struct model *m)
 {
 	dmar_memset(m->regs, 0, m->reg_size);
 	set_reg32(m, VTD_VER_REG, m->cfg.ver);
@@ -54,13 +54,13 @@ void mdl_regs_reset(struct model *m)
 	m->pend_mask = 0;
 }
 
-struct model *model_create(const struct model_config *cfg, const struct model_mem_ops *ops,
+struct model *dmar_model_create(const struct model_config *cfg, const struct model_mem_ops *ops,
 			   void *ctx)
 {
 	struct model *m;
 
 	if (!cfg || !ops || !ops->read || !ops->write || !ops->alloc || !ops->free ||
-	    !mdl_config_valid(cfg))
+	    !dmar__mdl_config_valid(cfg))
 		return NULL;
 	m = ops->alloc(ctx, sizeof(*m));
 	if (!m)
@@ -69,9 +69,9 @@ struct model *model_create(const struct model_config *cfg, const struct model_me
 	m->cfg = *cfg;
 	m->ops = *ops;
 	m->ctx = ctx;
-	m->cap = model_config_cap(cfg);
-	m->ecap = model_config_ecap(cfg);
-	m->reg_size = model_config_reg_size(cfg);
+	m->cap = dmar_model_config_cap(cfg);
+	m->ecap = dmar_model_config_ecap(cfg);
+	m->reg_size = dmar_model_config_reg_size(cfg);
 	m->iotlb_off = cfg->iro * 16u;
 	m->frcd_off = cfg->fro * 16u;
 	m->regs = ops->alloc(ctx, m->reg_size);
@@ -79,26 +79,26 @@ struct model *model_create(const struct model_config *cfg, const struct model_me
 		ops->free(ctx, m, sizeof(*m));
 		return NULL;
 	}
-	mdl_regs_reset(m);
-	mdl_cache_init(m);
+	dmar__mdl_regs_reset(m);
+	dmar__mdl_cache_init(m);
 	return m;
 }
 
-void model_destroy(struct model *m)
+void dmar_model_destroy(struct model *m)
 {
 	if (!m)
 		return;
-	mdl_cache_fini(m);
+	dmar__mdl_cache_fini(m);
 	m->ops.free(m->ctx, m->regs, m->reg_size);
 	m->ops.free(m->ctx, m, sizeof(*m));
 }
 
-const struct model_config *model_get_config(const struct model *m)
+const struct model_config *dmar_model_get_config(const struct model *m)
 {
 	return &m->cfg;
 }
 
-void mdl_event(struct model *m, enum model_irq which)
+void dmar__mdl_event(struct model *m, enum model_irq which)
 {
 	uint32_t off = which == MODEL_IRQ_FAULT ? VTD_FECTL_REG : VTD_IECTL_REG;
 	uint32_t ctl = reg32(m, off);
@@ -123,7 +123,7 @@ static void write_ectl(struct model *m, uint32_t off, uint32_t val)
 
 	set_reg32(m, off, ctl);
 	if ((ctl & (uint32_t)VTD_FECTL_IP) && !(ctl & (uint32_t)VTD_FECTL_IM))
-		mdl_event(m, off == VTD_FECTL_REG ? MODEL_IRQ_FAULT : MODEL_IRQ_INVAL);
+		dmar__mdl_event(m, off == VTD_FECTL_REG ? MODEL_IRQ_FAULT : MODEL_IRQ_INVAL);
 }
 
 static void do_ccmd(struct model *m)
@@ -132,7 +132,7 @@ static void do_ccmd(struct model *m)
 	unsigned gran = (unsigned)VTD_GET(v, 61, 2), done = 0;
 
 	if (gran != 0)
-		done = mdl_cc_invalidate(m, gran, (uint16_t)VTD_GET(v, 0, 16),
+		done = dmar__mdl_cc_invalidate(m, gran, (uint16_t)VTD_GET(v, 0, 16),
 				     (uint16_t)VTD_GET(v, 16, 16), (unsigned)VTD_GET(v, 32, 2));
 	v &= ~(VTD_CCMD_ICC | VTD_SET(59, 2, 3));
 	set_reg64(m, VTD_CCMD_REG, v | VTD_SET(59, 2, done));
@@ -145,7 +145,7 @@ static void do_iotlb(struct model *m)
 	unsigned gran = (unsigned)VTD_GET(v, 60, 2), done = 0;
 
 	if (gran != 0)
-		done = mdl_iotlb_invalidate(m, gran, (uint16_t)VTD_GET(v, 32, 16),
+		done = dmar__mdl_iotlb_invalidate(m, gran, (uint16_t)VTD_GET(v, 32, 16),
 					iva & VTD_IVA_ADDR_MASK, (unsigned)VTD_GET(iva, 0, 6),
 					(iva & VTD_IVA_IH) != 0);
 	v &= ~(VTD_IOTLB_IVT | VTD_SET(57, 2, 3));
@@ -182,7 +182,7 @@ static void apply(struct model *m, enum model_ack what, uint32_t arg)
 	case MODEL_ACK_QIE:
 		set_gsts(m, (uint32_t)VTD_GSTS_QIES, arg != 0);
 		if (arg)
-			mdl_qi_process(m);
+			dmar__mdl_qi_process(m);
 		else
 			set_reg64(m, VTD_IQH_REG, 0); /* IQH resets when QI is disabled */
 		break;
@@ -202,7 +202,7 @@ static void apply(struct model *m, enum model_ack what, uint32_t arg)
 		do_iotlb(m);
 		break;
 	case MODEL_ACK_QI:
-		mdl_qi_process(m);
+		dmar__mdl_qi_process(m);
 		break;
 	case MODEL_ACK_AFL:
 		set_gsts(m, (uint32_t)VTD_GSTS_AFLS, arg != 0);
@@ -224,13 +224,13 @@ static void schedule(struct model *m, enum model_ack what, uint32_t arg)
 	m->pend_mask |= 1u << what;
 }
 
-void model_set_ack_delay(struct model *m, enum model_ack what, unsigned polls)
+void dmar_model_set_ack_delay(struct model *m, enum model_ack what, unsigned polls)
 {
 	if ((unsigned)what < MODEL_ACK_COUNT)
 		m->delay[what] = polls;
 }
 
-void model_tick(struct model *m)
+void dmar_model_tick(struct model *m)
 {
 	uint32_t mask = m->pend_mask;
 
@@ -326,7 +326,7 @@ static void write_reg(struct model *m, uint32_t off, uint32_t val)
 		return;
 	}
 	if (off >= m->frcd_off && off < m->frcd_off + m->cfg.nfr * VTD_FRCD_SIZE) {
-		mdl_fault_write_frcd(m, off - m->frcd_off, val);
+		dmar__mdl_fault_write_frcd(m, off - m->frcd_off, val);
 		return;
 	}
 	switch (off) {
@@ -359,7 +359,7 @@ static void write_reg(struct model *m, uint32_t off, uint32_t val)
 		schedule(m, MODEL_ACK_CCMD, 0);
 		break;
 	case VTD_FSTS_REG:
-		mdl_fault_write_fsts(m, val);
+		dmar__mdl_fault_write_fsts(m, val);
 		break;
 	case VTD_FECTL_REG:
 	case VTD_IECTL_REG:
@@ -436,7 +436,7 @@ static void write_null(struct model *m, uint32_t off, uint32_t val)
 		break;
 	case VTD_IQT_REG:
 		set_reg32(m, off, val & (uint32_t)VTD_IQ_INDEX_MASK);
-		mdl_qi_process(m);
+		dmar__mdl_qi_process(m);
 		break;
 	default:
 		if (off == m->iotlb_off + VTD_IOTLB_OFF + 4) {
@@ -455,27 +455,27 @@ static bool reg_ok(const struct model *m, uint32_t off)
 	return (off & 3) == 0 && off < m->reg_size;
 }
 
-uint32_t model_read32(struct model *m, uint32_t off)
+uint32_t dmar_model_read32(struct model *m, uint32_t off)
 {
 	m->stats.reg_reads++;
 	if (m->pend_mask)
-		model_tick(m);
+		dmar_model_tick(m);
 	if (!reg_ok(m, off))
 		return 0xffffffffu;
 	return reg32(m, off);
 }
 
-uint64_t model_read64(struct model *m, uint32_t off)
+uint64_t dmar_model_read64(struct model *m, uint32_t off)
 {
 	m->stats.reg_reads++;
 	if (m->pend_mask)
-		model_tick(m);
+		dmar_model_tick(m);
 	if (!reg_ok(m, off) || off + 8 > m->reg_size)
 		return ~0ull;
 	return reg64(m, off);
 }
 
-void model_write32(struct model *m, uint32_t off, uint32_t val)
+void dmar_model_write32(struct model *m, uint32_t off, uint32_t val)
 {
 	m->stats.reg_writes++;
 	if (!reg_ok(m, off))
@@ -486,7 +486,7 @@ void model_write32(struct model *m, uint32_t off, uint32_t val)
 		write_reg(m, off, val);
 }
 
-void model_write64(struct model *m, uint32_t off, uint64_t val)
+void dmar_model_write64(struct model *m, uint32_t off, uint64_t val)
 {
 	m->stats.reg_writes++;
 	if (!reg_ok(m, off) || off + 8 > m->reg_size)
@@ -500,12 +500,12 @@ void model_write64(struct model *m, uint32_t off, uint64_t val)
 	}
 }
 
-const struct model_stats *model_stats(const struct model *m)
+const struct model_stats *dmar_model_stats(const struct model *m)
 {
 	return &m->stats;
 }
 
-void model_stats_reset(struct model *m)
+void dmar_model_stats_reset(struct model *m)
 {
 	dmar_memset(&m->stats, 0, sizeof(m->stats));
 }

@@ -2,7 +2,7 @@
  * walk.c - legacy-mode DMA translation (VT-d 3.4 and 9): root entry -> context entry ->
  * second-level page walk of 3, 4 or 5 levels, with the fault reason of every failure
  * (7.1.3), through the caches for device DMA or straight from memory for
- * model_translate(). The host address width is taken to be MGAW.
+ * dmar_model_translate(). The host address width is taken to be MGAW.
  */
 #include "model_impl.h"
 
@@ -27,7 +27,7 @@ static unsigned access_fault(bool write)
 static unsigned ctx_fetch(struct model *m, uint16_t sid, bool cached, uint64_t ctx[2])
 {
 	enum model_mem_kind kind = cached ? MODEL_MEM_TABLE : MODEL_MEM_PEEK;
-	struct cc_entry *e = cached ? mdl_cc_lookup(m, sid) : NULL;
+	struct cc_entry *e = cached ? dmar__mdl_cc_lookup(m, sid) : NULL;
 	uint64_t root[2];
 	unsigned reason = 0;
 
@@ -55,11 +55,12 @@ static unsigned ctx_fetch(struct model *m, uint16_t sid, bool cached, uint64_t c
 	if (reason) {
 		/* Caching mode: not-present entries may be cached, tagged with domain 0. */
 		if (cached && m->cfg.cm)
-			mdl_cc_insert(m, sid, 0, 0, 0, reason);
+			dmar__mdl_cc_insert(m, sid, 0, 0, 0, reason);
 		return reason;
 	}
 	if (cached)
-		mdl_cc_insert(m, sid, (uint16_t)VTD_CTX_HI_DID_GET(ctx[1]), ctx[0], ctx[1], 0);
+		dmar__mdl_cc_insert(m, sid, (uint16_t)VTD_CTX_HI_DID_GET(ctx[1]), ctx[0], ctx[1],
+				    0);
 	return 0;
 }
 
@@ -130,7 +131,7 @@ static unsigned translate(struct model *m, uint16_t sid, uint64_t iova, bool wri
 		struct tlb_entry *e;
 
 		for (level = 1; level <= 3 && level <= levels; level++) {
-			e = mdl_tlb_lookup(m, did, level, true, iova);
+			e = dmar__mdl_tlb_lookup(m, did, level, true, iova);
 			if (e) {
 				m->stats.iotlb_hits++;
 				if (!e->perm)
@@ -141,7 +142,7 @@ static unsigned translate(struct model *m, uint16_t sid, uint64_t iova, bool wri
 		m->stats.iotlb_misses++;
 		level = levels;
 		for (unsigned l = 2; l <= levels; l++) {
-			e = mdl_tlb_lookup(m, did, l, false, iova);
+			e = dmar__mdl_tlb_lookup(m, did, l, false, iova);
 			if (e) {
 				m->stats.psc_hits++;
 				table = e->addr;
@@ -161,7 +162,7 @@ static unsigned translate(struct model *m, uint16_t sid, uint64_t iova, bool wri
 			return VTD_FR_PAGING_ENTRY_ERR;
 		if (!(pte & (VTD_SL_R | VTD_SL_W))) {
 			if (cached && m->cfg.cm)
-				mdl_tlb_insert(m, did, 1, true, iova, 0, 0);
+				dmar__mdl_tlb_insert(m, did, 1, true, iova, 0, 0);
 			return access_fault(write);
 		}
 		leaf = level == 1 || (pte & VTD_SL_PS);
@@ -174,12 +175,12 @@ static unsigned translate(struct model *m, uint16_t sid, uint64_t iova, bool wri
 			uint64_t base = pte & VTD_SL_ADDR_MASK;
 
 			if (cached)
-				mdl_tlb_insert(m, did, level, true, iova, base, perm);
+				dmar__mdl_tlb_insert(m, did, level, true, iova, base, perm);
 			return leaf_done(x, base, level, iova, perm, write);
 		}
 		table = pte & VTD_SL_ADDR_MASK;
 		if (cached)
-			mdl_tlb_insert(m, did, level, false, iova, table, perm);
+			dmar__mdl_tlb_insert(m, did, level, false, iova, table, perm);
 	}
 }
 
@@ -188,7 +189,7 @@ static bool translating(const struct model *m)
 	return !m->cfg.null_hw && (reg32(m, VTD_GSTS_REG) & (uint32_t)VTD_GSTS_TES);
 }
 
-int model_translate(struct model *m, uint16_t sid, uint64_t iova, enum model_dir dir,
+int dmar_model_translate(struct model *m, uint16_t sid, uint64_t iova, enum model_dir dir,
 		    uint64_t *pa, unsigned *reason)
 {
 	struct xlate x;
@@ -212,7 +213,7 @@ static bool fpd_applies(unsigned reason)
 	       reason == VTD_FR_PAGING_ENTRY_ERR || reason == VTD_FR_PAGING_RSVD;
 }
 
-int model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
+int dmar_model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
 	      enum model_dir dir, struct model_fault *fault)
 {
 	bool write = dir == MODEL_DMA_WRITE, xl = translating(m);
@@ -238,7 +239,7 @@ int model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t le
 				if (quiet)
 					m->stats.faults_suppressed++;
 				else
-					rec = mdl_fault_record(m, sid, cur, r, !write);
+					rec = dmar__mdl_fault_record(m, sid, cur, r, !write);
 				if (fault) {
 					fault->sid = sid;
 					fault->addr = cur & ~0xfffull;

@@ -10,6 +10,8 @@ have clang || need="$need clang"
 have qemu-system-x86_64 || need="$need qemu-system-x86"
 have iasl || need="$need acpica-tools"
 have python3 || need="$need python3"
+have pkg-config || need="$need pkgconf"
+have nm || need="$need binutils"
 # libFuzzer and the sanitizer runtimes for clang
 [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] || need="$need libclang-rt-dev"
 [ -z "$need" ] && exit 0

@@ -42,12 +42,12 @@ struct rig {
 static void rig_up_cfg(struct rig *r, const char *tunables, const struct model_config *mc)
 {
 	memset(r, 0, sizeof(*r));
-	struct posix_machine_config pc = { .mem_size = MEM_SIZE, .phys_base = PHYS_BASE };
-	r->pm = posix_machine_create(&pc);
+	struct dmar_posix_machine_config pc = { .mem_size = MEM_SIZE, .phys_base = PHYS_BASE };
+	r->pm = dmar_posix_machine_create(&pc);
 	REQUIRE(r->pm);
-	r->unit = posix_machine_add_unit(r->pm, UNIT_BASE, mc);
+	r->unit = dmar_posix_machine_add_unit(r->pm, UNIT_BASE, mc);
 	REQUIRE(r->unit);
-	r->os = posix_machine_os(r->pm);
+	r->os = dmar_posix_machine_os(r->pm);
 	r->dtb = calloc(1, sizeof(*r->dtb));
 	REQUIRE(r->dtb);
 	dtb_init(r->dtb, 39, 0);
@@ -73,7 +73,7 @@ static void rig_up(struct rig *r, const char *tunables)
 static void rig_down(struct rig *r)
 {
 	if (r->buf)
-		posix_machine_free_dma(r->pm, r->buf, (size_t)r->buf_size);
+		dmar_posix_machine_free_dma(r->pm, r->buf, (size_t)r->buf_size);
 	if (r->m) {
 		CHECK_OK(dmar_dmamap_unload(r->t, r->m));
 		CHECK_OK(dmar_dmamap_destroy(r->t, r->m));
@@ -83,19 +83,19 @@ static void rig_down(struct rig *r)
 	CHECK_OK(dmar_busdma_device_destroy(r->dev));
 	CHECK_OK(dmar_busdma_destroy(r->bus));
 	dmar_system_destroy(r->sys);
-	CHECK_EQ(posix_machine_allocs_outstanding(r->pm), 0);
-	CHECK_EQ(posix_machine_pages_outstanding(r->pm), 0);
-	CHECK_EQ(posix_machine_dma_outstanding(r->pm), 0);
-	CHECK_EQ(posix_machine_os_errors(r->pm), 0);
-	CHECK_EQ(posix_machine_coherency_errors(r->pm), 0);
-	posix_machine_destroy(r->pm);
+	CHECK_EQ(dmar_posix_machine_allocs_outstanding(r->pm), 0);
+	CHECK_EQ(dmar_posix_machine_pages_outstanding(r->pm), 0);
+	CHECK_EQ(dmar_posix_machine_dma_outstanding(r->pm), 0);
+	CHECK_EQ(dmar_posix_machine_os_errors(r->pm), 0);
+	CHECK_EQ(dmar_posix_machine_coherency_errors(r->pm), 0);
+	dmar_posix_machine_destroy(r->pm);
 	free(r->dtb);
 }
 
 /* A zeroed DMA buffer in the arena (physical address in r->buf_pa), freed by rig_down. */
 static uint8_t *rig_buf(struct rig *r, uint64_t size)
 {
-	r->buf = posix_machine_alloc_dma(r->pm, (size_t)size, PG, &r->buf_pa);
+	r->buf = dmar_posix_machine_alloc_dma(r->pm, (size_t)size, PG, &r->buf_pa);
 	REQUIRE(r->buf);
 	r->buf_size = size;
 	return r->buf;
@@ -118,7 +118,7 @@ static int device_dma(struct rig *r, uint16_t sid, const struct dmar_dmamap *m, 
 {
 	const struct dmar_dma_segment *s = dmar_dmamap_segs(m);
 	for (unsigned i = 0; i < dmar_dmamap_nsegs(m); i++) {
-		int rc = posix_machine_dma(r->pm, r->unit, sid, s[i].addr, buf, (size_t)s[i].len,
+		int rc = dmar_posix_machine_dma(r->pm, r->unit, sid, s[i].addr, buf, (size_t)s[i].len,
 					   dir, NULL);
 		if (rc)
 			return rc;
@@ -130,7 +130,7 @@ static int device_dma(struct rig *r, uint16_t sid, const struct dmar_dmamap *m, 
 static int dma_at(struct rig *r, uint64_t iova, size_t len, enum model_dir dir)
 {
 	uint8_t tmp[64];
-	return posix_machine_dma(r->pm, r->unit, dmar_busdma_device_sid(r->dev), iova, tmp,
+	return dmar_posix_machine_dma(r->pm, r->unit, dmar_busdma_device_sid(r->dev), iova, tmp,
 				 len < sizeof(tmp) ? len : sizeof(tmp), dir, NULL);
 }
 
@@ -207,7 +207,7 @@ TEST(discontiguous_pages_load_as_one_segment_and_move_the_right_data)
 	uint64_t pages[N];
 	for (int i = 0; i < N; i++) {
 		/* two pages each, one used: the used pages are never adjacent */
-		va[i] = posix_machine_alloc_dma(r.pm, 2 * PG, PG, &pages[N - 1 - i]);
+		va[i] = dmar_posix_machine_alloc_dma(r.pm, 2 * PG, PG, &pages[N - 1 - i]);
 		REQUIRE(va[i]);
 		fill(va[i], PG, (unsigned)i);
 	}
@@ -228,7 +228,7 @@ TEST(discontiguous_pages_load_as_one_segment_and_move_the_right_data)
 	CHECK(!dmar_dmamap_is_bounced(m));
 	CHECK_OK(dmar_dmamap_unload(t, m));
 	for (int i = 0; i < N; i++)
-		posix_machine_free_dma(r.pm, va[i], 2 * PG);
+		dmar_posix_machine_free_dma(r.pm, va[i], 2 * PG);
 	free(got);
 	free(want);
 	rig_down(&r);
@@ -251,7 +251,7 @@ TEST(device_reaches_only_what_is_loaded_and_faults_after_unload)
 	CHECK_EQ(dma_at(&r, page + PG, 8, MODEL_DMA_READ), VTD_FR_READ);
 	/* Another device on the unit sees nothing of it. */
 	uint8_t tmp[8];
-	CHECK(posix_machine_dma(r.pm, r.unit, 0x0028, seg, tmp, 8, MODEL_DMA_READ, NULL) != 0);
+	CHECK(dmar_posix_machine_dma(r.pm, r.unit, 0x0028, seg, tmp, 8, MODEL_DMA_READ, NULL) != 0);
 	/* The IOTLB now holds the translation: unload must invalidate it. */
 	CHECK_OK(dmar_dmamap_unload(t, m));
 	CHECK_EQ(dma_at(&r, seg, 64, MODEL_DMA_READ), VTD_FR_READ);
@@ -300,7 +300,8 @@ TEST(every_tag_constraint_holds_for_translated_loads)
 	uint8_t *buf = rig_buf(&r, 64 * 1024 + PG);
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
 		harness_set_context(c[k].what);
-		struct dmar_dma_tag *t = busdma_test_tag(r.dev, c[k].lowaddr, UINT64_MAX, 64 * 1024, c[k].nseg,
+		struct dmar_dma_tag *t = busdma_test_tag(r.dev, c[k].lowaddr, UINT64_MAX,
+							 64 * 1024, c[k].nseg,
 						 c[k].maxsegsz, c[k].boundary, c[k].align);
 		struct dmar_dmamap *m[12];
 		for (int i = 0; i < 12; i++)
@@ -336,7 +337,8 @@ TEST(load_that_cannot_fit_fails_and_maps_nothing_misalignment_bounces)
 	check_nothing_mapped_low(&r, 64);
 	/* A misaligned start is the one constraint an IOVA cannot fix (it keeps the
 	 * in-page offset): that piece goes through a bounce page mapped in its place. */
-	struct dmar_dma_tag *ta = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, 16 * PG, 2, 16 * PG, 0, 256);
+	struct dmar_dma_tag *ta = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, 16 * PG, 2,
+						  16 * PG, 0, 256);
 	struct dmar_dmamap *ma;
 	REQUIRE_OK(dmar_dmamap_create(ta, 0, &ma));
 	fill(buf, 3 * PG, 21);
@@ -356,7 +358,8 @@ TEST(load_that_cannot_fit_fails_and_maps_nothing_misalignment_bounces)
 	CHECK(!dmar_dmamap_is_bounced(ma));
 	check_nothing_mapped_low(&r, 64);
 	/* no IOVA at all below lowaddr */
-	struct dmar_dma_tag *tl = busdma_test_tag(r.dev, 0x2fff, UINT64_MAX, 16 * PG, 4, 16 * PG, 0, 1);
+	struct dmar_dma_tag *tl = busdma_test_tag(r.dev, 0x2fff, UINT64_MAX, 16 * PG, 4, 16 * PG,
+						  0, 1);
 	struct dmar_dmamap *ml;
 	REQUIRE_OK(dmar_dmamap_create(tl, 0, &ml));
 	CHECK_OK(dmar_dmamap_load(tl, ml, buf, PG, 0)); /* 0x1000 fits, its guard 0x2000 too */
@@ -414,7 +417,8 @@ TEST(interrupt_window_is_never_handed_out)
 	struct dmar_busdma_dev *dev;
 	struct dmar_pci_addr a = { 0, 0, 4, 0 };
 	REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
-	struct dmar_dma_tag *t = busdma_test_tag(dev, 0xfeffffff, UINT64_MAX, 0xfec00000, 8, 1ull << 30, 0, 2 << 20);
+	struct dmar_dma_tag *t = busdma_test_tag(dev, 0xfeffffff, UINT64_MAX, 0xfec00000, 8,
+						 1ull << 30, 0, 2 << 20);
 	struct dmar_dmamap *big, *small;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &big));
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &small));
@@ -454,7 +458,7 @@ TEST(bounce_tunable_gives_passthrough_and_bounces_above_lowaddr)
 	uint64_t pa = 0;
 	uint8_t *buf = NULL;
 	while (n < 192) {
-		buf = posix_machine_alloc_dma(r.pm, 1 << 20, PG, &pa);
+		buf = dmar_posix_machine_alloc_dma(r.pm, 1 << 20, PG, &pa);
 		REQUIRE(buf);
 		chunks[n++] = buf;
 		if (pa >= 0x10000000)
@@ -463,8 +467,9 @@ TEST(bounce_tunable_gives_passthrough_and_bounces_above_lowaddr)
 	REQUIRE(pa >= 0x10000000);
 	/* Give the low memory back, so bounce pages below 256 MiB can be had. */
 	for (int i = 0; i < n - 1; i++)
-		posix_machine_free_dma(r.pm, chunks[i], 1 << 20);
-	struct dmar_dma_tag *t = busdma_test_tag(dev, 0x0fffffff, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
+		dmar_posix_machine_free_dma(r.pm, chunks[i], 1 << 20);
+	struct dmar_dma_tag *t = busdma_test_tag(dev, 0x0fffffff, UINT64_MAX, 4 * PG, 4, 4 * PG, 0,
+						 1);
 	struct dmar_dmamap *m;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
 	fill(buf, 4 * PG, 3);
@@ -485,7 +490,7 @@ TEST(bounce_tunable_gives_passthrough_and_bounces_above_lowaddr)
 	CHECK_OK(dmar_dmamap_unload(t, m));
 	CHECK_OK(dmar_dmamap_destroy(t, m));
 	CHECK_OK(dmar_dma_tag_destroy(t));
-	posix_machine_free_dma(r.pm, buf, 1 << 20);
+	dmar_posix_machine_free_dma(r.pm, buf, 1 << 20);
 	CHECK_OK(dmar_busdma_device_destroy(dev));
 	rig_down(&r);
 }
@@ -522,8 +527,8 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 	struct rig r;
 	rig_up(&r, NULL);
 	uint8_t *buf = rig_buf(&r, 8 * PG);
-	uint64_t allocs0 = posix_machine_allocs_outstanding(r.pm);
-	uint64_t pages0 = posix_machine_pages_outstanding(r.pm);
+	uint64_t allocs0 = dmar_posix_machine_allocs_outstanding(r.pm);
+	uint64_t pages0 = dmar_posix_machine_pages_outstanding(r.pm);
 	unsigned n;
 	for (n = 1; n < 2000; n++) {
 		struct dmar_busdma_dev *dev = NULL;
@@ -536,7 +541,7 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 		p.maxsize = 8 * PG;
 		p.nsegments = 4;
 		struct dmar_pci_addr a = { 0, 0, 5, 0 };
-		posix_machine_fail_nth(r.pm, n);
+		dmar_posix_machine_fail_nth(r.pm, n);
 		if ((rc = dmar_busdma_device(r.bus, a, NULL, NULL, &dev)))
 			goto done;
 		if ((rc = dmar_dma_tag_create(dev, NULL, &p, &t)))
@@ -552,7 +557,7 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 		rc = dmar_dmamap_unload(t, m);
 		loaded = rc != 0;
 	done:
-		posix_machine_fail_nth(r.pm, 0);
+		dmar_posix_machine_fail_nth(r.pm, 0);
 		if (rc) {
 			char what[64];
 			snprintf(what, sizeof(what), "allocation %u fails", n);
@@ -577,10 +582,10 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 			CHECK_OK(dmar_dma_tag_destroy(t));
 		if (dev)
 			CHECK_OK(dmar_busdma_device_destroy(dev));
-		CHECK_EQ(posix_machine_allocs_outstanding(r.pm), allocs0);
-		CHECK_EQ(posix_machine_pages_outstanding(r.pm), pages0);
+		CHECK_EQ(dmar_posix_machine_allocs_outstanding(r.pm), allocs0);
+		CHECK_EQ(dmar_posix_machine_pages_outstanding(r.pm), pages0);
 		harness_set_context(NULL);
-		if (!rc && !posix_machine_failed(r.pm))
+		if (!rc && !dmar_posix_machine_failed(r.pm))
 			break;
 	}
 	CHECK(n > 5 && n < 2000);
@@ -590,7 +595,7 @@ TEST(fail_nth_across_device_tag_map_load_unload)
 TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
 {
 	struct model_config mc;
-	model_config_default(&mc);
+	dmar_model_config_default(&mc);
 	mc.pt = false;
 	struct rig r;
 	rig_up_cfg(&r, "hw.busdma.pci0:0:4:0.bounce=1", &mc);
@@ -598,7 +603,8 @@ TEST(bounce_tunable_without_ecap_pt_uses_an_identity_table)
 	struct dmar_busdma_dev *dev = bounce_device(&r, &info);
 	CHECK(!info.passthrough_tt);
 	CHECK(info.levels > 0);
-	struct dmar_dma_tag *t = busdma_test_tag(dev, UINT64_MAX, UINT64_MAX, 4 * PG, 4, 4 * PG, 0, 1);
+	struct dmar_dma_tag *t = busdma_test_tag(dev, UINT64_MAX, UINT64_MAX, 4 * PG, 4, 4 * PG, 0,
+						 1);
 	struct dmar_dmamap *m;
 	REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
 	uint8_t *buf = rig_buf(&r, 4 * PG);
@@ -669,7 +675,7 @@ static void *load_unload_loop(void *arg)
 			break;
 		}
 		uint8_t tmp[16];
-		if (posix_machine_dma(w->r->pm, w->r->unit, dmar_busdma_device_sid(w->r->dev),
+		if (dmar_posix_machine_dma(w->r->pm, w->r->unit, dmar_busdma_device_sid(w->r->dev),
 				      dmar_dmamap_segs(m[i])[0].addr, tmp, sizeof(tmp) < len ? sizeof(tmp) : len,
 				      MODEL_DMA_READ, NULL) != 0)
 			w->errors++;
@@ -693,7 +699,8 @@ TEST(concurrent_loads_on_one_device)
 {
 	struct rig r;
 	rig_up(&r, NULL);
-	struct dmar_dma_tag *t = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, 8 * PG, 1, 8 * PG, 0, 1);
+	struct dmar_dma_tag *t = busdma_test_tag(r.dev, UINT64_MAX, UINT64_MAX, 8 * PG, 1, 8 * PG,
+						 0, 1);
 	uint8_t *buf = rig_buf(&r, 8 * PG);
 	enum { NT = 3 };
 	pthread_t th[NT];
@@ -764,7 +771,8 @@ TEST(random_translated_loads_obey_their_tags)
 			ok++;
 			check_segments(t, m, len);
 			CHECK_OK(dmar_dmamap_sync(t, m, DMAR_DMASYNC_PREWRITE));
-			CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got, MODEL_DMA_READ), 0);
+			CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m, got,
+					    MODEL_DMA_READ), 0);
 			if (memcmp(got, buf + off, len) != 0)
 				harness_fail(__FILE__, __LINE__, "load %d (offset 0x%llx, 0x%llx bytes, "
 					     "alignment 0x%llx, %s): device read other bytes", it,
@@ -811,7 +819,7 @@ static void dmamem_contiguous_case(const char *tunables, uint64_t lowaddr)
 	void *mem;
 	struct dmar_dmamap *m;
 	REQUIRE_OK(dmar_dmamem_alloc(t, &mem, 0, &m));
-	uint64_t pa = posix_machine_virt_to_phys(r.pm, mem);
+	uint64_t pa = dmar_posix_machine_virt_to_phys(r.pm, mem);
 	CHECK_EQ(pa % (4 * PG), 0);
 	CHECK(pa + 8 * PG - 1 <= lowaddr);
 	CHECK(((uint8_t *)mem)[8 * PG - 1] == 0);
@@ -828,10 +836,10 @@ static void dmamem_contiguous_case(const char *tunables, uint64_t lowaddr)
 	CHECK_OK(dmar_dmamem_free(t, mem, m));
 	/* Every allocation failure on the way is clean. */
 	for (unsigned n = 1; n < 10; n++) {
-		posix_machine_fail_nth(r.pm, n);
+		dmar_posix_machine_fail_nth(r.pm, n);
 		int rc = dmar_dmamem_alloc(t, &mem, 0, &m);
-		bool failed = posix_machine_failed(r.pm);
-		posix_machine_fail_nth(r.pm, 0);
+		bool failed = dmar_posix_machine_failed(r.pm);
+		dmar_posix_machine_fail_nth(r.pm, 0);
 		if (!failed) {
 			CHECK_OK(rc);
 			CHECK_OK(dmar_dmamem_free(t, mem, m));
@@ -991,7 +999,7 @@ TEST(deferred_recycled_iova_never_reaches_an_old_buffer)
 		/* The device reads the whole segment: it must be this buffer's bytes. */
 		uint8_t got[PG];
 		uint64_t iova = dmar_dmamap_segs(maps[i])[0].addr;
-		int rc = posix_machine_dma(r.pm, r.unit, dmar_busdma_device_sid(r.dev), iova,
+		int rc = dmar_posix_machine_dma(r.pm, r.unit, dmar_busdma_device_sid(r.dev), iova,
 					   got, PG, MODEL_DMA_READ, NULL);
 		if (rc || got[0] != 0x10 + b || got[PG - 1] != 0x10 + b) {
 			bad++;

@@ -144,9 +144,9 @@ TEST(alias_shared_domain)
 	const uint16_t bridge = VTD_SID(0, 0x1e, 0);
 	unsigned char b[16];
 	CHECK_OK(dmar_domain_attach_device(d1, 2, 3, 0));
-	posix_machine_log_clear(s.pm);
+	dmar_posix_machine_log_clear(s.pm);
 	CHECK_EQ(dmar_domain_attach_device(d2, 2, 4, 0), DMAR_EBUSY);
-	CHECK(strstr(posix_machine_log(s.pm), "shares requester id 00:1e.0") != NULL);
+	CHECK(strstr(dmar_posix_machine_log(s.pm), "shares requester id 00:1e.0") != NULL);
 	CHECK(dmar_device_domain(s.unit, VTD_SID(2, 4, 0)) == NULL); /* nothing changed */
 	CHECK(dmar_device_domain(s.unit, bridge) == d1);
 	/* Raw attaches cannot split them either. */
@@ -181,10 +181,10 @@ TEST(alias_attach_allocation_failures_leave_nothing)
 		struct simsys s;
 		up(&s);
 		struct dmar_domain *d = translated(&s);
-		posix_machine_fail_nth(s.pm, n);
+		dmar_posix_machine_fail_nth(s.pm, n);
 		int rc = dmar_domain_attach_device(d, 5, 0, 0);
-		bool failed = posix_machine_failed(s.pm);
-		posix_machine_fail_nth(s.pm, 0);
+		bool failed = dmar_posix_machine_failed(s.pm);
+		dmar_posix_machine_fail_nth(s.pm, 0);
 		if (failed) {
 			CHECK_EQ(rc, DMAR_ENOMEM);
 			CHECK(dmar_device_domain(s.unit, VTD_SID(5, 0, 0)) == NULL);
@@ -210,7 +210,7 @@ TEST(busdma_devices_sharing_an_alias_share_a_domain)
 	struct simsys s;
 	up(&s);
 	struct dmar_busdma *bus;
-	REQUIRE_OK(dmar_busdma_create(posix_machine_os(s.pm), &s.cfg, s.sys, &bus));
+	REQUIRE_OK(dmar_busdma_create(dmar_posix_machine_os(s.pm), &s.cfg, s.sys, &bus));
 	struct dmar_busdma_dev *da, *db;
 	struct dmar_pci_addr a = { 0, 2, 3, 0 }, bb = { 0, 2, 4, 0 };
 	REQUIRE_OK(dmar_busdma_device(bus, a, NULL, NULL, &da));

@@ -46,7 +46,7 @@ static const struct variant variants[] = {
 
 static void variant_configs(const struct variant *v, struct model_config *m, struct dmar_config *c)
 {
-	model_config_default(m);
+	dmar_model_config_default(m);
 	m->sagaw = v->sagaw ? v->sagaw : VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57;
 	m->mgaw = v->mgaw ? v->mgaw : 57;
 	m->qi = !v->no_qi;
@@ -413,7 +413,7 @@ static void faults_are_recorded_printed_and_overflow_counted_body(struct simsys 
 	CHECK_OK(dmar_domain_attach(d, SID_C));
 	faults_seen = 0;
 	dmar_fault_set_callback(s->sys, on_fault, NULL);
-	posix_machine_log_clear(s->pm);
+	dmar_posix_machine_log_clear(s->pm);
 	unsigned char b[8] = { 0 };
 	CHECK_EQ(simsys_dma(s, SID_C, 0x10000, b, 8, true), VTD_FR_WRITE);
 	CHECK_EQ(dmar_fault_poll(s->sys), 1);
@@ -424,19 +424,19 @@ static void faults_are_recorded_printed_and_overflow_counted_body(struct simsys 
 	CHECK_EQ(r[0].reason, VTD_FR_WRITE);
 	CHECK(!r[0].is_read);
 	CHECK_EQ(faults_seen, 1);
-	const char *log = posix_machine_log(s->pm);
+	const char *log = dmar_posix_machine_log(s->pm);
 	CHECK(strstr(log, "DMA write fault") != NULL);
 	CHECK(strstr(log, "0000:02:00.1") != NULL);
 	CHECK(strstr(log, "reason 0x05") != NULL);
 	CHECK(strstr(log, "walk: domain") != NULL);
 	/* A read of an unmapped page explains where the walk stops. */
-	posix_machine_log_clear(s->pm);
+	dmar_posix_machine_log_clear(s->pm);
 	CHECK_EQ(simsys_dma(s, SID_C, 0x3000000, b, 8, false), VTD_FR_READ);
 	CHECK_EQ(dmar_fault_poll(s->sys), 1);
 	REQUIRE_EQ(dmar_fault_read(s->sys, r, 16), 1);
 	CHECK(r[0].is_read);
 	CHECK_EQ(r[0].addr, 0x3000000);
-	CHECK(strstr(posix_machine_log(s->pm), "not present") != NULL);
+	CHECK(strstr(dmar_posix_machine_log(s->pm), "not present") != NULL);
 	/* More faults than recording registers: overflow is counted, and after the
 	 * drain a later fault is recorded again. */
 	struct dmar_fault_counters c0, c1;
@@ -468,7 +468,7 @@ TEST(fault_ring_drops_oldest_when_full)
 	struct simsys s;
 	struct model_config m;
 	struct dmar_config c;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.nfr = 8;
 	dmar_config_default(&c);
 	c.fault_log_size = 4;
@@ -512,7 +512,7 @@ TEST(unmap_issues_one_page_selective_invalidation)
 	CHECK_EQ(b.iotlb_page - a.iotlb_page, 64);
 	CHECK_EQ(b.iotlb_domain - a.iotlb_domain, 0);
 	CHECK_EQ(b.waits - a.waits, 64);
-	const struct model_stats *ms = model_stats(s.model);
+	const struct model_stats *ms = dmar_model_stats(s.model);
 	(void)ms;
 	CHECK_OK(dmar_domain_detach(d, SID_A));
 	CHECK_OK(dmar_domain_destroy(d));
@@ -523,7 +523,7 @@ TEST(domain_ids_are_bounded_and_zero_reserved_in_caching_mode)
 {
 	struct simsys s;
 	struct model_config m;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.nd = 0; /* 16 domains */
 	m.cm = true;
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
@@ -576,15 +576,15 @@ TEST(unit_without_registers_is_refused_with_a_reason)
 	struct dmar_unit *u;
 	CHECK_EQ(dmar_system_add_unit(s.sys, 0, 0xfeda0000ull, &u), DMAR_ENOTSUP);
 	CHECK(u == NULL);
-	CHECK(strstr(posix_machine_log(s.pm), "no registers at 0xfeda0000") != NULL);
+	CHECK(strstr(dmar_posix_machine_log(s.pm), "no registers at 0xfeda0000") != NULL);
 	CHECK_EQ(dmar_unit_count(s.sys), 1);
 	/* the unrouted reads are the machine's complaint, not a leak */
 	dmar_system_destroy(s.sys);
 	s.sys = NULL;
-	CHECK(posix_machine_os_errors(s.pm) > 0);
-	CHECK_EQ(posix_machine_allocs_outstanding(s.pm), 0);
-	CHECK_EQ(posix_machine_pages_outstanding(s.pm), 0);
-	posix_machine_destroy(s.pm);
+	CHECK(dmar_posix_machine_os_errors(s.pm) > 0);
+	CHECK_EQ(dmar_posix_machine_allocs_outstanding(s.pm), 0);
+	CHECK_EQ(dmar_posix_machine_pages_outstanding(s.pm), 0);
+	dmar_posix_machine_destroy(s.pm);
 }
 
 TEST(translation_left_on_by_firmware_is_taken_over)
@@ -593,29 +593,29 @@ TEST(translation_left_on_by_firmware_is_taken_over)
 	 * table: the driver turns translation off, installs its tables, and only what it
 	 * maps is reachable afterwards. */
 	struct simsys s;
-	struct posix_machine_config pmc;
+	struct dmar_posix_machine_config pmc;
 	memset(&s, 0, sizeof(s));
 	memset(&pmc, 0, sizeof(pmc));
-	s.pm = posix_machine_create(&pmc);
+	s.pm = dmar_posix_machine_create(&pmc);
 	REQUIRE(s.pm);
-	model_config_default(&s.mcfg);
-	s.model = posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &s.mcfg);
+	dmar_model_config_default(&s.mcfg);
+	s.model = dmar_posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &s.mcfg);
 	REQUIRE(s.model);
 	uint64_t fw_root;
 	simsys_buffer(&s, 4096, &fw_root);
-	model_write64(s.model, VTD_RTADDR_REG, fw_root);
-	model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
-	model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_TE);
-	REQUIRE(model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_TES);
+	dmar_model_write64(s.model, VTD_RTADDR_REG, fw_root);
+	dmar_model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
+	dmar_model_write32(s.model, VTD_GCMD_REG, (uint32_t)VTD_GCMD_TE);
+	REQUIRE(dmar_model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_TES);
 	dmar_config_default(&s.cfg);
 	s.cfg.timeout_ns = 10000000;
-	REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
+	REQUIRE_OK(dmar_system_create(dmar_posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
 	REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
-	CHECK(strstr(posix_machine_log(s.pm), "left enabled by firmware") != NULL);
+	CHECK(strstr(dmar_posix_machine_log(s.pm), "left enabled by firmware") != NULL);
 	struct dmar_unit_info ui;
 	dmar_unit_get_info(s.unit, &ui);
 	CHECK(!ui.translating);
-	CHECK(model_read64(s.model, VTD_RTADDR_REG) != fw_root);
+	CHECK(dmar_model_read64(s.model, VTD_RTADDR_REG) != fw_root);
 	struct dmar_domain *d = new_domain(&s, DMAR_DOMAIN_TRANSLATED, 39);
 	REQUIRE(d);
 	uint64_t pa;
@@ -642,22 +642,22 @@ TEST(fault_interrupt_is_programmed_raised_and_masked)
 	CHECK_OK(dmar_domain_attach(d, SID_A));
 	CHECK_EQ(dmar_unit_set_fault_interrupt(s.unit, 0x41, 0x12345000, true), DMAR_EINVAL);
 	REQUIRE_OK(dmar_unit_set_fault_interrupt(s.unit, 0x4041, 0xfee01000, true));
-	CHECK_EQ(model_read32(s.model, VTD_FEDATA_REG), 0x4041);
-	CHECK_EQ(model_read32(s.model, VTD_FEADDR_REG), 0xfee01000);
-	CHECK_EQ(model_read32(s.model, VTD_FECTL_REG) & VTD_FECTL_IM, 0);
-	uint64_t before = posix_machine_irqs(s.pm, MODEL_IRQ_FAULT);
+	CHECK_EQ(dmar_model_read32(s.model, VTD_FEDATA_REG), 0x4041);
+	CHECK_EQ(dmar_model_read32(s.model, VTD_FEADDR_REG), 0xfee01000);
+	CHECK_EQ(dmar_model_read32(s.model, VTD_FECTL_REG) & VTD_FECTL_IM, 0);
+	uint64_t before = dmar_posix_machine_irqs(s.pm, MODEL_IRQ_FAULT);
 	unsigned char b[4];
 	CHECK_EQ(simsys_dma(&s, SID_A, 0x5000, b, 4, false), VTD_FR_READ);
-	CHECK_EQ(posix_machine_irqs(s.pm, MODEL_IRQ_FAULT), before + 1);
+	CHECK_EQ(dmar_posix_machine_irqs(s.pm, MODEL_IRQ_FAULT), before + 1);
 	/* the handler's poll clears it; a later fault raises it again */
 	CHECK_EQ(dmar_fault_poll(s.sys), 1);
 	CHECK_EQ(simsys_dma(&s, SID_A, 0x6000, b, 4, false), VTD_FR_READ);
-	CHECK_EQ(posix_machine_irqs(s.pm, MODEL_IRQ_FAULT), before + 2);
+	CHECK_EQ(dmar_posix_machine_irqs(s.pm, MODEL_IRQ_FAULT), before + 2);
 	CHECK_EQ(dmar_fault_poll(s.sys), 1);
 	/* masked: recorded, but no interrupt */
 	REQUIRE_OK(dmar_unit_set_fault_interrupt(s.unit, 0, 0, false));
 	CHECK_EQ(simsys_dma(&s, SID_A, 0x7000, b, 4, false), VTD_FR_READ);
-	CHECK_EQ(posix_machine_irqs(s.pm, MODEL_IRQ_FAULT), before + 2);
+	CHECK_EQ(dmar_posix_machine_irqs(s.pm, MODEL_IRQ_FAULT), before + 2);
 	CHECK_EQ(dmar_fault_poll(s.sys), 1);
 	CHECK_OK(dmar_domain_detach(d, SID_A));
 	CHECK_OK(dmar_domain_destroy(d));

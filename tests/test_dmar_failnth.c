@@ -40,24 +40,24 @@ static const struct dmar_acpi_table *table_with_rmrr(void)
 static bool scenario(enum op op, unsigned n)
 {
 	struct simsys s;
-	struct posix_machine_config pmc;
+	struct dmar_posix_machine_config pmc;
 	bool reached = false;
 	memset(&s, 0, sizeof(s));
 	memset(&pmc, 0, sizeof(pmc)); /* defaults */
-	s.pm = posix_machine_create(&pmc);
+	s.pm = dmar_posix_machine_create(&pmc);
 	REQUIRE(s.pm);
-	model_config_default(&s.mcfg);
-	s.model = posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &s.mcfg);
+	dmar_model_config_default(&s.mcfg);
+	s.model = dmar_posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, &s.mcfg);
 	REQUIRE(s.model);
 	dmar_config_default(&s.cfg);
 	s.cfg.timeout_ns = 10000000;
 	if (op == OP_CREATE) {
-		posix_machine_fail_nth(s.pm, n);
-		int rc = dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys);
+		dmar_posix_machine_fail_nth(s.pm, n);
+		int rc = dmar_system_create(dmar_posix_machine_os(s.pm), &s.cfg, NULL, &s.sys);
 		if (!rc)
 			rc = dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit);
-		reached = posix_machine_failed(s.pm);
-		posix_machine_fail_nth(s.pm, 0);
+		reached = dmar_posix_machine_failed(s.pm);
+		dmar_posix_machine_fail_nth(s.pm, 0);
 		if (reached)
 			CHECK(rc == DMAR_ENOMEM);
 		else
@@ -70,12 +70,12 @@ static bool scenario(enum op op, unsigned n)
 		return reached;
 	}
 	if (op == OP_ATTACH_RMRR) {
-		REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, table_with_rmrr(),
+		REQUIRE_OK(dmar_system_create(dmar_posix_machine_os(s.pm), &s.cfg, table_with_rmrr(),
 					      &s.sys));
 		s.unit = dmar_unit_at(s.sys, 0);
 		REQUIRE(s.unit);
 	} else {
-		REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
+		REQUIRE_OK(dmar_system_create(dmar_posix_machine_os(s.pm), &s.cfg, NULL, &s.sys));
 		REQUIRE_OK(dmar_system_add_unit(s.sys, 0, SIMSYS_REG_BASE, &s.unit));
 	}
 	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
@@ -89,21 +89,22 @@ static bool scenario(enum op op, unsigned n)
 	REQUIRE_OK(dmar_map(d, 0x1000, pa, 4096, DMAR_PROT_RW));
 	REQUIRE_OK(dmar_domain_attach(d, SID));
 	int rc;
-	posix_machine_fail_nth(s.pm, n);
+	dmar_posix_machine_fail_nth(s.pm, n);
 	switch (op) {
 	case OP_ATTACH:
 	case OP_ATTACH_RMRR:
 		rc = dmar_domain_attach(d, SID2); /* needs a new context table */
 		break;
 	case OP_MAP:
-		rc = dmar_map(d, 0x300003000ull, pa + 4096, 4096, DMAR_PROT_RW); /* new L2 + L1 tables */
+		rc = dmar_map(d, 0x300003000ull, pa + 4096, 4096,
+			      DMAR_PROT_RW); /* new L2 + L1 tables */
 		break;
 	default:
 		rc = dmar_unmap(d, 0x40000000 + MIB, 4096); /* splits the superpage */
 		break;
 	}
-	reached = posix_machine_failed(s.pm);
-	posix_machine_fail_nth(s.pm, 0);
+	reached = dmar_posix_machine_failed(s.pm);
+	dmar_posix_machine_fail_nth(s.pm, 0);
 	if (reached) {
 		CHECK_EQ(rc, DMAR_ENOMEM);
 	} else {

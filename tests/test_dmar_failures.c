@@ -59,7 +59,7 @@ static void failed_unmap_case(bool registers)
 	memset(buf + 4096, 0x7e, 32);
 	CHECK_EQ(simsys_dma(&s, SID, y, b, sizeof(b), false), 0); /* into the IOTLB */
 	uint64_t pages = table_pages(d);
-	model_set_ack_delay(s.model, dead, MODEL_NEVER);
+	dmar_model_set_ack_delay(s.model, dead, MODEL_NEVER);
 	CHECK_EQ(dmar_unmap(d, y, 4096), DMAR_ETIMEDOUT);
 	/* Nothing the unit may still walk was freed. */
 	CHECK_EQ(table_pages(d), pages);
@@ -73,7 +73,7 @@ static void failed_unmap_case(bool registers)
 	/* While the unit stays dead, a retry fails the same way and frees nothing. */
 	CHECK_EQ(dmar_unmap(d, y, 4096), DMAR_ETIMEDOUT);
 	CHECK_EQ(table_pages(d), pages);
-	model_set_ack_delay(s.model, dead, 0);
+	dmar_model_set_ack_delay(s.model, dead, 0);
 	CHECK_OK(dmar_unmap(d, y, 4096));
 	CHECK(table_pages(d) < pages); /* x's detached tables freed at last */
 	CHECK_EQ(simsys_dma(&s, SID, y, b, sizeof(b), false), VTD_FR_READ);
@@ -108,11 +108,11 @@ TEST(map_after_a_failed_unmap_first_completes_the_owed_invalidation)
 	CHECK_OK(dmar_domain_attach(d, SID));
 	CHECK_OK(dmar_map(d, y, pa, 4096, DMAR_PROT_RW));
 	CHECK_EQ(simsys_dma(&s, SID, y, b, sizeof(b), false), 0);
-	model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
 	CHECK_EQ(dmar_unmap(d, y, 4096), DMAR_ETIMEDOUT);
 	/* A map while the unit is still dead fails too: it cannot confirm the flush. */
 	CHECK_EQ(dmar_map(d, y, pa + 4096, 4096, DMAR_PROT_RW), DMAR_ETIMEDOUT);
-	model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
 	/* The same IOVA mapped to another page: the device must see the new page. */
 	CHECK_OK(dmar_map(d, y, pa + 4096, 4096, DMAR_PROT_RW));
 	memset(buf, 0x11, 32);
@@ -130,7 +130,7 @@ TEST(busdma_unload_after_a_failed_invalidation_can_be_retried)
 	struct simsys s;
 	REQUIRE_OK(simsys_up(&s, NULL, NULL));
 	struct dmar_busdma *bus;
-	REQUIRE_OK(dmar_busdma_create(posix_machine_os(s.pm), &s.cfg, s.sys, &bus));
+	REQUIRE_OK(dmar_busdma_create(dmar_posix_machine_os(s.pm), &s.cfg, s.sys, &bus));
 	struct dmar_busdma_dev *dev;
 	struct dmar_pci_addr a = { 0, 0, 3, 0 };
 	REQUIRE_OK(dmar_busdma_device(bus, a, NULL, NULL, &dev));
@@ -146,10 +146,10 @@ TEST(busdma_unload_after_a_failed_invalidation_can_be_retried)
 	uint64_t bus_addr = dmar_dmamap_segs(map)[0].addr;
 	unsigned char b[16];
 	CHECK_EQ(simsys_dma(&s, SID, bus_addr, b, sizeof(b), false), 0);
-	model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
 	CHECK_EQ(dmar_dmamap_unload(tag, map), DMAR_ETIMEDOUT);
 	CHECK_EQ(dmar_dmamap_nsegs(map), nseg); /* still loaded */
-	model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
 	CHECK_OK(dmar_dmamap_unload(tag, map));
 	CHECK_EQ(dmar_dmamap_nsegs(map), 0);
 	CHECK_EQ(simsys_dma(&s, SID, bus_addr, b, sizeof(b), false), VTD_FR_READ);
@@ -164,7 +164,7 @@ TEST(busdma_unload_after_a_failed_invalidation_can_be_retried)
 static struct model_config nfr8(void)
 {
 	struct model_config m;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.nfr = 8;
 	return m;
 }
@@ -182,9 +182,10 @@ TEST(fault_drain_finds_records_past_a_stale_fri)
 	unsigned char b[8];
 	CHECK_EQ(simsys_dma(&s, SID, 0x10000, b, sizeof(b), false), VTD_FR_READ);   /* slot 0 */
 	CHECK_EQ(simsys_dma(&s, SID, 0x20000, b, sizeof(b), true), VTD_FR_WRITE);   /* slot 1 */
-	unsigned frcd = (unsigned)VTD_CAP_FRO(model_read64(s.model, VTD_CAP_REG)) * 16u;
-	model_write32(s.model, frcd + 12, (uint32_t)(VTD_FRCD_HI_F >> 32)); /* slot 0 cleared */
-	uint32_t fsts = model_read32(s.model, VTD_FSTS_REG);
+	unsigned frcd = (unsigned)VTD_CAP_FRO(dmar_model_read64(s.model, VTD_CAP_REG)) * 16u;
+	dmar_model_write32(s.model, frcd + 12,
+			   (uint32_t)(VTD_FRCD_HI_F >> 32)); /* slot 0 cleared */
+	uint32_t fsts = dmar_model_read32(s.model, VTD_FSTS_REG);
 	REQUIRE(fsts & VTD_FSTS_PPF);
 	REQUIRE_EQ(VTD_FSTS_FRI(fsts), 0);
 	CHECK_EQ(dmar_fault_poll(s.sys), 1);
@@ -192,7 +193,7 @@ TEST(fault_drain_finds_records_past_a_stale_fri)
 	REQUIRE_EQ(dmar_fault_read(s.sys, &r, 1), 1);
 	CHECK_EQ(r.addr, 0x20000);
 	CHECK(!r.is_read);
-	CHECK(!(model_read32(s.model, VTD_FSTS_REG) & VTD_FSTS_PPF));
+	CHECK(!(dmar_model_read32(s.model, VTD_FSTS_REG) & VTD_FSTS_PPF));
 	/* And recording goes on normally afterwards. */
 	CHECK_EQ(simsys_dma(&s, SID, 0x30000, b, sizeof(b), false), VTD_FR_READ);
 	CHECK_EQ(dmar_fault_poll(s.sys), 1);
@@ -242,13 +243,13 @@ TEST(fault_storm_is_drained_to_the_end)
 	pthread_join(t, NULL);
 	for (int i = 0; i < 8; i++)
 		drained += (unsigned long)dmar_fault_poll_irq(s.sys);
-	const struct model_stats *ms = model_stats(s.model);
+	const struct model_stats *ms = dmar_model_stats(s.model);
 	printf("  %llu faults recorded by the unit, %lu drained, %llu overflowed\n",
 	       (unsigned long long)ms->faults_recorded, drained,
 	       (unsigned long long)ms->faults_overflowed);
 	CHECK_EQ(drained, ms->faults_recorded);
 	CHECK_EQ(ms->faults_recorded + ms->faults_overflowed, st.n);
-	CHECK(!(model_read32(s.model, VTD_FSTS_REG) & VTD_FSTS_PPF));
+	CHECK(!(dmar_model_read32(s.model, VTD_FSTS_REG) & VTD_FSTS_PPF));
 	struct dmar_fault_counters fc;
 	dmar_fault_get_counters(s.sys, &fc);
 	CHECK_EQ(fc.recorded, drained);
@@ -357,19 +358,19 @@ TEST(fault_explanation_races_domain_destroy_safely)
  * every persistent enable forward (11.4.4: GSTS & 0x96FFFFFF), EAFL included. */
 static void firmware_enables_afl(struct model *unit)
 {
-	model_write32(unit, VTD_GCMD_REG, (uint32_t)VTD_GCMD_EAFL);
+	dmar_model_write32(unit, VTD_GCMD_REG, (uint32_t)VTD_GCMD_EAFL);
 }
 
 TEST(gcmd_writes_keep_advanced_fault_logging_enabled)
 {
 	struct simsys s;
 	struct model_config m;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.afl = true;
 	REQUIRE_OK(simsys_up_after(&s, &m, NULL, firmware_enables_afl));
 	struct dmar_domain *d = translated(&s, 0);
 	CHECK_OK(dmar_domain_attach(d, SID)); /* SRTP, QIE, TE writes behind us */
-	uint32_t gsts = model_read32(s.model, VTD_GSTS_REG);
+	uint32_t gsts = dmar_model_read32(s.model, VTD_GSTS_REG);
 	CHECK(gsts & VTD_GSTS_TES);
 	CHECK(gsts & VTD_GSTS_AFLS);
 	CHECK_OK(dmar_domain_detach(d, SID));
@@ -384,7 +385,7 @@ TEST(caching_mode_map_is_visible_through_the_caches)
 {
 	struct simsys s;
 	struct model_config m;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.cm = true;
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct dmar_domain *d = translated(&s, 0);
@@ -477,16 +478,16 @@ TEST(concurrent_attaches_share_an_rmrr_cleanly)
 	REQUIRE_OK(dmar_acpi_parse(b.buf, len, NULL, &table));
 	struct simsys s;
 	memset(&s, 0, sizeof(s));
-	struct posix_machine_config pmc;
+	struct dmar_posix_machine_config pmc;
 	memset(&pmc, 0, sizeof(pmc));
-	s.pm = posix_machine_create(&pmc);
+	s.pm = dmar_posix_machine_create(&pmc);
 	REQUIRE(s.pm);
-	REQUIRE(posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, NULL));
+	REQUIRE(dmar_posix_machine_add_unit(s.pm, SIMSYS_REG_BASE, NULL));
 	dmar_config_default(&s.cfg);
 	s.cfg.timeout_ns = 10000000;
-	REQUIRE_OK(dmar_system_create(posix_machine_os(s.pm), &s.cfg, &table, &s.sys));
+	REQUIRE_OK(dmar_system_create(dmar_posix_machine_os(s.pm), &s.cfg, &table, &s.sys));
 	s.unit = dmar_unit_at(s.sys, 0);
-	s.model = posix_machine_unit(s.pm, SIMSYS_REG_BASE);
+	s.model = dmar_posix_machine_unit(s.pm, SIMSYS_REG_BASE);
 	REQUIRE(s.unit);
 	const uint16_t x = VTD_SID(0, 0x14, 0), y = VTD_SID(0, 0x1a, 0);
 	pthread_barrier_t go;
@@ -496,7 +497,7 @@ TEST(concurrent_attaches_share_an_rmrr_cleanly)
 		struct dmar_domain *d = translated(&s, 0);
 		struct attacher ax = { d, x, &go, -1 }, ay = { d, y, &go, -1 };
 		pthread_t tx, ty;
-		posix_machine_log_clear(s.pm);
+		dmar_posix_machine_log_clear(s.pm);
 		REQUIRE(pthread_create(&tx, NULL, attach_one, &ax) == 0);
 		REQUIRE(pthread_create(&ty, NULL, attach_one, &ay) == 0);
 		pthread_join(tx, NULL);
@@ -505,9 +506,9 @@ TEST(concurrent_attaches_share_an_rmrr_cleanly)
 		CHECK_OK(ay.rc);
 		struct dmar_range r[4];
 		unsigned n = dmar_domain_reserved_ranges(d, r, 4);
-		if (n != 1 || strstr(posix_machine_log(s.pm), "skipped")) {
+		if (n != 1 || strstr(dmar_posix_machine_log(s.pm), "skipped")) {
 			harness_fail(__FILE__, __LINE__, "round %d: %u ranges; log: %s", round, n,
-				     posix_machine_log(s.pm));
+				     dmar_posix_machine_log(s.pm));
 			bad++;
 		}
 		unsigned char buf[16];
@@ -556,7 +557,7 @@ TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
 	CHECK_EQ(simsys_dma(&s, SID, 0x20000, b, sizeof(b), false), VTD_FR_READ);
 	/* The queue answers only after millions of polls: the unmap sits in its wait, with
 	 * the domain and unit locks held, for a long while (a good part of a second). */
-	model_set_ack_delay(s.model, MODEL_ACK_QI, 50000000);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 50000000);
 	struct stuck_unmap u = { d, 0x8000, 0, 0, 0 };
 	pthread_t t;
 	REQUIRE(pthread_create(&t, NULL, unmap_on_dead_unit, &u) == 0);
@@ -564,15 +565,15 @@ TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
 		sched_yield();
 	/* Inside the wait once the machine's clock has run on (it advances as the waiting
 	 * thread polls); the wait lasts 50 million polls. */
-	uint64_t t0 = posix_machine_now(s.pm);
-	while (posix_machine_now(s.pm) - t0 < 100000000ull)
+	uint64_t t0 = dmar_posix_machine_now(s.pm);
+	while (dmar_posix_machine_now(s.pm) - t0 < 100000000ull)
 		sched_yield();
 	int n = dmar_fault_poll_irq(s.sys);
 	CHECK(!u.done); /* drained while the other thread still waits */
 	CHECK_EQ(n, 1);
 	pthread_join(t, NULL);
 	CHECK_OK(u.rc);
-	model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
 	CHECK_OK(dmar_domain_detach(d, SID));
 	CHECK_OK(dmar_domain_destroy(d));
 	CHECK_EQ(simsys_down(&s), 0);
@@ -583,22 +584,22 @@ TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
  * is on, the driver switches them off and says so. */
 static void firmware_enables_pmrs(struct model *unit)
 {
-	model_write32(unit, VTD_PMEN_REG, (uint32_t)VTD_PMEN_EPM);
+	dmar_model_write32(unit, VTD_PMEN_REG, (uint32_t)VTD_PMEN_EPM);
 }
 
 TEST(protected_memory_regions_left_on_by_firmware_are_switched_off)
 {
 	struct simsys s;
 	struct model_config m;
-	REQUIRE(model_config_from_regs(0x10, 0xd2008c40660462ull, 0xf050daull, &m));
+	REQUIRE(dmar_model_config_from_regs(0x10, 0xd2008c40660462ull, 0xf050daull, &m));
 	REQUIRE(m.plmr && m.phmr);
 	REQUIRE_OK(simsys_up_after(&s, &m, NULL, firmware_enables_pmrs));
-	CHECK(model_read32(s.model, VTD_PMEN_REG) & VTD_PMEN_PRS); /* still on */
+	CHECK(dmar_model_read32(s.model, VTD_PMEN_REG) & VTD_PMEN_PRS); /* still on */
 	struct dmar_domain *d = translated(&s, 0);
 	CHECK_OK(dmar_domain_attach(d, SID));
-	CHECK(model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_TES);
-	CHECK(!(model_read32(s.model, VTD_PMEN_REG) & VTD_PMEN_PRS));
-	CHECK(strstr(posix_machine_log(s.pm), "protected memory regions") != NULL);
+	CHECK(dmar_model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_TES);
+	CHECK(!(dmar_model_read32(s.model, VTD_PMEN_REG) & VTD_PMEN_PRS));
+	CHECK(strstr(dmar_posix_machine_log(s.pm), "protected memory regions") != NULL);
 	CHECK_OK(dmar_domain_detach(d, SID));
 	CHECK_OK(dmar_domain_destroy(d));
 	CHECK_EQ(simsys_down(&s), 0);

@@ -31,12 +31,14 @@ static bool translate_ok(struct simsys *s, unsigned page)
 {
 	uint64_t pa = 0;
 	unsigned reason = 0;
-	int rc = model_translate(s->model, SID, (uint64_t)page * 4096 + 8, MODEL_DMA_READ, &pa, &reason);
+	int rc = dmar_model_translate(s->model, SID, (uint64_t)page * 4096 + 8, MODEL_DMA_READ,
+				      &pa, &reason);
 	if (ref[page] == NONE)
 		return rc != 0;
 	if (rc != 0 || pa != ref[page] + 8)
 		return false;
-	rc = model_translate(s->model, SID, (uint64_t)page * 4096, MODEL_DMA_WRITE, &pa, &reason);
+	rc = dmar_model_translate(s->model, SID, (uint64_t)page * 4096, MODEL_DMA_WRITE, &pa,
+				  &reason);
 	return (refprot[page] & DMAR_PROT_WRITE) ? rc == 0 : rc != 0;
 }
 
@@ -56,7 +58,7 @@ static void run(int qi, bool cm, unsigned long steps, uint64_t seed)
 	struct simsys s;
 	struct model_config m;
 	struct dmar_config c;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	m.cm = cm;
 	m.iotlb_capacity = 0; /* keep everything: stale entries must be invalidated */
 	dmar_config_default(&c);
@@ -100,7 +102,8 @@ static void run(int qi, bool cm, unsigned long steps, uint64_t seed)
 			bool free = true;
 			for (unsigned i = 0; i < npages; i++)
 				free = free && ref[first + i] == NONE;
-			int rc = dmar_map(d, (uint64_t)first * 4096, pa, (uint64_t)npages * 4096, prot);
+			int rc = dmar_map(d, (uint64_t)first * 4096, pa, (uint64_t)npages * 4096,
+					  prot);
 			if (free) {
 				if (rc) {
 					harness_fail(__FILE__, __LINE__, "step %llu: map failed: %s",

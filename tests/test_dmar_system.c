@@ -47,31 +47,31 @@ static void build(struct machine *m, bool with_zero_base)
 
 static int up(struct machine *m, bool with_zero_base)
 {
-	struct posix_machine_config pmc;
+	struct dmar_posix_machine_config pmc;
 	struct model_config mc;
 	struct dmar_config cfg;
 	memset(m, 0, sizeof(*m));
 	memset(&pmc, 0, sizeof(pmc));
 	build(m, with_zero_base);
 	REQUIRE_OK(dmar_acpi_parse(m->dtb.buf, m->dtb.len, NULL, &m->table));
-	m->pm = posix_machine_create(&pmc);
+	m->pm = dmar_posix_machine_create(&pmc);
 	REQUIRE(m->pm);
-	model_config_default(&mc);
-	REQUIRE(posix_machine_add_unit(m->pm, BASE_GFX, &mc));
-	REQUIRE(posix_machine_add_unit(m->pm, BASE_ALL, &mc));
+	dmar_model_config_default(&mc);
+	REQUIRE(dmar_posix_machine_add_unit(m->pm, BASE_GFX, &mc));
+	REQUIRE(dmar_posix_machine_add_unit(m->pm, BASE_ALL, &mc));
 	dmar_config_default(&cfg);
 	cfg.timeout_ns = 10000000;
-	return dmar_system_create(posix_machine_os(m->pm), &cfg, &m->table, &m->sys);
+	return dmar_system_create(dmar_posix_machine_os(m->pm), &cfg, &m->table, &m->sys);
 }
 
 static void down(struct machine *m)
 {
 	dmar_system_destroy(m->sys);
-	CHECK_EQ(posix_machine_allocs_outstanding(m->pm), 0);
-	CHECK_EQ(posix_machine_pages_outstanding(m->pm), 0);
-	CHECK_EQ(posix_machine_coherency_errors(m->pm), 0);
-	CHECK_EQ(posix_machine_os_errors(m->pm), 0);
-	posix_machine_destroy(m->pm);
+	CHECK_EQ(dmar_posix_machine_allocs_outstanding(m->pm), 0);
+	CHECK_EQ(dmar_posix_machine_pages_outstanding(m->pm), 0);
+	CHECK_EQ(dmar_posix_machine_coherency_errors(m->pm), 0);
+	CHECK_EQ(dmar_posix_machine_os_errors(m->pm), 0);
+	dmar_posix_machine_destroy(m->pm);
 }
 
 TEST(units_come_from_the_drhds_and_cover_their_scopes)
@@ -100,7 +100,7 @@ TEST(drhd_with_register_base_zero_is_skipped_with_a_warning)
 	struct machine m;
 	REQUIRE_OK(up(&m, true));
 	CHECK_EQ(dmar_unit_count(m.sys), 2);
-	CHECK(strstr(posix_machine_log(m.pm), "register base 0x0 is unusable") != NULL);
+	CHECK(strstr(dmar_posix_machine_log(m.pm), "register base 0x0 is unusable") != NULL);
 	/* The DRHD names the device explicitly, so it has no usable unit. */
 	CHECK(dmar_unit_for_device(m.sys, 0, 0, 3, 0, NULL, NULL) == NULL);
 	down(&m);
@@ -116,29 +116,29 @@ TEST(rmrr_is_identity_mapped_before_translation_starts)
 	struct dmar_domain *d;
 	REQUIRE_OK(dmar_domain_create(u, &p, &d));
 	uint16_t sid = VTD_SID(0, 0x1d, 0);
-	posix_machine_log_clear(m.pm);
+	dmar_posix_machine_log_clear(m.pm);
 	REQUIRE_OK(dmar_domain_attach(d, sid));
 	/* The firmware's range works at once, before any map by the driver. */
-	unsigned char *ram = posix_machine_phys_to_virt(m.pm, RMRR_BASE + 0x1000);
+	unsigned char *ram = dmar_posix_machine_phys_to_virt(m.pm, RMRR_BASE + 0x1000);
 	REQUIRE(ram);
 	memset(ram, 0x5a, 64);
 	unsigned char b[64];
-	struct model *unit = posix_machine_unit(m.pm, BASE_ALL);
-	CHECK_EQ(posix_machine_dma(m.pm, unit, sid, RMRR_BASE + 0x1000, b, 64, MODEL_DMA_READ, NULL), 0);
+	struct model *unit = dmar_posix_machine_unit(m.pm, BASE_ALL);
+	CHECK_EQ(dmar_posix_machine_dma(m.pm, unit, sid, RMRR_BASE + 0x1000, b, 64, MODEL_DMA_READ, NULL), 0);
 	CHECK_EQ(b[0], 0x5a);
 	/* The unaligned RMRR is rounded outward to whole pages and mapped too. */
-	CHECK_EQ(posix_machine_dma(m.pm, unit, sid, RMRR_BASE + 0x600000, b, 8, MODEL_DMA_READ, NULL), 0);
+	CHECK_EQ(dmar_posix_machine_dma(m.pm, unit, sid, RMRR_BASE + 0x600000, b, 8, MODEL_DMA_READ, NULL), 0);
 	struct dmar_range r[4];
 	REQUIRE_EQ(dmar_domain_reserved_ranges(d, r, 4), 2);
 	CHECK_EQ(r[0].start, RMRR_BASE);
 	CHECK_EQ(r[0].end, RMRR_BASE + 0x200000);
 	CHECK_EQ(r[1].start, RMRR_BASE + 0x600000);
 	CHECK_EQ(r[1].end, RMRR_BASE + 0x601000);
-	const char *log = posix_machine_log(m.pm);
+	const char *log = dmar_posix_machine_log(m.pm);
 	CHECK(strstr(log, "empty range") != NULL);
 	CHECK(strstr(log, "not page-aligned") != NULL);
 	/* Outside the RMRRs nothing is reachable. */
-	CHECK_EQ(posix_machine_dma(m.pm, unit, sid, RMRR_BASE + 0x200000, b, 8, MODEL_DMA_READ, NULL),
+	CHECK_EQ(dmar_posix_machine_dma(m.pm, unit, sid, RMRR_BASE + 0x200000, b, 8, MODEL_DMA_READ, NULL),
 		 VTD_FR_READ);
 	dmar_fault_poll(m.sys);
 	/* Another device of the same domain without RMRRs adds nothing. */
@@ -162,14 +162,14 @@ TEST(fault_lines_name_the_unit_device_and_walk)
 	uint16_t sid = VTD_SID(0, 2, 0);
 	REQUIRE_OK(dmar_domain_attach(d, sid));
 	uint64_t pa;
-	posix_machine_alloc_dma(m.pm, 4096, 4096, &pa);
+	dmar_posix_machine_alloc_dma(m.pm, 4096, 4096, &pa);
 	CHECK_OK(dmar_map(d, 0x200000, pa, 4096, DMAR_PROT_READ));
 	unsigned char b[8];
-	struct model *unit = posix_machine_unit(m.pm, BASE_GFX);
-	CHECK_EQ(posix_machine_dma(m.pm, unit, sid, 0x200000, b, 8, MODEL_DMA_WRITE, NULL), VTD_FR_WRITE);
-	posix_machine_log_clear(m.pm);
+	struct model *unit = dmar_posix_machine_unit(m.pm, BASE_GFX);
+	CHECK_EQ(dmar_posix_machine_dma(m.pm, unit, sid, 0x200000, b, 8, MODEL_DMA_WRITE, NULL), VTD_FR_WRITE);
+	dmar_posix_machine_log_clear(m.pm);
 	CHECK_EQ(dmar_fault_poll(m.sys), 1);
-	const char *log = posix_machine_log(m.pm);
+	const char *log = dmar_posix_machine_log(m.pm);
 	CHECK(strstr(log, "dmar0: DMA write fault") != NULL);
 	CHECK(strstr(log, "0000:00:02.0") != NULL);
 	CHECK(strstr(log, "at 0x200000") != NULL);

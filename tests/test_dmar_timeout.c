@@ -24,17 +24,17 @@ TEST(translation_enable_never_acknowledged_fails_attach_in_time)
 	REQUIRE_OK(simsys_up(&s, NULL, NULL));
 	struct dmar_domain *d = domain(&s);
 	REQUIRE(d);
-	model_set_ack_delay(s.model, MODEL_ACK_TE, MODEL_NEVER);
-	const struct dmar_os *os = posix_machine_os(s.pm);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_TE, MODEL_NEVER);
+	const struct dmar_os *os = dmar_posix_machine_os(s.pm);
 	uint64_t t0 = os->ops->now_ns(os->ctx);
 	CHECK_EQ(dmar_domain_attach(d, SID), DMAR_ETIMEDOUT);
 	uint64_t spent = os->ops->now_ns(os->ctx) - t0;
 	CHECK(spent >= s.cfg.timeout_ns);
 	CHECK(spent < 3 * s.cfg.timeout_ns);
 	CHECK(dmar_device_domain(s.unit, SID) == NULL);
-	CHECK(strstr(posix_machine_log(s.pm), "timeout") != NULL);
+	CHECK(strstr(dmar_posix_machine_log(s.pm), "timeout") != NULL);
 	CHECK_OK(dmar_domain_destroy(d));
-	model_set_ack_delay(s.model, MODEL_ACK_TE, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_TE, 0);
 	CHECK_EQ(simsys_down(&s), 0);
 }
 
@@ -42,10 +42,10 @@ TEST(slow_hardware_still_works)
 {
 	struct simsys s;
 	struct model_config m;
-	model_config_default(&m);
+	dmar_model_config_default(&m);
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
-	model_set_ack_delay(s.model, MODEL_ACK_TE, 50);
-	model_set_ack_delay(s.model, MODEL_ACK_QI, 20);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_TE, 50);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 20);
 	struct dmar_domain *d = domain(&s);
 	REQUIRE(d);
 	uint64_t pa;
@@ -68,9 +68,9 @@ TEST(dead_invalidation_queue_fails_unmap_in_time)
 	simsys_buffer(&s, 4096, &pa);
 	CHECK_OK(dmar_map(d, 0x1000, pa, 4096, DMAR_PROT_RW));
 	CHECK_OK(dmar_domain_attach(d, SID));
-	model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
 	CHECK_EQ(dmar_unmap(d, 0x1000, 4096), DMAR_ETIMEDOUT);
-	model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
 	CHECK_OK(dmar_domain_detach(d, SID));
 	CHECK_OK(dmar_domain_destroy(d));
 	CHECK_EQ(simsys_down(&s), 0);
@@ -90,12 +90,12 @@ TEST(dead_register_invalidation_fails_in_time)
 	simsys_buffer(&s, 4096, &pa);
 	CHECK_OK(dmar_map(d, 0x1000, pa, 4096, DMAR_PROT_RW));
 	CHECK_OK(dmar_domain_attach(d, SID));
-	model_set_ack_delay(s.model, MODEL_ACK_IOTLB, MODEL_NEVER);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_IOTLB, MODEL_NEVER);
 	CHECK_EQ(dmar_unmap(d, 0x1000, 4096), DMAR_ETIMEDOUT);
-	model_set_ack_delay(s.model, MODEL_ACK_IOTLB, 0);
-	model_set_ack_delay(s.model, MODEL_ACK_CCMD, MODEL_NEVER);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_IOTLB, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_CCMD, MODEL_NEVER);
 	CHECK_EQ(dmar_domain_detach(d, SID), DMAR_ETIMEDOUT);
-	model_set_ack_delay(s.model, MODEL_ACK_CCMD, 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_CCMD, 0);
 	CHECK_OK(dmar_domain_destroy(d));
 	CHECK_EQ(simsys_down(&s), 0);
 }
@@ -109,6 +109,6 @@ TEST(qi_mode_ignores_register_invalidation_like_qemu)
 	struct dmar_unit_info ui;
 	dmar_unit_get_info(s.unit, &ui);
 	CHECK(ui.qi);
-	CHECK(model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_QIES);
+	CHECK(dmar_model_read32(s.model, VTD_GSTS_REG) & VTD_GSTS_QIES);
 	CHECK_EQ(simsys_down(&s), 0);
 }

@@ -9,7 +9,7 @@ static void expect(const char *want, const char *fmt, ...)
 	char mine[256], libc[256];
 	va_list ap;
 	va_start(ap, fmt);
-	dmar_vsnprintf(mine, sizeof(mine), fmt, ap);
+	dmar__vsnprintf(mine, sizeof(mine), fmt, ap);
 	va_end(ap);
 	va_start(ap, fmt);
 	vsnprintf(libc, sizeof(libc), fmt, ap);
@@ -38,10 +38,10 @@ TEST(fmt_matches_libc_for_the_subset)
 TEST(fmt_truncates_and_terminates)
 {
 	char buf[8];
-	int n = dmar_snprintf(buf, sizeof(buf), "%s", "0123456789");
+	int n = dmar__snprintf(buf, sizeof(buf), "%s", "0123456789");
 	CHECK_EQ(n, 10);
 	CHECK(strcmp(buf, "0123456") == 0);
-	CHECK_EQ(dmar_snprintf(NULL, 0, "%d", 12345), 5);
+	CHECK_EQ(dmar__snprintf(NULL, 0, "%d", 12345), 5);
 }
 
 TEST(every_error_has_text)

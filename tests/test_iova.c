@@ -72,7 +72,7 @@ static struct iova_request req(uint64_t size, uint64_t align, uint64_t boundary,
 static int alloc1(struct iova_space *s, uint64_t size, uint64_t *addr)
 {
 	struct iova_request r = req(size, 0, 0, UINT64_MAX);
-	return iova_alloc(s, &r, addr);
+	return dmar__iova_alloc(s, &r, addr);
 }
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -80,7 +80,7 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-/* Checks the promise of ENOSPC: with the live allocations' extents (iova_extent) taken
+/* Checks the promise of ENOSPC: with the live allocations' extents (dmar__iova_extent) taken
  * out of the space [first, end) (pages), r fits nowhere. */
 static void check_no_room(struct iova_space *s, uint64_t first, uint64_t end, unsigned guard,
 			  const uint64_t *addr, const uint64_t *size, uint64_t n,
@@ -91,7 +91,7 @@ static void check_no_room(struct iova_space *s, uint64_t first, uint64_t end, un
 
 	REQUIRE(iova_model_init(&m, first, end, guard) == 0);
 	for (uint64_t i = 0; i < n; i++) {
-		REQUIRE_OK(iova_extent(s, addr[i], size[i], &ext));
+		REQUIRE_OK(dmar__iova_extent(s, addr[i], size[i], &ext));
 		CHECK(!iova_model_any(&m, addr[i] / PG, ext / PG, IOVA_MODEL_LIVE));
 		iova_model_set(&m, addr[i] / PG, ext / PG, IOVA_MODEL_LIVE);
 	}
@@ -108,17 +108,17 @@ TEST(init_rejects_bad_arguments)
 	struct dmar_os no_ops = {NULL, NULL};
 
 	cos_setup(&c);
-	CHECK_EQ(iova_init(&s, &c.os, 0x800, 0xffffffff, 1), DMAR_EINVAL);
-	CHECK_EQ(iova_init(&s, &c.os, 0, 0xfffffffe, 1), DMAR_EINVAL);
-	CHECK_EQ(iova_init(&s, &c.os, 2 * PG, PG - 1, 1), DMAR_EINVAL);
-	CHECK_EQ(iova_init(&s, &c.os, 0, 0xffffffff, IOVA_MAX_GUARD + 1), DMAR_EINVAL);
-	CHECK_EQ(iova_init(&s, &no_ops, 0, 0xffffffff, 1), DMAR_EINVAL);
-	CHECK_EQ(iova_init(&s, NULL, 0, 0xffffffff, 1), DMAR_EINVAL);
-	iova_fini(&s); /* harmless after a failed init */
+	CHECK_EQ(dmar__iova_init(&s, &c.os, 0x800, 0xffffffff, 1), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_init(&s, &c.os, 0, 0xfffffffe, 1), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_init(&s, &c.os, 2 * PG, PG - 1, 1), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_init(&s, &c.os, 0, 0xffffffff, IOVA_MAX_GUARD + 1), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_init(&s, &no_ops, 0, 0xffffffff, 1), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_init(&s, NULL, 0, 0xffffffff, 1), DMAR_EINVAL);
+	dmar__iova_fini(&s); /* harmless after a failed init */
 	CHECK_EQ(c.blocks, 0);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, UINT64_MAX, 0));
-	iova_fini(&s);
-	iova_fini(&s);
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, UINT64_MAX, 0));
+	dmar__iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 	CHECK_EQ(c.bytes, 0);
 }
@@ -138,20 +138,20 @@ TEST(alloc_rejects_impossible_requests)
 	uint64_t addr = 0x1234;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		CHECK_EQ(iova_alloc(&s, &bad[i], &addr), DMAR_EINVAL);
-	CHECK_EQ(iova_alloc(&s, NULL, &addr), DMAR_EINVAL);
+		CHECK_EQ(dmar__iova_alloc(&s, &bad[i], &addr), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_alloc(&s, NULL, &addr), DMAR_EINVAL);
 	CHECK_EQ(addr, 0x1234);
-	CHECK_EQ(iova_live(&s), 0);
+	CHECK_EQ(dmar__iova_live(&s), 0);
 	/* Not impossible, just nowhere to go: below the space, or larger than it. */
 	struct iova_request low = req(PG, 0, 0, PG - 1), huge = req(8 * GB, 0, 0, UINT64_MAX);
-	CHECK_EQ(iova_alloc(&s, &low, &addr), DMAR_ENOSPC);
-	CHECK_EQ(iova_alloc(&s, &huge, &addr), DMAR_ENOSPC);
+	CHECK_EQ(dmar__iova_alloc(&s, &low, &addr), DMAR_ENOSPC);
+	CHECK_EQ(dmar__iova_alloc(&s, &huge, &addr), DMAR_ENOSPC);
 	CHECK_EQ(addr, 0x1234);
-	CHECK_EQ(iova_reserve(&s, 0, 0), DMAR_EINVAL);
-	CHECK_EQ(iova_reserve(&s, UINT64_MAX - PG, 2 * PG), DMAR_EINVAL);
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_reserve(&s, 0, 0), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_reserve(&s, UINT64_MAX - PG, 2 * PG), DMAR_EINVAL);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -164,20 +164,20 @@ TEST(alignment_holds)
 	uint64_t a;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 64 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 64 * GB - 1, 1));
 	for (unsigned i = 0; i < 2000; i++) {
 		uint64_t align = PG << (i % 13), size = PG * (1 + i % 7);
 		struct iova_request r = req(size, align, 0, UINT64_MAX);
-		REQUIRE_OK(iova_alloc(&s, &r, &a));
+		REQUIRE_OK(dmar__iova_alloc(&s, &r, &a));
 		CHECK_EQ(a % align, 0);
 		if (i % 3 == 0)
-			CHECK_OK(iova_free(&s, a, size));
+			CHECK_OK(dmar__iova_free(&s, a, size));
 	}
 	/* Sub-page alignments (busdma's alignment 1) mean a page. */
 	struct iova_request r = req(PG, 1, 0, UINT64_MAX);
-	REQUIRE_OK(iova_alloc(&s, &r, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &r, &a));
 	CHECK_EQ(a % PG, 0);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(boundary_never_crossed)
@@ -187,20 +187,20 @@ TEST(boundary_never_crossed)
 	uint64_t a, bnd = 64 * 1024;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	for (unsigned i = 0; i < 3000; i++) {
 		uint64_t size = PG * (1 + (i * 7) % 16);
 		struct iova_request r = req(size, 0, bnd, UINT64_MAX);
-		REQUIRE_OK(iova_alloc(&s, &r, &a));
+		REQUIRE_OK(dmar__iova_alloc(&s, &r, &a));
 		CHECK_EQ(a / bnd, (a + size - 1) / bnd);
 		if (i % 4 == 0)
-			CHECK_OK(iova_free(&s, a, size));
+			CHECK_OK(dmar__iova_free(&s, a, size));
 	}
 	/* A whole boundary-sized block must start on the boundary. */
 	struct iova_request r = req(bnd, 0, bnd, UINT64_MAX);
-	REQUIRE_OK(iova_alloc(&s, &r, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &r, &a));
 	CHECK_EQ(a % bnd, 0);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(max_addr_holds_and_fills_exactly)
@@ -214,10 +214,10 @@ TEST(max_addr_holds_and_fills_exactly)
 	cos_setup(&c);
 	for (int chunks = 0; chunks < 2; chunks++) {
 		harness_set_context(chunks ? "chunks" : "tree only");
-		REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+		REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 		if (!chunks)
-			REQUIRE_OK(iova_set_chunk_shift(&s, 0));
-		for (n = 0; n < 0x8000 && iova_alloc(&s, &r, &addr[n]) == 0; n++) {
+			REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 0));
+		for (n = 0; n < 0x8000 && dmar__iova_alloc(&s, &r, &addr[n]) == 0; n++) {
 			CHECK(addr[n] + PG - 1 <= 0x0fffffff);
 			size[n] = PG;
 		}
@@ -226,22 +226,22 @@ TEST(max_addr_holds_and_fills_exactly)
 		 * allocation at page 16383 would have had its guard page in the first
 		 * chunk's first slot: one fewer. Either way nothing more fits. */
 		CHECK_EQ(n, chunks ? 0x7fffu : 0x8000u);
-		CHECK_EQ(iova_alloc(&s, &r, &a), DMAR_ENOSPC);
+		CHECK_EQ(dmar__iova_alloc(&s, &r, &a), DMAR_ENOSPC);
 		check_no_room(&s, 1, 0x100000, 1, addr, size, n, &r);
-		iova_fini(&s);
+		dmar__iova_fini(&s);
 	}
 	harness_set_context(NULL);
 	CHECK_EQ(c.blocks, 0);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	/* A max_addr that does not end a page excludes the partial page. */
-	iova_fini(&s);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 4 * GB - 1, 0));
+	dmar__iova_fini(&s);
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 4 * GB - 1, 0));
 	r = req(PG, 0, 0, 2 * PG + 100);
-	REQUIRE_OK(iova_alloc(&s, &r, &a));
-	REQUIRE_OK(iova_alloc(&s, &r, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &r, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &r, &a));
 	CHECK_EQ(a, PG);
-	CHECK_EQ(iova_alloc(&s, &r, &a), DMAR_ENOSPC);
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_alloc(&s, &r, &a), DMAR_ENOSPC);
+	dmar__iova_fini(&s);
 }
 
 TEST(combined_constraints_hold)
@@ -252,15 +252,15 @@ TEST(combined_constraints_hold)
 	unsigned ok = 0;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 2));
-	REQUIRE_OK(iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 2));
+	REQUIRE_OK(dmar__iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1));
 	for (unsigned i = 0; i < 4000; i++) {
 		uint64_t size = PG * (1 + (i * 13) % 32);
 		uint64_t align = PG << (i % 5);
 		uint64_t bnd = (i % 3) ? (128 * 1024) << (i % 4) : 0;
 		uint64_t max = (i % 2) ? 0xffffffff : 0x3fffffff;
 		struct iova_request r = req(size, align, bnd, max);
-		int rc = iova_alloc(&s, &r, &a);
+		int rc = dmar__iova_alloc(&s, &r, &a);
 		REQUIRE(rc == 0 || rc == DMAR_ENOSPC);
 		if (rc)
 			continue;
@@ -271,10 +271,10 @@ TEST(combined_constraints_hold)
 		CHECK(a + size - 1 <= max);
 		CHECK(!overlaps(a, size + 2 * PG, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1));
 		if (i % 5 == 0)
-			CHECK_OK(iova_free(&s, a, size));
+			CHECK_OK(dmar__iova_free(&s, a, size));
 	}
 	CHECK(ok > 3000);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 /* ------------------------------------------------------------ reservations --- */
@@ -287,15 +287,15 @@ TEST(interrupt_window_never_handed_out)
 
 	cos_setup(&c);
 	/* 32 MiB around the window: 8192 pages, 256 of them reserved. */
-	REQUIRE_OK(iova_init(&s, &c.os, 0xfe000000, 0xffffffff, 1));
-	REQUIRE_OK(iova_reserve(&s, IOVA_INTR_START, win));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0xfe000000, 0xffffffff, 1));
+	REQUIRE_OK(dmar__iova_reserve(&s, IOVA_INTR_START, win));
 	while (alloc1(&s, PG, &a) == 0) {
 		CHECK(!overlaps(a, 2 * PG, IOVA_INTR_START, win));
 		n++;
 	}
 	/* 0xfe000000..0xfedfffff is 3584 pages, 0xfef00000.. 4352: 1792 + 2176. */
 	CHECK_EQ(n, 1792 + 2176);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(reservations_merge_and_are_avoided)
@@ -306,16 +306,16 @@ TEST(reservations_merge_and_are_avoided)
 	size_t mem;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 1024 * PG - 1, 0));
-	REQUIRE_OK(iova_reserve(&s, 100 * PG, 10 * PG));      /* 100..109 */
-	REQUIRE_OK(iova_reserve(&s, 105 * PG, 10 * PG));      /* 105..114: merges */
-	REQUIRE_OK(iova_reserve(&s, 115 * PG, 1));            /* adjacent, rounded up: 115 */
-	REQUIRE_OK(iova_reserve(&s, 300 * PG + 5, 2 * PG));   /* 300..302 */
-	REQUIRE_OK(iova_reserve(&s, 2000 * PG, 10 * PG));     /* outside: nothing */
-	REQUIRE_OK(iova_reserve(&s, 1020 * PG, 100 * PG));    /* clipped: 1020..1023 */
-	mem = iova_memory(&s);
-	REQUIRE_OK(iova_reserve(&s, 90 * PG, 40 * PG));       /* 90..129, swallows 100..115 */
-	CHECK_EQ(iova_memory(&s), mem);
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 1024 * PG - 1, 0));
+	REQUIRE_OK(dmar__iova_reserve(&s, 100 * PG, 10 * PG));      /* 100..109 */
+	REQUIRE_OK(dmar__iova_reserve(&s, 105 * PG, 10 * PG));      /* 105..114: merges */
+	REQUIRE_OK(dmar__iova_reserve(&s, 115 * PG, 1));            /* adjacent, rounded up: 115 */
+	REQUIRE_OK(dmar__iova_reserve(&s, 300 * PG + 5, 2 * PG));   /* 300..302 */
+	REQUIRE_OK(dmar__iova_reserve(&s, 2000 * PG, 10 * PG));     /* outside: nothing */
+	REQUIRE_OK(dmar__iova_reserve(&s, 1020 * PG, 100 * PG));    /* clipped: 1020..1023 */
+	mem = dmar__iova_memory(&s);
+	REQUIRE_OK(dmar__iova_reserve(&s, 90 * PG, 40 * PG));       /* 90..129, swallows 100..115 */
+	CHECK_EQ(dmar__iova_memory(&s), mem);
 	while (alloc1(&s, PG, &a) == 0) {
 		uint64_t p = a / PG;
 		CHECK(!(p >= 90 && p <= 129));
@@ -325,12 +325,12 @@ TEST(reservations_merge_and_are_avoided)
 	}
 	CHECK_EQ(n, 1024 - 40 - 3 - 4);
 	/* A reservation over a live allocation is refused and changes nothing. */
-	CHECK_EQ(iova_reserve(&s, 10 * PG, PG), DMAR_EBUSY);
-	CHECK_EQ(iova_live(&s), n);
-	CHECK_OK(iova_free(&s, 10 * PG, PG));
-	CHECK_OK(iova_reserve(&s, 10 * PG, PG));
+	CHECK_EQ(dmar__iova_reserve(&s, 10 * PG, PG), DMAR_EBUSY);
+	CHECK_EQ(dmar__iova_live(&s), n);
+	CHECK_OK(dmar__iova_free(&s, 10 * PG, PG));
+	CHECK_OK(dmar__iova_reserve(&s, 10 * PG, PG));
 	CHECK_EQ(alloc1(&s, PG, &a), DMAR_ENOSPC);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -344,12 +344,12 @@ static void check_guard(unsigned guard, bool chunks)
 	struct iova_request r;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 1024 * PG - 1, guard));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 1024 * PG - 1, guard));
 	if (!chunks)
-		REQUIRE_OK(iova_set_chunk_shift(&s, 0));
+		REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 0));
 	for (;;) {
 		r = req(PG * (1 + n % 3), 0, 0, UINT64_MAX);
-		if (n == 1024 || iova_alloc(&s, &r, &addrs[n]) != 0)
+		if (n == 1024 || dmar__iova_alloc(&s, &r, &addrs[n]) != 0)
 			break;
 		sizes[n++] = r.size;
 		pages += r.size / PG + guard;
@@ -368,7 +368,7 @@ static void check_guard(unsigned guard, bool chunks)
 				CHECK(!"an allocation lies in another's guard pages");
 				i = j = n;
 			}
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(guard_pages_kept_free_after_each_allocation)
@@ -391,7 +391,7 @@ TEST(domain_width_respected)
 	uint64_t a, top = (1ull << 39) - 1, half = 1ull << 38;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, top, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, top, 1));
 	REQUIRE_OK(alloc1(&s, half, &a));
 	CHECK(a + half - 1 <= top);
 	/* The second half would need its guard page beyond the top. */
@@ -399,7 +399,7 @@ TEST(domain_width_respected)
 	REQUIRE_OK(alloc1(&s, half - 2 * PG, &a));
 	CHECK_EQ(a + half - 2 * PG + PG - 1, top);
 	CHECK_EQ(alloc1(&s, PG, &a), DMAR_ENOSPC);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(whole_64bit_space_without_overflow)
@@ -412,29 +412,29 @@ TEST(whole_64bit_space_without_overflow)
 	struct iova_request last = req(PG, 0, 0, UINT64_MAX);
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, UINT64_MAX, 1));
-	REQUIRE_OK(iova_alloc(&s, &top, &a));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, UINT64_MAX, 1));
+	REQUIRE_OK(dmar__iova_alloc(&s, &top, &a));
 	CHECK_EQ(a, 0);
-	REQUIRE_OK(iova_alloc(&s, &top, &b));
+	REQUIRE_OK(dmar__iova_alloc(&s, &top, &b));
 	CHECK_EQ(b, 1ull << 63);
-	CHECK_EQ(iova_alloc(&s, &top, &b), DMAR_ENOSPC);
-	REQUIRE_OK(iova_alloc(&s, &big, &a));
+	CHECK_EQ(dmar__iova_alloc(&s, &top, &b), DMAR_ENOSPC);
+	REQUIRE_OK(dmar__iova_alloc(&s, &big, &a));
 	CHECK_EQ(a, 2 * PG); /* after page 0 and its guard page */
-	CHECK_OK(iova_free(&s, a, 1ull << 62));
-	iova_fini(&s);
+	CHECK_OK(dmar__iova_free(&s, a, 1ull << 62));
+	dmar__iova_fini(&s);
 	/* Only the last page left: usable without a guard page, not with one (the guard
 	 * would lie beyond the space). */
 	for (unsigned guard = 0; guard < 2; guard++) {
-		REQUIRE_OK(iova_init(&s, &c.os, 0, UINT64_MAX, guard));
-		REQUIRE_OK(iova_reserve(&s, 0, UINT64_MAX - PG + 1));
+		REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, UINT64_MAX, guard));
+		REQUIRE_OK(dmar__iova_reserve(&s, 0, UINT64_MAX - PG + 1));
 		if (guard) {
-			CHECK_EQ(iova_alloc(&s, &last, &a), DMAR_ENOSPC);
+			CHECK_EQ(dmar__iova_alloc(&s, &last, &a), DMAR_ENOSPC);
 		} else {
-			REQUIRE_OK(iova_alloc(&s, &last, &a));
+			REQUIRE_OK(dmar__iova_alloc(&s, &last, &a));
 			CHECK_EQ(a, UINT64_MAX - PG + 1);
-			CHECK_OK(iova_free(&s, a, PG));
+			CHECK_OK(dmar__iova_free(&s, a, PG));
 		}
-		iova_fini(&s);
+		dmar__iova_fini(&s);
 	}
 	CHECK_EQ(c.blocks, 0);
 }
@@ -449,27 +449,27 @@ TEST(exhaustion_is_enospc_then_frees_make_room)
 	struct iova_request big = req(4 * PG, 0, 0, UINT64_MAX);
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 513 * PG - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 513 * PG - 1, 1));
 	while (n < 300 && alloc1(&s, PG, &addrs[n]) == 0)
 		n++;
 	REQUIRE_EQ(n, 256);
-	size_t mem = iova_memory(&s);
+	size_t mem = dmar__iova_memory(&s);
 	CHECK_EQ(alloc1(&s, PG, &a), DMAR_ENOSPC);
 	CHECK_EQ(a, 0x77);
-	CHECK_EQ(iova_live(&s), 256);
-	CHECK_EQ(iova_memory(&s), mem);
+	CHECK_EQ(dmar__iova_live(&s), 256);
+	CHECK_EQ(dmar__iova_memory(&s), mem);
 	/* One freed page is enough for one page again, at the same place. */
-	CHECK_OK(iova_free(&s, addrs[100], PG));
+	CHECK_OK(dmar__iova_free(&s, addrs[100], PG));
 	REQUIRE_OK(alloc1(&s, PG, &a));
 	CHECK_EQ(a, addrs[100]);
 	/* Freeing two neighbours makes room for 3 pages + guard, not 4. */
-	CHECK_OK(iova_free(&s, addrs[40], PG));
-	CHECK_OK(iova_free(&s, addrs[41], PG));
-	CHECK_EQ(iova_alloc(&s, &big, &a), DMAR_ENOSPC);
+	CHECK_OK(dmar__iova_free(&s, addrs[40], PG));
+	CHECK_OK(dmar__iova_free(&s, addrs[41], PG));
+	CHECK_EQ(dmar__iova_alloc(&s, &big, &a), DMAR_ENOSPC);
 	struct iova_request three = req(3 * PG, 0, 0, UINT64_MAX);
-	REQUIRE_OK(iova_alloc(&s, &three, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &three, &a));
 	CHECK_EQ(a, addrs[40]);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(double_free_and_wrong_size_are_enoent)
@@ -479,32 +479,32 @@ TEST(double_free_and_wrong_size_are_enoent)
 	uint64_t a, b;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	REQUIRE_OK(alloc1(&s, 2 * PG, &a));
 	REQUIRE_OK(alloc1(&s, PG, &b));
-	CHECK_EQ(iova_free(&s, a, PG), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a, 3 * PG), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a + PG, PG), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a + 1, 2 * PG), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a, 0), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, 0xfee00000, PG), DMAR_ENOENT);
-	CHECK_EQ(iova_live(&s), 2);
-	CHECK_OK(iova_free(&s, a, 2 * PG));
-	CHECK_EQ(iova_free(&s, a, 2 * PG), DMAR_ENOENT); /* double free (now cached) */
-	CHECK_EQ(iova_live(&s), 1);
-	CHECK_OK(iova_free(&s, b, PG));
-	CHECK_EQ(iova_free(&s, b, PG), DMAR_ENOENT);
-	CHECK_EQ(iova_live(&s), 0);
+	CHECK_EQ(dmar__iova_free(&s, a, PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a, 3 * PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a + PG, PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a + 1, 2 * PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a, 0), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, 0xfee00000, PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_live(&s), 2);
+	CHECK_OK(dmar__iova_free(&s, a, 2 * PG));
+	CHECK_EQ(dmar__iova_free(&s, a, 2 * PG), DMAR_ENOENT); /* double free (now cached) */
+	CHECK_EQ(dmar__iova_live(&s), 1);
+	CHECK_OK(dmar__iova_free(&s, b, PG));
+	CHECK_EQ(dmar__iova_free(&s, b, PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_live(&s), 0);
 	/* Large sizes (16 MiB and up) are told apart exactly too. */
 	REQUIRE_OK(alloc1(&s, 64 * MB, &a));
-	CHECK_EQ(iova_free(&s, a, 32 * MB), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a, 64 * MB + PG), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a, 64 * MB - PG), DMAR_ENOENT);
-	CHECK_EQ(iova_live(&s), 1);
-	CHECK_OK(iova_free(&s, a, 64 * MB));
-	CHECK_EQ(iova_free(&s, a, 64 * MB), DMAR_ENOENT);
-	CHECK_EQ(iova_live(&s), 0);
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_free(&s, a, 32 * MB), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a, 64 * MB + PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a, 64 * MB - PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_live(&s), 1);
+	CHECK_OK(dmar__iova_free(&s, a, 64 * MB));
+	CHECK_EQ(dmar__iova_free(&s, a, 64 * MB), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_live(&s), 0);
+	dmar__iova_fini(&s);
 }
 
 TEST(cached_ranges_serve_only_requests_they_satisfy)
@@ -514,34 +514,34 @@ TEST(cached_ranges_serve_only_requests_they_satisfy)
 	uint64_t lo = 0, hi = 0, a, b;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
-	REQUIRE_OK(iova_set_chunk_shift(&s, 0)); /* the tree's caches */
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 0)); /* the tree's caches */
 	for (int i = 0; i < 100; i++)
 		REQUIRE_OK(alloc1(&s, PG, i ? &hi : &lo));
 	REQUIRE(hi % MB != 0);
-	CHECK_OK(iova_free(&s, lo, PG));
-	CHECK_OK(iova_free(&s, hi, PG)); /* the most recently freed page: hi */
+	CHECK_OK(dmar__iova_free(&s, lo, PG));
+	CHECK_OK(dmar__iova_free(&s, hi, PG)); /* the most recently freed page: hi */
 	/* An alignment the cached range does not have. */
 	struct iova_request aligned = req(PG, MB, 0, UINT64_MAX);
-	REQUIRE_OK(iova_alloc(&s, &aligned, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &aligned, &a));
 	CHECK_EQ(a % MB, 0);
 	/* A limit below it: the only page left there is lo, itself cached. */
 	struct iova_request low = req(PG, 0, 0, hi - 1);
-	REQUIRE_OK(iova_alloc(&s, &low, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &low, &a));
 	CHECK_EQ(a, lo);
 	/* A boundary the cached range would cross. */
-	CHECK_OK(iova_free(&s, a, PG));
+	CHECK_OK(dmar__iova_free(&s, a, PG));
 	REQUIRE_OK(alloc1(&s, 2 * PG, &b));
-	CHECK_OK(iova_free(&s, b, 2 * PG));
+	CHECK_OK(dmar__iova_free(&s, b, 2 * PG));
 	struct iova_request bounded = req(2 * PG, 0, 2 * PG, UINT64_MAX);
-	REQUIRE_OK(iova_alloc(&s, &bounded, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &bounded, &a));
 	CHECK_EQ(a / (2 * PG), (a + PG) / (2 * PG));
 	/* The same size with no constraint reuses the cached range at once. */
 	REQUIRE_OK(alloc1(&s, 3 * PG, &b));
-	CHECK_OK(iova_free(&s, b, 3 * PG));
+	CHECK_OK(dmar__iova_free(&s, b, 3 * PG));
 	REQUIRE_OK(alloc1(&s, 3 * PG, &a));
 	CHECK_EQ(a, b);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 }
 
 TEST(size_classes_round_up_and_serve_their_whole_class)
@@ -551,38 +551,39 @@ TEST(size_classes_round_up_and_serve_their_whole_class)
 	uint64_t a, b, ext;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	/* Up to 16 pages: exact. */
 	for (uint64_t n = 1; n <= 16; n++) {
 		REQUIRE_OK(alloc1(&s, n * PG, &a));
-		REQUIRE_OK(iova_extent(&s, a, n * PG, &ext));
+		REQUIRE_OK(dmar__iova_extent(&s, a, n * PG, &ext));
 		CHECK_EQ(ext, (n + 1) * PG);
-		CHECK_OK(iova_free(&s, a, n * PG));
+		CHECK_OK(dmar__iova_free(&s, a, n * PG));
 	}
 	/* 17 pages: the class of 20 pages (plus the guard page). */
 	REQUIRE_OK(alloc1(&s, 17 * PG, &a));
-	REQUIRE_OK(iova_extent(&s, a, 17 * PG, &ext));
+	REQUIRE_OK(dmar__iova_extent(&s, a, 17 * PG, &ext));
 	CHECK_EQ(ext, 21 * PG);
-	CHECK_EQ(iova_extent(&s, a, 18 * PG, &ext), DMAR_ENOENT);
-	CHECK_EQ(iova_free(&s, a, 20 * PG), DMAR_ENOENT); /* the padding is not the caller's */
-	CHECK_OK(iova_free(&s, a, 17 * PG));
+	CHECK_EQ(dmar__iova_extent(&s, a, 18 * PG, &ext), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a, 20 * PG),
+		 DMAR_ENOENT); /* the padding is not the caller's */
+	CHECK_OK(dmar__iova_free(&s, a, 17 * PG));
 	/* Its freed range serves any request of the class at once: 20 pages here. */
 	REQUIRE_OK(alloc1(&s, 20 * PG, &b));
 	CHECK_EQ(b, a);
-	CHECK_OK(iova_free(&s, b, 20 * PG));
+	CHECK_OK(dmar__iova_free(&s, b, 20 * PG));
 	/* Every size up to 256 pages: extent within a quarter above the request. */
 	for (uint64_t n = 17; n <= 256; n++) {
 		REQUIRE_OK(alloc1(&s, n * PG, &a));
-		REQUIRE_OK(iova_extent(&s, a, n * PG, &ext));
+		REQUIRE_OK(dmar__iova_extent(&s, a, n * PG, &ext));
 		ext = ext / PG - 1;
 		CHECK(ext >= n && (ext - n) * 4 <= n);
-		CHECK_OK(iova_free(&s, a, n * PG));
+		CHECK_OK(dmar__iova_free(&s, a, n * PG));
 	}
 	/* Above: exact again. */
 	REQUIRE_OK(alloc1(&s, 257 * PG, &a));
-	REQUIRE_OK(iova_extent(&s, a, 257 * PG, &ext));
+	REQUIRE_OK(dmar__iova_extent(&s, a, 257 * PG, &ext));
 	CHECK_EQ(ext, 258 * PG);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -594,25 +595,25 @@ TEST(rounded_size_that_does_not_fit_gets_an_exact_extent)
 
 	cos_setup(&c);
 	/* 20 pages of space: 17 pages + guard fit, the class's 20 + guard do not. */
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 20 * PG - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 20 * PG - 1, 1));
 	REQUIRE_OK(alloc1(&s, 17 * PG, &a));
 	CHECK_EQ(a, 0);
-	REQUIRE_OK(iova_extent(&s, a, 17 * PG, &ext));
+	REQUIRE_OK(dmar__iova_extent(&s, a, 17 * PG, &ext));
 	CHECK_EQ(ext, 18 * PG);
 	/* The two pages left are usable. */
 	REQUIRE_OK(alloc1(&s, PG, &b));
 	CHECK_EQ(b, 18 * PG);
-	CHECK_EQ(iova_free(&s, a, 18 * PG), DMAR_ENOENT);
-	CHECK_OK(iova_free(&s, a, 17 * PG));
-	CHECK_EQ(iova_free(&s, a, 17 * PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_free(&s, a, 18 * PG), DMAR_ENOENT);
+	CHECK_OK(dmar__iova_free(&s, a, 17 * PG));
+	CHECK_EQ(dmar__iova_free(&s, a, 17 * PG), DMAR_ENOENT);
 	/* The exact range went back to the tree, not to the class's cache: 18 pages
 	 * (with the guard) are free there again. */
 	REQUIRE_OK(alloc1(&s, 17 * PG, &a));
 	CHECK_EQ(a, 0);
-	CHECK_OK(iova_free(&s, a, 17 * PG));
-	CHECK_OK(iova_free(&s, b, PG));
-	CHECK_EQ(iova_live(&s), 0);
-	iova_fini(&s);
+	CHECK_OK(dmar__iova_free(&s, a, 17 * PG));
+	CHECK_OK(dmar__iova_free(&s, b, PG));
+	CHECK_EQ(dmar__iova_live(&s), 0);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -627,25 +628,26 @@ static void check_frees_across_leaves(unsigned guard, uint64_t n)
 	const uint64_t p0 = IOVA_MARKS_LEAF_PAGES - 8;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, p0 * PG, 2 * IOVA_MARKS_LEAF_PAGES * PG - 1, guard));
-	REQUIRE_OK(iova_set_chunk_shift(&s, 0)); /* the tree's marks */
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, p0 * PG, 2 * IOVA_MARKS_LEAF_PAGES * PG - 1, guard));
+	REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 0)); /* the tree's marks */
 	REQUIRE_OK(alloc1(&s, n * PG, &first));
 	CHECK_EQ(first, p0 * PG);
 	for (int i = 0; i < 40; i++)
 		REQUIRE_OK(alloc1(&s, n * PG, &a));
 	CHECK_EQ(a, (p0 + 40 * stride) * PG); /* packed: every edge is covered */
 	for (uint64_t p = p0; p < p0 + 41 * stride; p += stride) {
-		CHECK_EQ(iova_free(&s, p * PG, (n - 1) * PG), DMAR_ENOENT);
-		CHECK_EQ(iova_free(&s, p * PG, (n + 1) * PG), DMAR_ENOENT);
-		CHECK_EQ(iova_free(&s, p * PG, (n + stride) * PG), DMAR_ENOENT); /* two neighbours */
-		CHECK_EQ(iova_free(&s, (p + 1) * PG, (n - 1) * PG), DMAR_ENOENT);
-		CHECK_EQ(iova_free(&s, (p - 1) * PG, (n + 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(dmar__iova_free(&s, p * PG, (n - 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(dmar__iova_free(&s, p * PG, (n + 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(dmar__iova_free(&s, p * PG, (n + stride) * PG),
+			 DMAR_ENOENT); /* two neighbours */
+		CHECK_EQ(dmar__iova_free(&s, (p + 1) * PG, (n - 1) * PG), DMAR_ENOENT);
+		CHECK_EQ(dmar__iova_free(&s, (p - 1) * PG, (n + 1) * PG), DMAR_ENOENT);
 	}
-	CHECK_EQ(iova_live(&s), 41);
+	CHECK_EQ(dmar__iova_live(&s), 41);
 	for (uint64_t p = p0; p < p0 + 41 * stride; p += stride)
-		CHECK_OK(iova_free(&s, p * PG, n * PG));
-	CHECK_EQ(iova_live(&s), 0);
-	iova_fini(&s);
+		CHECK_OK(dmar__iova_free(&s, p * PG, n * PG));
+	CHECK_EQ(dmar__iova_live(&s), 0);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -673,10 +675,10 @@ static void check_chunk_frees(unsigned guard, uint64_t pages)
 	uint64_t a[N], ext, stride, sz = pages * PG;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 4 * GB - 1, guard));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 4 * GB - 1, guard));
 	for (unsigned i = 0; i < N; i++)
 		REQUIRE_OK(alloc1(&s, sz, &a[i]));
-	REQUIRE_OK(iova_extent(&s, a[0], sz, &ext));
+	REQUIRE_OK(dmar__iova_extent(&s, a[0], sz, &ext));
 	stride = ext / PG;
 	CHECK(stride >= pages + guard && (stride - guard - pages) * 4 <= pages);
 	CHECK_EQ(a[0] % (16384 * PG), 0); /* a chunk's window starts with its first slot */
@@ -695,20 +697,21 @@ static void check_chunk_frees(unsigned guard, uint64_t pages)
 					    (miss[m][0] - a[0]) % (stride * PG) == 0 &&
 					    miss[m][0] >= a[0] && miss[m][0] < a[0] + N * stride * PG;
 				if (miss[m][1] && !(real && pass == 0))
-					CHECK_EQ(iova_free(&s, miss[m][0], miss[m][1]), DMAR_ENOENT);
+					CHECK_EQ(dmar__iova_free(&s, miss[m][0], miss[m][1]),
+						 DMAR_ENOENT);
 			}
 		}
-		CHECK_EQ(iova_live(&s), pass ? 0u : (uint64_t)N);
+		CHECK_EQ(dmar__iova_live(&s), pass ? 0u : (uint64_t)N);
 		if (pass)
 			break;
 		/* Freed slots are kept pending for reuse, the oldest settle: double frees
 		 * are refused either way. */
 		for (unsigned i = 0; i < N; i++)
-			CHECK_OK(iova_free(&s, a[i], sz));
+			CHECK_OK(dmar__iova_free(&s, a[i], sz));
 		for (unsigned i = 0; i < N; i++)
-			CHECK_EQ(iova_free(&s, a[i], sz), DMAR_ENOENT);
+			CHECK_EQ(dmar__iova_free(&s, a[i], sz), DMAR_ENOENT);
 	}
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -733,11 +736,11 @@ TEST(freed_slots_come_back_last_freed_first)
 	uint64_t a[64], b;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, GB - 1, 1));
 	for (unsigned i = 0; i < 64; i++)
 		REQUIRE_OK(alloc1(&s, PG, &a[i]));
 	/* One freed: the next allocation of its class gets it. */
-	CHECK_OK(iova_free(&s, a[30], PG));
+	CHECK_OK(dmar__iova_free(&s, a[30], PG));
 	REQUIRE_OK(alloc1(&s, PG, &b));
 	CHECK_EQ(b, a[30]);
 	/* More freed than are kept pending: the last IOVA_RECENT freed come back first,
@@ -745,8 +748,8 @@ TEST(freed_slots_come_back_last_freed_first)
 	const unsigned lo = 10, hi = lo + IOVA_RECENT + 12; /* freed: a[lo..hi) */
 	REQUIRE(hi <= 64);
 	for (unsigned i = lo; i < hi; i++)
-		CHECK_OK(iova_free(&s, a[i], PG));
-	CHECK_EQ(iova_live(&s), 64 - (hi - lo));
+		CHECK_OK(dmar__iova_free(&s, a[i], PG));
+	CHECK_EQ(dmar__iova_live(&s), 64 - (hi - lo));
 	for (unsigned i = hi; i-- > hi - IOVA_RECENT;) {
 		REQUIRE_OK(alloc1(&s, PG, &b));
 		CHECK_EQ(b, a[i]);
@@ -759,11 +762,11 @@ TEST(freed_slots_come_back_last_freed_first)
 	CHECK_EQ(b, a[63] + 2 * PG);
 	/* Another class's pending slots are not this class's. */
 	REQUIRE_OK(alloc1(&s, 2 * PG, &b));
-	CHECK_OK(iova_free(&s, b, 2 * PG));
+	CHECK_OK(dmar__iova_free(&s, b, 2 * PG));
 	REQUIRE_OK(alloc1(&s, PG, &b));
 	CHECK_EQ(b, a[63] + 4 * PG);
-	CHECK_EQ(iova_live(&s), 66);
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_live(&s), 66);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -774,28 +777,28 @@ TEST(constrained_requests_use_slots_that_suit_them_or_the_tree)
 	uint64_t a, b, lo;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, 4 * GB - 1, 1));
 	REQUIRE_OK(alloc1(&s, PG, &lo));
 	CHECK_EQ(lo, 16384 * PG); /* the first whole window */
 	/* A pending slot that the limit excludes is not handed out. */
-	CHECK_OK(iova_free(&s, lo, PG));
+	CHECK_OK(dmar__iova_free(&s, lo, PG));
 	struct iova_request low = req(PG, 0, 0, lo - 1);
-	REQUIRE_OK(iova_alloc(&s, &low, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &low, &a));
 	CHECK(a + PG - 1 <= lo - 1);
 	/* An alignment the slot does not have. */
 	struct iova_request aligned = req(PG, 64 * 1024, 0, UINT64_MAX);
 	REQUIRE_OK(alloc1(&s, PG, &b)); /* the pending slot itself */
 	CHECK_EQ(b, lo);
 	REQUIRE_OK(alloc1(&s, PG, &b));
-	CHECK_OK(iova_free(&s, b, PG));
+	CHECK_OK(dmar__iova_free(&s, b, PG));
 	REQUIRE(b % (64 * 1024) != 0);
-	REQUIRE_OK(iova_alloc(&s, &aligned, &a));
+	REQUIRE_OK(dmar__iova_alloc(&s, &aligned, &a));
 	CHECK_EQ(a % (64 * 1024), 0);
 	CHECK(a != b);
 	/* Freed exactly wherever they came from. */
-	CHECK_OK(iova_free(&s, a, PG));
-	CHECK_EQ(iova_free(&s, a, PG), DMAR_ENOENT);
-	iova_fini(&s);
+	CHECK_OK(dmar__iova_free(&s, a, PG));
+	CHECK_EQ(dmar__iova_free(&s, a, PG), DMAR_ENOENT);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -808,21 +811,21 @@ TEST(chunks_go_back_to_the_tree_when_space_runs_out)
 	cos_setup(&c);
 	/* 1024 pages: windows of 64 pages. Fill with 1- and 3-page allocations, free
 	 * every other one: chunks of both classes hold free slots everywhere. */
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 1024 * PG - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 1024 * PG - 1, 1));
 	while (n < 1024 && alloc1(&s, (n % 2 ? 3 : 1) * PG, &a[n]) == 0) {
 		sizes[n] = (n % 2 ? 3 : 1) * PG;
 		n++;
 	}
 	REQUIRE(n > 300);
 	for (uint64_t i = 0; i < n; i += 4) {
-		CHECK_OK(iova_free(&s, a[i], sizes[i]));
+		CHECK_OK(dmar__iova_free(&s, a[i], sizes[i]));
 		a[i] = UINT64_MAX;
 	}
 	/* No free run of 3 pages + guard is left outside the slots: an allocation of 3
 	 * pages with an alignment its chunk's slots do not have needs the chunks to
 	 * give their free slots back. */
 	struct iova_request r = req(3 * PG, 2 * PG, 0, UINT64_MAX);
-	int rc = iova_alloc(&s, &r, &b);
+	int rc = dmar__iova_alloc(&s, &r, &b);
 	CHECK(rc == 0 || rc == DMAR_ENOSPC);
 	uint64_t live = 0, la[1024], ls[1024];
 	for (uint64_t i = 0; i < n; i++)
@@ -835,22 +838,22 @@ TEST(chunks_go_back_to_the_tree_when_space_runs_out)
 		ls[live++] = r.size;
 	}
 	/* Whatever the outcome, ENOSPC keeps its promise from now on. */
-	while (live < 1024 && iova_alloc(&s, &r, &b) == 0) {
+	while (live < 1024 && dmar__iova_alloc(&s, &r, &b) == 0) {
 		la[live] = b;
 		ls[live++] = r.size;
 	}
 	check_no_room(&s, 0, 1024, 1, la, ls, live, &r);
 	/* Every allocation made in a chunk is still freed exactly once, by its size. */
 	for (uint64_t i = 0; i < live; i++) {
-		CHECK_EQ(iova_free(&s, la[i], ls[i] + PG), DMAR_ENOENT);
-		CHECK_OK(iova_free(&s, la[i], ls[i]));
-		CHECK_EQ(iova_free(&s, la[i], ls[i]), DMAR_ENOENT);
+		CHECK_EQ(dmar__iova_free(&s, la[i], ls[i] + PG), DMAR_ENOENT);
+		CHECK_OK(dmar__iova_free(&s, la[i], ls[i]));
+		CHECK_EQ(dmar__iova_free(&s, la[i], ls[i]), DMAR_ENOENT);
 	}
-	CHECK_EQ(iova_live(&s), 0);
+	CHECK_EQ(dmar__iova_live(&s), 0);
 	/* Empty again: the whole space in one piece. */
 	REQUIRE_OK(alloc1(&s, 1023 * PG, &b));
 	CHECK_EQ(b, 0);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -866,28 +869,28 @@ TEST(a_request_gives_back_only_chunks_that_could_make_room_for_it)
 	/* 4096 pages, windows of 64: a 28-bit-like device fills the low half with
 	 * one-page allocations (chunks), then a one-page allocation without a limit gets a
 	 * chunk in the high half. */
-	REQUIRE_OK(iova_init(&s, &c.os, 0, 4096 * PG - 1, 1));
-	REQUIRE_OK(iova_set_chunk_shift(&s, 6));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, 0, 4096 * PG - 1, 1));
+	REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 6));
 	/* (the window just above the limit could hold a low extent's guard page) */
-	REQUIRE_OK(iova_reserve(&s, 2048 * PG, 64 * PG));
-	while (iova_alloc(&s, &low, &a) == 0)
+	REQUIRE_OK(dmar__iova_reserve(&s, 2048 * PG, 64 * PG));
+	while (dmar__iova_alloc(&s, &low, &a) == 0)
 		n++;
 	CHECK_EQ(n, 1024u);
-	uint64_t low_chunks = iova_chunk_count(&s);
+	uint64_t low_chunks = dmar__iova_chunk_count(&s);
 	for (int i = 0; i < 4; i++)
 		REQUIRE_OK(alloc1(&s, PG, &hi[i]));
 	CHECK_EQ(hi[0], 2112 * PG);
-	CHECK_EQ(iova_chunk_count(&s), low_chunks + 1);
+	CHECK_EQ(dmar__iova_chunk_count(&s), low_chunks + 1);
 	/* A failing request below the limit gives back the low chunks (there is no room
 	 * in them either), not the high one. */
-	CHECK_EQ(iova_alloc(&s, &low3, &a), DMAR_ENOSPC);
-	CHECK_EQ(iova_chunk_count(&s), 1u);
+	CHECK_EQ(dmar__iova_alloc(&s, &low3, &a), DMAR_ENOSPC);
+	CHECK_EQ(dmar__iova_chunk_count(&s), 1u);
 	for (int i = 0; i < 4; i++) {
-		CHECK_OK(iova_free(&s, hi[i], PG));
-		CHECK_EQ(iova_free(&s, hi[i], PG), DMAR_ENOENT);
+		CHECK_OK(dmar__iova_free(&s, hi[i], PG));
+		CHECK_EQ(dmar__iova_free(&s, hi[i], PG), DMAR_ENOENT);
 	}
-	CHECK_EQ(iova_live(&s), 1024u);
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_live(&s), 1024u);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -898,16 +901,16 @@ TEST(reservation_over_a_chunk)
 	uint64_t a[8], b;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, GB - 1, 1));
 	for (unsigned i = 0; i < 8; i++)
 		REQUIRE_OK(alloc1(&s, PG, &a[i])); /* slots 0..7 of the first chunk */
-	CHECK_OK(iova_free(&s, a[5], PG));           /* pending */
+	CHECK_OK(dmar__iova_free(&s, a[5], PG));           /* pending */
 	/* Over a live slot: refused, nothing changed. */
-	CHECK_EQ(iova_reserve(&s, a[3], PG), DMAR_EBUSY);
-	CHECK_EQ(iova_live(&s), 7);
+	CHECK_EQ(dmar__iova_reserve(&s, a[3], PG), DMAR_EBUSY);
+	CHECK_EQ(dmar__iova_live(&s), 7);
 	/* Over free and pending slots only: done, and never handed out. */
-	CHECK_OK(iova_reserve(&s, a[5], PG));
-	CHECK_OK(iova_reserve(&s, a[7] + 2 * PG, 20 * PG));
+	CHECK_OK(dmar__iova_reserve(&s, a[5], PG));
+	CHECK_OK(dmar__iova_reserve(&s, a[7] + 2 * PG, 20 * PG));
 	for (unsigned i = 0; i < 2000; i++) {
 		REQUIRE_OK(alloc1(&s, PG, &b));
 		CHECK(b != a[5] && !overlaps(b, 2 * PG, a[7] + 2 * PG, 20 * PG));
@@ -916,13 +919,13 @@ TEST(reservation_over_a_chunk)
 	for (unsigned i = 0; i < 8; i++) {
 		if (i == 5)
 			continue;
-		CHECK_EQ(iova_free(&s, a[i], 2 * PG), DMAR_ENOENT);
-		CHECK_OK(iova_free(&s, a[i], PG));
-		CHECK_EQ(iova_free(&s, a[i], PG), DMAR_ENOENT);
+		CHECK_EQ(dmar__iova_free(&s, a[i], 2 * PG), DMAR_ENOENT);
+		CHECK_OK(dmar__iova_free(&s, a[i], PG));
+		CHECK_EQ(dmar__iova_free(&s, a[i], PG), DMAR_ENOENT);
 	}
-	CHECK_EQ(iova_free(&s, a[5], PG), DMAR_ENOENT);
-	CHECK_EQ(iova_live(&s), 2000);
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_free(&s, a[5], PG), DMAR_ENOENT);
+	CHECK_EQ(dmar__iova_live(&s), 2000);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -933,24 +936,24 @@ TEST(chunk_shift_is_set_before_the_first_allocation)
 	uint64_t a;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
-	CHECK_EQ(iova_set_chunk_shift(&s, 5), DMAR_EINVAL);
-	CHECK_EQ(iova_set_chunk_shift(&s, IOVA_CHUNK_MAX_SHIFT + 1), DMAR_EINVAL);
-	CHECK_EQ(iova_set_chunk_shift(NULL, 0), DMAR_EINVAL);
-	REQUIRE_OK(iova_set_chunk_shift(&s, 8));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, GB - 1, 1));
+	CHECK_EQ(dmar__iova_set_chunk_shift(&s, 5), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_set_chunk_shift(&s, IOVA_CHUNK_MAX_SHIFT + 1), DMAR_EINVAL);
+	CHECK_EQ(dmar__iova_set_chunk_shift(NULL, 0), DMAR_EINVAL);
+	REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 8));
 	REQUIRE_OK(alloc1(&s, PG, &a));
 	CHECK_EQ(a, 256 * PG); /* the first whole window of 256 pages */
-	CHECK_EQ(iova_set_chunk_shift(&s, 0), DMAR_EINVAL); /* a chunk exists */
-	CHECK_OK(iova_free(&s, a, PG));
-	iova_fini(&s);
+	CHECK_EQ(dmar__iova_set_chunk_shift(&s, 0), DMAR_EINVAL); /* a chunk exists */
+	CHECK_OK(dmar__iova_free(&s, a, PG));
+	dmar__iova_fini(&s);
 	/* None: lowest address first, from the first page. */
-	REQUIRE_OK(iova_init(&s, &c.os, PG, GB - 1, 1));
-	REQUIRE_OK(iova_set_chunk_shift(&s, 0));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, GB - 1, 1));
+	REQUIRE_OK(dmar__iova_set_chunk_shift(&s, 0));
 	REQUIRE_OK(alloc1(&s, PG, &a));
 	CHECK_EQ(a, PG);
 	REQUIRE_OK(alloc1(&s, PG, &a));
 	CHECK_EQ(a, 3 * PG);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.blocks, 0);
 }
 
@@ -968,9 +971,9 @@ TEST(dir_finds_what_it_holds_through_growth_and_removals)
 	uint64_t x = 99;
 
 	cos_setup(&c);
-	iova_dir_init(&d, &c.os, &memory);
+	dmar__iova_dir_init(&d, &c.os, &memory);
 	CHECK(iova_dir_find(&d, 5) == NULL);
-	iova_dir_del(&d, 5); /* absent: nothing to do */
+	dmar__iova_dir_del(&d, 5); /* absent: nothing to do */
 	/* Random puts and removals of random windows (home slots collide, probe runs wrap
 	 * around the table; an arithmetic sequence would not do: the hash spreads it
 	 * evenly), each lookup checked, all of them now and then. */
@@ -984,11 +987,11 @@ TEST(dir_finds_what_it_holds_through_growth_and_removals)
 		uint64_t window = win[k];
 		CHECK(iova_dir_find(&d, window) == (held[k] ? &vals[k] : NULL));
 		if (held[k] && (x >> 20) % 2) {
-			iova_dir_del(&d, window);
+			dmar__iova_dir_del(&d, window);
 			held[k] = false;
 		} else if (!held[k]) {
-			REQUIRE_OK(iova_dir_reserve(&d));
-			iova_dir_put(&d, window, &vals[k]);
+			REQUIRE_OK(dmar__iova_dir_reserve(&d));
+			dmar__iova_dir_put(&d, window, &vals[k]);
 			held[k] = true;
 		}
 		if (step % 4999 == 0)
@@ -1001,11 +1004,11 @@ TEST(dir_finds_what_it_holds_through_growth_and_removals)
 	}
 	for (unsigned j = 0; j < KEYS; j++)
 		if (held[j])
-			iova_dir_del(&d, win[j]);
+			dmar__iova_dir_del(&d, win[j]);
 	for (unsigned j = 0; j < KEYS; j++)
 		CHECK(iova_dir_find(&d, win[j]) == NULL);
 	CHECK(memory > 0);
-	iova_dir_fini(&d);
+	dmar__iova_dir_fini(&d);
 	CHECK_EQ(memory, 0);
 	CHECK_EQ(c.blocks, 0);
 }
@@ -1019,30 +1022,30 @@ TEST(memory_per_live_allocation_at_most_64_bytes)
 	uint64_t x = 12345;
 
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, PG, (1ull << 48) - 1, 1));
-	REQUIRE_OK(iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, PG, (1ull << 48) - 1, 1));
+	REQUIRE_OK(dmar__iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1));
 	for (unsigned step = 0; step < LIVE + 60000; step++) {
 		unsigned k = step < LIVE ? step : (unsigned)(x % LIVE);
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		uint64_t roll = (x >> 33) % 100;
 		if (step >= LIVE)
-			REQUIRE_OK(iova_free(&s, addr[k], size[k]));
+			REQUIRE_OK(dmar__iova_free(&s, addr[k], size[k]));
 		size[k] = PG * (roll < 70 ? 1 : roll < 95 ? 2 + (x >> 20) % 15 : 17 + (x >> 20) % 240);
 		REQUIRE_OK(alloc1(&s, size[k], &addr[k]));
 	}
-	CHECK_EQ(iova_live(&s), LIVE);
-	CHECK_EQ((int64_t)iova_memory(&s), c.bytes);
-	printf("test_iova: %.1f bytes per live allocation\n", (double)iova_memory(&s) / LIVE);
-	CHECK(iova_memory(&s) <= 64u * LIVE);
+	CHECK_EQ(dmar__iova_live(&s), LIVE);
+	CHECK_EQ((int64_t)dmar__iova_memory(&s), c.bytes);
+	printf("test_iova: %.1f bytes per live allocation\n", (double)dmar__iova_memory(&s) / LIVE);
+	CHECK(dmar__iova_memory(&s) <= 64u * LIVE);
 	for (unsigned k = 0; k < LIVE; k++)
-		REQUIRE_OK(iova_free(&s, addr[k], size[k]));
-	iova_fini(&s);
+		REQUIRE_OK(dmar__iova_free(&s, addr[k], size[k]));
+	dmar__iova_fini(&s);
 	CHECK_EQ(c.bytes, 0);
 }
 
 /* ------------------------------------------------------------ allocation failure --- */
 
-#define DEFAULT_SHIFT 1u /* not a shift: the chunks iova_init chooses */
+#define DEFAULT_SHIFT 1u /* not a shift: the chunks dmar__iova_init chooses */
 
 /* A fixed scenario: init, the interrupt window, 3000 mixed allocations (slabs and hash
  * table grow), frees, more allocations. Records every address in out[]. With fail_at
@@ -1057,7 +1060,7 @@ static int scenario(struct counting_os *c, unsigned shift, uint64_t fail_at, uin
 
 	c->calls = 0;
 	c->fail_at = fail_at;
-	rc = iova_init(&s, &c->os, PG, (1ull << 40) - 1, 1);
+	rc = dmar__iova_init(&s, &c->os, PG, (1ull << 40) - 1, 1);
 	if (rc) {
 		CHECK_EQ(rc, DMAR_ENOMEM);
 		CHECK_EQ(c->blocks, 0);
@@ -1065,25 +1068,27 @@ static int scenario(struct counting_os *c, unsigned shift, uint64_t fail_at, uin
 		return -1;
 	}
 	if (shift != DEFAULT_SHIFT)
-		REQUIRE_OK(iova_set_chunk_shift(&s, shift));
+		REQUIRE_OK(dmar__iova_set_chunk_shift(&s, shift));
 	for (unsigned i = 0; i < 4000; i++) {
-		uint64_t before_live = iova_live(&s);
-		size_t before_mem = iova_memory(&s);
+		uint64_t before_live = dmar__iova_live(&s);
+		size_t before_mem = dmar__iova_memory(&s);
 		uint64_t a = 0;
 		if (i == 10) {
-			rc = iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1);
+			rc = dmar__iova_reserve(&s, IOVA_INTR_START,
+						IOVA_INTR_END - IOVA_INTR_START + 1);
 			if (rc == DMAR_ENOMEM) {
 				failures++;
-				CHECK_EQ(iova_memory(&s), before_mem);
+				CHECK_EQ(dmar__iova_memory(&s), before_mem);
 				c->fail_at = 0;
-				rc = iova_reserve(&s, IOVA_INTR_START, IOVA_INTR_END - IOVA_INTR_START + 1);
+				rc = dmar__iova_reserve(&s, IOVA_INTR_START,
+							IOVA_INTR_END - IOVA_INTR_START + 1);
 			}
 			REQUIRE_OK(rc);
 		}
 		if (i % 4 == 3 && n >= 2) {
 			/* free the allocation made two steps ago (size from its index) */
 			size_t k = n - 2;
-			REQUIRE_OK(iova_free(&s, out[k] & ~3ull, PG * (1 + (out[k] & 1))));
+			REQUIRE_OK(dmar__iova_free(&s, out[k] & ~3ull, PG * (1 + (out[k] & 1))));
 			out[k] |= 2; /* mark freed (kept in the record) */
 			continue;
 		}
@@ -1091,8 +1096,9 @@ static int scenario(struct counting_os *c, unsigned shift, uint64_t fail_at, uin
 		rc = alloc1(&s, size, &a);
 		if (rc == DMAR_ENOMEM) {
 			failures++;
-			CHECK_EQ(iova_live(&s), before_live);
-			CHECK(iova_memory(&s) >= before_mem); /* pools may keep what they got */
+			CHECK_EQ(dmar__iova_live(&s), before_live);
+			/* pools may keep what they got */
+			CHECK(dmar__iova_memory(&s) >= before_mem);
 			c->fail_at = 0;
 			rc = alloc1(&s, size, &a);
 		}
@@ -1100,7 +1106,7 @@ static int scenario(struct counting_os *c, unsigned shift, uint64_t fail_at, uin
 		out[n++] = a | (size / PG - 1);
 	}
 	*nout = n;
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	CHECK_EQ(c->blocks, 0);
 	CHECK_EQ(c->bytes, 0);
 	c->fail_at = 0;
@@ -1109,7 +1115,7 @@ static int scenario(struct counting_os *c, unsigned shift, uint64_t fail_at, uin
 
 TEST(enomem_changes_nothing_and_leaks_nothing)
 {
-	/* With the chunks iova_init chooses (16384 pages: few), with chunks of 64 pages
+	/* With the chunks dmar__iova_init chooses (16384 pages: few), with chunks of 64 pages
 	 * (a new one every 32 allocations) and with none (the tree's nodes and marks). */
 	static const unsigned shifts[] = {DEFAULT_SHIFT, 6, 0};
 	struct counting_os c;
@@ -1208,7 +1214,7 @@ static struct iova_request random_request(void)
 
 static void check_live(const struct iova_space *s, const struct model *m)
 {
-	REQUIRE_EQ(iova_live(s), m->live);
+	REQUIRE_EQ(dmar__iova_live(s), m->live);
 }
 
 static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned shift)
@@ -1227,14 +1233,14 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned s
 	REQUIRE(iova_model_init(&m.pm, SP_FIRST, SP_END, guard) == 0);
 	page = m.pm.page;
 	cos_setup(&c);
-	REQUIRE_OK(iova_init(&s, &c.os, SP_FIRST * PG, SP_END * PG - 1, guard));
+	REQUIRE_OK(dmar__iova_init(&s, &c.os, SP_FIRST * PG, SP_END * PG - 1, guard));
 	if (shift != DEFAULT_SHIFT)
-		REQUIRE_OK(iova_set_chunk_shift(&s, shift));
+		REQUIRE_OK(dmar__iova_set_chunk_shift(&s, shift));
 	/* Two random reservations (maybe overlapping: they merge) and a fixed one. */
 	for (int i = 0; i < 3; i++) {
 		uint64_t start = i == 2 ? SP_FIRST + 984 : SP_FIRST + rnd_below(SP_END - SP_FIRST);
 		uint64_t len = 1 + rnd_below(40);
-		REQUIRE_OK(iova_reserve(&s, start * PG, len * PG));
+		REQUIRE_OK(dmar__iova_reserve(&s, start * PG, len * PG));
 		for (uint64_t p = start; p < start + len && p < SP_END; p++)
 			page[p] = 2;
 	}
@@ -1247,7 +1253,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned s
 			bool busy = false;
 			for (uint64_t p = start; p < start + len && p < SP_END; p++)
 				busy |= page[p] == 1;
-			int rc = iova_reserve(&s, start * PG, len * PG);
+			int rc = dmar__iova_reserve(&s, start * PG, len * PG);
 			CHECK_EQ(rc, busy ? DMAR_EBUSY : 0);
 			if (rc == 0)
 				for (uint64_t p = start; p < start + len && p < SP_END; p++)
@@ -1259,25 +1265,25 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned s
 			unsigned k = (unsigned)rnd_below(m.live);
 			uint64_t a = m.addr[k], sz = m.size[k];
 			if (roll < 2) { /* a wrong size, or an address that is not a start */
-				CHECK_EQ(iova_free(&s, a, sz + PG), DMAR_ENOENT);
+				CHECK_EQ(dmar__iova_free(&s, a, sz + PG), DMAR_ENOENT);
 				if (sz > PG)
-					CHECK_EQ(iova_free(&s, a + PG, sz - PG), DMAR_ENOENT);
+					CHECK_EQ(dmar__iova_free(&s, a + PG, sz - PG), DMAR_ENOENT);
 				check_live(&s, &m);
 				continue;
 			}
-			REQUIRE_OK(iova_free(&s, a, sz));
+			REQUIRE_OK(dmar__iova_free(&s, a, sz));
 			for (uint64_t p = a / PG; p < a / PG + m.extent[k]; p++)
 				page[p] = 0;
 			m.addr[k] = m.addr[--m.live];
 			m.size[k] = m.size[m.live];
 			m.extent[k] = m.extent[m.live];
 			if (roll < 4) /* double free */
-				CHECK_EQ(iova_free(&s, a, sz), DMAR_ENOENT);
+				CHECK_EQ(dmar__iova_free(&s, a, sz), DMAR_ENOENT);
 			continue;
 		}
 		struct iova_request r = random_request();
 		uint64_t a = UINT64_MAX;
-		int rc = iova_alloc(&s, &r, &a);
+		int rc = dmar__iova_alloc(&s, &r, &a);
 		if (rc == DMAR_ENOSPC) {
 			enospc++;
 			if (iova_model_fits(&m.pm, &r)) {
@@ -1296,7 +1302,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned s
 		REQUIRE(a % PG == 0);
 		/* The extent: the request and its guard pages, maybe rounded up to the
 		 * request's size class (never by more than a quarter). */
-		REQUIRE_OK(iova_extent(&s, a, r.size, &ext));
+		REQUIRE_OK(dmar__iova_extent(&s, a, r.size, &ext));
 		ext /= PG;
 		CHECK(ext >= np + guard && (ext - guard - np) * 4 <= np);
 		REQUIRE(p0 >= SP_FIRST && p0 + ext <= SP_END);
@@ -1327,9 +1333,9 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned s
 	CHECK(allocs > steps / 4);
 	while (m.live) {
 		m.live--;
-		REQUIRE_OK(iova_free(&s, m.addr[m.live], m.size[m.live]));
+		REQUIRE_OK(dmar__iova_free(&s, m.addr[m.live], m.size[m.live]));
 	}
-	CHECK_EQ(iova_live(&s), 0);
+	CHECK_EQ(dmar__iova_live(&s), 0);
 	/* Empty again: the largest free run (between reservations) is one range, and the
 	 * lowest such run is where it goes, cached ranges or not. */
 	uint64_t a, best = 0, best_len = 0;
@@ -1346,7 +1352,7 @@ static void random_run(uint64_t seed, unsigned steps, unsigned guard, unsigned s
 	REQUIRE(best_len > guard);
 	REQUIRE_OK(alloc1(&s, (best_len - guard) * PG, &a));
 	CHECK_EQ(a, best * PG);
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	iova_model_fini(&m.pm);
 	CHECK_EQ(c.blocks, 0);
 	harness_set_context(NULL);
@@ -1358,7 +1364,7 @@ TEST(random_alloc_free_matches_page_model)
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x10a5eedull;
 
 	printf("test_iova: random sequences with seed %" PRIu64 " (set DMAR_SEED to replay)\n", seed);
-	/* 2048 pages: iova_init chooses chunks of 128 pages (for classes of up to 16
+	/* 2048 pages: dmar__iova_init chooses chunks of 128 pages (for classes of up to 16
 	 * pages with their guard); also none at all, and chunks of 64 pages. */
 	random_run(seed, 120000, 1, DEFAULT_SHIFT);
 	random_run(seed + 1, 30000, 0, DEFAULT_SHIFT);

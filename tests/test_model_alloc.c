@@ -1,7 +1,7 @@
 /*
  * test_model_alloc.c - the model on its own memory ops (no host machine): a flat
  * 64 KiB memory, and an allocator that counts and fails the n-th call. A failed
- * model_create leaks nothing; a failed cache allocation only means "not cached".
+ * dmar_model_create leaks nothing; a failed cache allocation only means "not cached".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -103,14 +103,15 @@ static unsigned run(struct model *m, struct flat *f)
 {
 	unsigned ok = 0;
 
-	model_write64(m, VTD_RTADDR_REG, MEM_BASE);
-	model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
-	model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_TE);
+	dmar_model_write64(m, VTD_RTADDR_REG, MEM_BASE);
+	dmar_model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
+	dmar_model_write32(m, VTD_GCMD_REG, (uint32_t)VTD_GCMD_TE);
 	for (unsigned round = 0; round < 2; round++)
 		for (unsigned i = 0; i < 8; i++) {
 			uint32_t v = 0xc0de0000u + i;
 
-			if (model_dma(m, VTD_SID(0, 1, 0), i * 0x1000 + 0x10, &v, 4, MODEL_DMA_WRITE, NULL) == 0 &&
+			if (dmar_model_dma(m, VTD_SID(0, 1, 0), i * 0x1000 + 0x10, &v, 4,
+					   MODEL_DMA_WRITE, NULL) == 0 &&
 			    memcmp(f->mem + 0x8000 + i * 0x1000 + 0x10, &v, 4) == 0)
 				ok++;
 		}
@@ -125,17 +126,18 @@ TEST(model_runs_on_its_own_memory_ops)
 
 	memset(&f, 0, sizeof(f));
 	build_tables(&f);
-	model_config_default(&cfg);
-	m = model_create(&cfg, &flat_ops, &f);
+	dmar_model_config_default(&cfg);
+	m = dmar_model_create(&cfg, &flat_ops, &f);
 	REQUIRE(m != NULL);
 	CHECK_EQ(run(m, &f), 16);
-	CHECK_EQ(model_stats(m)->iotlb_hits, 8);
-	CHECK_EQ(model_stats(m)->iotlb_misses, 8);
+	CHECK_EQ(dmar_model_stats(m)->iotlb_hits, 8);
+	CHECK_EQ(dmar_model_stats(m)->iotlb_misses, 8);
 	/* A fault with the interrupt unmasked reaches the callback. */
-	model_write32(m, VTD_FECTL_REG, 0);
-	CHECK_EQ(model_dma(m, VTD_SID(0, 1, 0), 0x9000, &f.calls, 4, MODEL_DMA_READ, NULL), VTD_FR_READ);
+	dmar_model_write32(m, VTD_FECTL_REG, 0);
+	CHECK_EQ(dmar_model_dma(m, VTD_SID(0, 1, 0), 0x9000, &f.calls, 4, MODEL_DMA_READ, NULL),
+		 VTD_FR_READ);
 	CHECK_EQ(f.irqs, 1);
-	model_destroy(m);
+	dmar_model_destroy(m);
 	CHECK_EQ(f.outstanding, 0);
 }
 
@@ -145,15 +147,15 @@ TEST(every_allocation_failure_is_clean)
 	struct model_config cfg;
 	unsigned total;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	memset(&f, 0, sizeof(f));
 	build_tables(&f);
 	{
-		struct model *m = model_create(&cfg, &flat_ops, &f);
+		struct model *m = dmar_model_create(&cfg, &flat_ops, &f);
 
 		REQUIRE(m != NULL);
 		REQUIRE_EQ(run(m, &f), 16);
-		model_destroy(m);
+		dmar_model_destroy(m);
 		total = f.calls;
 	}
 	CHECK(total >= 4); /* the model, its registers, cache entries */
@@ -163,11 +165,11 @@ TEST(every_allocation_failure_is_clean)
 		memset(&f, 0, sizeof(f));
 		build_tables(&f);
 		f.fail_at = n;
-		m = model_create(&cfg, &flat_ops, &f);
+		m = dmar_model_create(&cfg, &flat_ops, &f);
 		if (m) {
 			/* A cache entry that could not be kept costs a walk, never a result. */
 			CHECK_EQ(run(m, &f), 16);
-			model_destroy(m);
+			dmar_model_destroy(m);
 		} else {
 			CHECK(n <= 2);
 		}
@@ -182,24 +184,24 @@ TEST(bad_arguments_are_refused)
 	struct model_mem_ops no_alloc = flat_ops;
 	struct model *m;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	no_alloc.alloc = NULL;
-	CHECK(model_create(&cfg, &no_alloc, &f) == NULL);
-	CHECK(model_create(NULL, &flat_ops, &f) == NULL);
+	CHECK(dmar_model_create(&cfg, &no_alloc, &f) == NULL);
+	CHECK(dmar_model_create(NULL, &flat_ops, &f) == NULL);
 	cfg.sagaw = 0;
-	CHECK(model_create(&cfg, &flat_ops, &f) == NULL);
-	model_config_default(&cfg);
+	CHECK(dmar_model_create(&cfg, &flat_ops, &f) == NULL);
+	dmar_model_config_default(&cfg);
 	cfg.mgaw = 70;
-	CHECK(model_create(&cfg, &flat_ops, &f) == NULL);
-	model_config_default(&cfg);
-	m = model_create(&cfg, &flat_ops, &f);
+	CHECK(dmar_model_create(&cfg, &flat_ops, &f) == NULL);
+	dmar_model_config_default(&cfg);
+	m = dmar_model_create(&cfg, &flat_ops, &f);
 	REQUIRE(m != NULL);
-	CHECK_EQ(model_dma(m, 0, 0, NULL, 16, MODEL_DMA_READ, NULL), MODEL_DMA_BUS_ERROR);
-	CHECK_EQ(model_dma(m, 0, 0, NULL, 0, MODEL_DMA_READ, NULL), 0);
-	model_set_ack_delay(m, MODEL_ACK_COUNT, 5); /* ignored */
-	model_write64(m, 0xffc, 1);                  /* straddles the end: ignored */
-	CHECK_EQ(model_read64(m, 0xffc), UINT64_MAX);
-	model_destroy(m);
-	model_destroy(NULL);
+	CHECK_EQ(dmar_model_dma(m, 0, 0, NULL, 16, MODEL_DMA_READ, NULL), MODEL_DMA_BUS_ERROR);
+	CHECK_EQ(dmar_model_dma(m, 0, 0, NULL, 0, MODEL_DMA_READ, NULL), 0);
+	dmar_model_set_ack_delay(m, MODEL_ACK_COUNT, 5); /* ignored */
+	dmar_model_write64(m, 0xffc, 1);                  /* straddles the end: ignored */
+	CHECK_EQ(dmar_model_read64(m, 0xffc), UINT64_MAX);
+	dmar_model_destroy(m);
+	dmar_model_destroy(NULL);
 	CHECK_EQ(f.outstanding, 0);
 }

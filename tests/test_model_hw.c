@@ -29,7 +29,7 @@ struct env {
 
 static void *va_of(struct env *e, uint64_t pa)
 {
-	void *va = posix_machine_phys_to_virt(e->pm, pa);
+	void *va = dmar_posix_machine_phys_to_virt(e->pm, pa);
 
 	REQUIRE(va != NULL);
 	return va;
@@ -57,10 +57,10 @@ static uint64_t get(struct env *e, uint64_t pa)
 	return *(uint64_t *)va_of(e, pa);
 }
 
-static uint32_t rd32(struct env *e, uint32_t off) { return model_read32(e->m, off); }
-static uint64_t rd64(struct env *e, uint32_t off) { return model_read64(e->m, off); }
-static void wr32(struct env *e, uint32_t off, uint32_t v) { model_write32(e->m, off, v); }
-static void wr64(struct env *e, uint32_t off, uint64_t v) { model_write64(e->m, off, v); }
+static uint32_t rd32(struct env *e, uint32_t off) { return dmar_model_read32(e->m, off); }
+static uint64_t rd64(struct env *e, uint32_t off) { return dmar_model_read64(e->m, off); }
+static void wr32(struct env *e, uint32_t off, uint32_t v) { dmar_model_write32(e->m, off, v); }
+static void wr64(struct env *e, uint32_t off, uint64_t v) { dmar_model_write64(e->m, off, v); }
 
 static uint32_t iotlb_reg(struct env *e)
 {
@@ -131,14 +131,14 @@ static void enable(struct env *e)
  * SID_A, translation enabled. */
 static void env_init(struct env *e, const struct model_config *cfg, unsigned levels)
 {
-	struct posix_machine_config mc = { .mem_size = 64ull << 20 };
+	struct dmar_posix_machine_config mc = { .mem_size = 64ull << 20 };
 
 	memset(e, 0, sizeof(*e));
-	e->pm = posix_machine_create(&mc);
+	e->pm = dmar_posix_machine_create(&mc);
 	REQUIRE(e->pm != NULL);
-	e->m = posix_machine_add_unit(e->pm, UNIT_BASE, cfg);
+	e->m = dmar_posix_machine_add_unit(e->pm, UNIT_BASE, cfg);
 	REQUIRE(e->m != NULL);
-	e->os = posix_machine_os(e->pm);
+	e->os = dmar_posix_machine_os(e->pm);
 	e->root = new_page(e);
 	e->slpt = new_page(e);
 	e->levels = levels;
@@ -148,14 +148,14 @@ static void env_init(struct env *e, const struct model_config *cfg, unsigned lev
 
 static void env_fini(struct env *e)
 {
-	posix_machine_destroy(e->pm);
+	dmar_posix_machine_destroy(e->pm);
 }
 
 static uint64_t dma_buf(struct env *e, size_t size, void **va)
 {
 	uint64_t pa = 0;
 
-	*va = posix_machine_alloc_dma(e->pm, size, 4096, &pa);
+	*va = dmar_posix_machine_alloc_dma(e->pm, size, 4096, &pa);
 	REQUIRE(*va != NULL);
 	return pa;
 }
@@ -163,7 +163,7 @@ static uint64_t dma_buf(struct env *e, size_t size, void **va)
 static int dma(struct env *e, uint16_t sid, uint64_t iova, void *buf, size_t len,
 	       enum model_dir dir, struct model_fault *f)
 {
-	return model_dma(e->m, sid, iova, buf, len, dir, f);
+	return dmar_model_dma(e->m, sid, iova, buf, len, dir, f);
 }
 
 static int dma_write_byte(struct env *e, uint16_t sid, uint64_t iova, uint8_t v)
@@ -194,9 +194,9 @@ TEST(default_config_is_qemu_7_2)
 	struct model_config cfg;
 	struct env e;
 
-	model_config_default(&cfg);
-	CHECK_EQ(model_config_cap(&cfg), 0x00d2008c22260206ull);
-	CHECK_EQ(model_config_ecap(&cfg), 0xf00f4aull);
+	dmar_model_config_default(&cfg);
+	CHECK_EQ(dmar_model_config_cap(&cfg), 0x00d2008c22260206ull);
+	CHECK_EQ(dmar_model_config_ecap(&cfg), 0xf00f4aull);
 	env_init(&e, &cfg, 3);
 	CHECK_EQ(rd32(&e, VTD_VER_REG), 0x10);
 	CHECK_EQ(rd64(&e, VTD_CAP_REG), 0x00d2008c22260206ull);
@@ -214,7 +214,7 @@ TEST(config_fields_encode_into_cap_and_ecap)
 	struct model_config cfg;
 	uint64_t cap, ecap;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.sagaw = VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57;
 	cfg.mgaw = 57;
 	cfg.nfr = 8;
@@ -223,8 +223,8 @@ TEST(config_fields_encode_into_cap_and_ecap)
 	cfg.c = true;
 	cfg.sc = true;
 	cfg.nd = 2;
-	cap = model_config_cap(&cfg);
-	ecap = model_config_ecap(&cfg);
+	cap = dmar_model_config_cap(&cfg);
+	ecap = dmar_model_config_ecap(&cfg);
 	CHECK_EQ(VTD_CAP_SAGAW(cap), 0xe);
 	CHECK_EQ(VTD_CAP_MGAW(cap), 57);
 	CHECK_EQ(VTD_CAP_NFR(cap), 8);
@@ -241,12 +241,12 @@ TEST(inconsistent_config_is_refused)
 	struct model_config cfg;
 	struct model_mem_ops ops = { 0 };
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.nfr = 0;
-	CHECK(model_create(&cfg, &ops, NULL) == NULL);
-	model_config_default(&cfg);
+	CHECK(dmar_model_create(&cfg, &ops, NULL) == NULL);
+	dmar_model_config_default(&cfg);
 	cfg.fro = cfg.iro; /* fault registers on top of the IOTLB registers */
-	CHECK(model_create(&cfg, &ops, NULL) == NULL);
+	CHECK(dmar_model_create(&cfg, &ops, NULL) == NULL);
 }
 
 /* ---- registers ---- */
@@ -256,7 +256,7 @@ TEST(read_only_and_reserved_fields_keep_their_values)
 	struct model_config cfg;
 	struct env e;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	wr64(&e, VTD_CAP_REG, 0);
 	wr32(&e, VTD_VER_REG, 0x77);
@@ -278,7 +278,7 @@ TEST(read_only_and_reserved_fields_keep_their_values)
 	/* Outside the register window: all ones. */
 	CHECK_EQ(rd32(&e, 0x2000), 0xffffffffu);
 	CHECK_EQ(rd32(&e, 0x21), 0xffffffffu);
-	CHECK(model_stats(e.m)->reg_writes_ignored >= 3);
+	CHECK(dmar_model_stats(e.m)->reg_writes_ignored >= 3);
 	env_fini(&e);
 }
 
@@ -287,7 +287,7 @@ TEST(persistent_and_one_shot_gcmd_commands)
 	struct model_config cfg;
 	struct env e;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	/* A write without TE turns translation off: TE is persistent. */
 	wr32(&e, VTD_GCMD_REG, (uint32_t)VTD_GCMD_QIE);
@@ -298,7 +298,7 @@ TEST(persistent_and_one_shot_gcmd_commands)
 	/* WBF is not implemented without CAP.RWBF: no status. */
 	wr32(&e, VTD_GCMD_REG, (uint32_t)(VTD_GCMD_QIE | VTD_GCMD_WBF));
 	CHECK(!(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_WBFS));
-	CHECK_EQ(model_stats(e.m)->wbf, 0);
+	CHECK_EQ(dmar_model_stats(e.m)->wbf, 0);
 	wr32(&e, VTD_GCMD_REG, 0);
 	CHECK_EQ(rd32(&e, VTD_GSTS_REG) & (VTD_GSTS_TES | VTD_GSTS_QIES), 0);
 	env_fini(&e);
@@ -309,14 +309,14 @@ TEST(register_access_is_counted)
 	struct model_config cfg;
 	struct env e;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
-	model_stats_reset(e.m);
+	dmar_model_stats_reset(e.m);
 	rd32(&e, VTD_GSTS_REG);
 	rd64(&e, VTD_CAP_REG);
 	wr32(&e, VTD_FEDATA_REG, 5);
-	CHECK_EQ(model_stats(e.m)->reg_reads, 2);
-	CHECK_EQ(model_stats(e.m)->reg_writes, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->reg_reads, 2);
+	CHECK_EQ(dmar_model_stats(e.m)->reg_writes, 1);
 	CHECK_EQ(rd32(&e, VTD_FEDATA_REG), 5);
 	env_fini(&e);
 }
@@ -328,7 +328,7 @@ TEST(translation_at_3_4_and_5_levels)
 	static const unsigned levels[] = { 3, 4, 5 };
 	struct model_config cfg;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.sagaw = VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57;
 	cfg.mgaw = 57;
 	for (unsigned i = 0; i < 3; i++) {
@@ -343,10 +343,11 @@ TEST(translation_at_3_4_and_5_levels)
 		CHECK_EQ(dma(&e, SID_A, iova + 0x40, data, sizeof(data), MODEL_DMA_WRITE, NULL), 0);
 		CHECK_EQ(mem[0x40], 0xa5);
 		CHECK_EQ(mem[0x3f], 0);
-		CHECK_EQ(model_translate(e.m, SID_A, iova + 0x123, MODEL_DMA_READ, &out, NULL), 0);
+		CHECK_EQ(dmar_model_translate(e.m, SID_A, iova + 0x123, MODEL_DMA_READ, &out,
+					      NULL), 0);
 		CHECK_EQ(out, pa + 0x123);
 		/* One bit beyond the domain's width. */
-		CHECK_EQ(model_translate(e.m, SID_A, 1ull << (12 + 9 * levels[i]),
+		CHECK_EQ(dmar_model_translate(e.m, SID_A, 1ull << (12 + 9 * levels[i]),
 					 MODEL_DMA_READ, &out, NULL),
 			 VTD_FR_ADDR_BEYOND_AW);
 		env_fini(&e);
@@ -359,26 +360,28 @@ TEST(superpages_where_sllps_allows)
 	struct env e;
 	uint64_t out;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	map(&e, 0x40000000ull, 0x80000000ull, 3, RW);  /* 1 GiB */
 	map(&e, 0x200000ull, 0x1600000ull, 2, VTD_SL_R); /* 2 MiB */
-	CHECK_EQ(model_translate(e.m, SID_A, 0x40000000ull + 0x12345678, MODEL_DMA_WRITE, &out, NULL), 0);
+	CHECK_EQ(dmar_model_translate(e.m, SID_A, 0x40000000ull + 0x12345678, MODEL_DMA_WRITE,
+				      &out, NULL), 0);
 	CHECK_EQ(out, 0x80000000ull + 0x12345678);
-	CHECK_EQ(model_translate(e.m, SID_A, 0x3fffff, MODEL_DMA_READ, &out, NULL), 0);
+	CHECK_EQ(dmar_model_translate(e.m, SID_A, 0x3fffff, MODEL_DMA_READ, &out, NULL), 0);
 	CHECK_EQ(out, 0x17fffffull);
-	CHECK_EQ(model_translate(e.m, SID_A, 0x3fffff, MODEL_DMA_WRITE, &out, NULL), VTD_FR_WRITE);
+	CHECK_EQ(dmar_model_translate(e.m, SID_A, 0x3fffff, MODEL_DMA_WRITE, &out, NULL),
+		 VTD_FR_WRITE);
 	env_fini(&e);
 
 	/* Without 1 GiB support the PS bit at level 3 is reserved. */
 	cfg.sllps = 1;
 	env_init(&e, &cfg, 3);
 	map(&e, 0x40000000ull, 0x80000000ull, 3, RW);
-	CHECK_EQ(model_translate(e.m, SID_A, 0x40000000ull, MODEL_DMA_READ, &out, NULL),
+	CHECK_EQ(dmar_model_translate(e.m, SID_A, 0x40000000ull, MODEL_DMA_READ, &out, NULL),
 		 VTD_FR_PAGING_RSVD);
 	/* A 2 MiB entry with address bits below 2 MiB set is reserved too. */
 	map(&e, 0x200000ull, 0x1601000ull, 2, RW);
-	CHECK_EQ(model_translate(e.m, SID_A, 0x200000ull, MODEL_DMA_READ, &out, NULL),
+	CHECK_EQ(dmar_model_translate(e.m, SID_A, 0x200000ull, MODEL_DMA_READ, &out, NULL),
 		 VTD_FR_PAGING_RSVD);
 	env_fini(&e);
 }
@@ -390,14 +393,14 @@ TEST(pass_through_context_goes_untranslated)
 	uint8_t *mem;
 	uint64_t pa, out;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&mem);
 	set_context(&e, SID_B, VTD_CTX_LO_TT(VTD_TT_PASSTHROUGH) | VTD_CTX_LO_P,
 		    VTD_CTX_HI_AW(1) | VTD_CTX_HI_DID(2));
 	CHECK_EQ(dma_write_byte(&e, SID_B, pa + 7, 0x5a), 0);
 	CHECK_EQ(mem[7], 0x5a);
-	CHECK_EQ(model_translate(e.m, SID_B, pa, MODEL_DMA_READ, &out, NULL), 0);
+	CHECK_EQ(dmar_model_translate(e.m, SID_B, pa, MODEL_DMA_READ, &out, NULL), 0);
 	CHECK_EQ(out, pa);
 	env_fini(&e);
 
@@ -405,7 +408,7 @@ TEST(pass_through_context_goes_untranslated)
 	env_init(&e, &cfg, 3);
 	set_context(&e, SID_B, VTD_CTX_LO_TT(VTD_TT_PASSTHROUGH) | VTD_CTX_LO_P,
 		    VTD_CTX_HI_AW(1) | VTD_CTX_HI_DID(2));
-	CHECK_EQ(model_translate(e.m, SID_B, 0x1000, MODEL_DMA_READ, &out, NULL),
+	CHECK_EQ(dmar_model_translate(e.m, SID_B, 0x1000, MODEL_DMA_READ, &out, NULL),
 		 VTD_FR_CTX_INVALID);
 	env_fini(&e);
 }
@@ -417,7 +420,7 @@ TEST(translation_disabled_is_untranslated)
 	uint8_t *mem;
 	uint64_t pa;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	wr32(&e, VTD_GCMD_REG, 0);
 	pa = dma_buf(&e, 4096, (void **)&mem);
@@ -425,7 +428,7 @@ TEST(translation_disabled_is_untranslated)
 	CHECK_EQ(mem[9], 0x11);
 	/* Outside memory: a bus error, not a remapping fault. */
 	CHECK_EQ(dma_write_byte(&e, SID_B, 0x1000, 1), MODEL_DMA_BUS_ERROR);
-	CHECK_EQ(model_stats(e.m)->faults_recorded, 0);
+	CHECK_EQ(dmar_model_stats(e.m)->faults_recorded, 0);
 	env_fini(&e);
 }
 
@@ -437,7 +440,7 @@ TEST(dma_crossing_pages_follows_each_page)
 	uint64_t pa, pb;
 	struct model_fault f;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
 	pb = dma_buf(&e, 4096, (void **)&b);
@@ -525,7 +528,7 @@ TEST(every_fault_reason_is_recorded_with_its_code)
 	};
 	struct model_config cfg;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(reasons); i++) {
 		struct env e;
 		struct model_fault f;
@@ -543,7 +546,7 @@ TEST(every_fault_reason_is_recorded_with_its_code)
 			wr64(&e, VTD_RTADDR_REG, 0x7ffff000ull);
 			wr32(&e, VTD_GCMD_REG, (uint32_t)(VTD_GCMD_TE | VTD_GCMD_SRTP));
 		}
-		CHECK_EQ(model_translate(e.m, SID_B, iova, dir, &out, &why), r);
+		CHECK_EQ(dmar_model_translate(e.m, SID_B, iova, dir, &out, &why), r);
 		CHECK_EQ(why, r);
 		CHECK_EQ(dma(&e, SID_B, iova + 0x10, &byte, 1, dir, &f), r);
 		CHECK_EQ(f.reason, r);
@@ -571,14 +574,14 @@ TEST(fpd_suppresses_recording)
 	uint8_t byte = 0;
 	uint64_t slpt;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	slpt = new_page(&e);
 	set_context(&e, SID_B, slpt | VTD_CTX_LO_FPD | VTD_CTX_LO_P,
 		    VTD_CTX_HI_AW(1) | VTD_CTX_HI_DID(2));
 	CHECK_EQ(dma(&e, SID_B, 0x1000, &byte, 1, MODEL_DMA_READ, &f), VTD_FR_READ);
 	CHECK(!f.recorded);
-	CHECK_EQ(model_stats(e.m)->faults_suppressed, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->faults_suppressed, 1);
 	CHECK_EQ(rd32(&e, VTD_FSTS_REG), 0);
 	CHECK(!(rd64(&e, frcd(&e, 0) + 8) & VTD_FRCD_HI_F));
 	env_fini(&e);
@@ -591,7 +594,7 @@ TEST(one_recording_register_overflows_until_serviced)
 	struct model_fault f;
 	uint8_t byte = 0;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	CHECK_EQ(dma(&e, SID_A, 0x1000, &byte, 1, MODEL_DMA_READ, &f), VTD_FR_READ);
 	CHECK(f.recorded);
@@ -608,8 +611,8 @@ TEST(one_recording_register_overflows_until_serviced)
 	CHECK_EQ(dma(&e, SID_A, 0x4000, &byte, 1, MODEL_DMA_READ, &f), VTD_FR_READ);
 	CHECK(f.recorded);
 	CHECK_EQ(rd64(&e, frcd(&e, 0)), 0x4000);
-	CHECK_EQ(model_stats(e.m)->faults_recorded, 2);
-	CHECK_EQ(model_stats(e.m)->faults_overflowed, 2);
+	CHECK_EQ(dmar_model_stats(e.m)->faults_recorded, 2);
+	CHECK_EQ(dmar_model_stats(e.m)->faults_overflowed, 2);
 	env_fini(&e);
 }
 
@@ -621,7 +624,7 @@ TEST(eight_recording_registers_fill_in_order)
 	uint8_t byte = 0;
 	unsigned i;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.nfr = 8;
 	env_init(&e, &cfg, 3);
 	for (i = 0; i < 8; i++) {
@@ -652,19 +655,19 @@ TEST(fault_event_honours_the_interrupt_mask)
 	struct env e;
 	uint8_t byte = 0;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	/* Masked (reset state): IP is set, nothing delivered until unmasked. */
 	dma(&e, SID_A, 0x1000, &byte, 1, MODEL_DMA_READ, NULL);
 	CHECK(rd32(&e, VTD_FECTL_REG) & VTD_FECTL_IP);
-	CHECK_EQ(posix_machine_irqs(e.pm, MODEL_IRQ_FAULT), 0);
+	CHECK_EQ(dmar_posix_machine_irqs(e.pm, MODEL_IRQ_FAULT), 0);
 	wr32(&e, VTD_FECTL_REG, 0);
-	CHECK_EQ(posix_machine_irqs(e.pm, MODEL_IRQ_FAULT), 1);
+	CHECK_EQ(dmar_posix_machine_irqs(e.pm, MODEL_IRQ_FAULT), 1);
 	CHECK(!(rd32(&e, VTD_FECTL_REG) & VTD_FECTL_IP));
 	/* Unmasked: a new fault after servicing is delivered at once. */
 	wr32(&e, frcd(&e, 0) + 12, 1u << 31);
 	dma(&e, SID_A, 0x2000, &byte, 1, MODEL_DMA_READ, NULL);
-	CHECK_EQ(posix_machine_irqs(e.pm, MODEL_IRQ_FAULT), 2);
+	CHECK_EQ(dmar_posix_machine_irqs(e.pm, MODEL_IRQ_FAULT), 2);
 	env_fini(&e);
 }
 
@@ -677,20 +680,20 @@ TEST(stale_iotlb_entry_until_page_selective_invalidation)
 	uint8_t *a, *b;
 	uint64_t pa, pb, out;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
 	pb = dma_buf(&e, 4096, (void **)&b);
 	map(&e, 0x5000, pa, 1, RW);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x5000, 1), 0);
-	CHECK_EQ(model_stats(e.m)->iotlb_misses, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->iotlb_misses, 1);
 	map(&e, 0x5000, pb, 1, RW); /* PTE changed, no invalidation */
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x5000, 2), 0);
 	CHECK_EQ(a[0], 2);
 	CHECK_EQ(b[0], 0);
-	CHECK_EQ(model_stats(e.m)->iotlb_hits, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->iotlb_hits, 1);
 	/* The tables say otherwise. */
-	CHECK_EQ(model_translate(e.m, SID_A, 0x5000, MODEL_DMA_WRITE, &out, NULL), 0);
+	CHECK_EQ(dmar_model_translate(e.m, SID_A, 0x5000, MODEL_DMA_WRITE, &out, NULL), 0);
 	CHECK_EQ(out, pb);
 	/* Invalidating another page or domain changes nothing. */
 	inval_iotlb_page(&e, 1, 0x6000, 0, false);
@@ -702,8 +705,8 @@ TEST(stale_iotlb_entry_until_page_selective_invalidation)
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x5000, 4), 0);
 	CHECK_EQ(b[0], 4);
 	CHECK_EQ(a[0], 3);
-	CHECK_EQ(model_stats(e.m)->iotlb_inval[VTD_IOTLB_PAGE], 3);
-	CHECK_EQ(model_stats(e.m)->iotlb_inval_pages, 3);
+	CHECK_EQ(dmar_model_stats(e.m)->iotlb_inval[VTD_IOTLB_PAGE], 3);
+	CHECK_EQ(dmar_model_stats(e.m)->iotlb_inval_pages, 3);
 	env_fini(&e);
 }
 
@@ -713,34 +716,34 @@ TEST(address_mask_covers_a_range_and_mamv_limits_it)
 	struct env e;
 	uint32_t off;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	for (uint64_t i = 0; i < 8; i++) {
 		map(&e, 0x100000 + i * 0x1000, 0x43000000 + i * 0x1000, 1, RW);
 		CHECK_EQ(dma_write_byte(&e, SID_A, 0x100000 + i * 0x1000, 1), 0);
 	}
-	CHECK_EQ(model_iotlb_entries(e.m), 8);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 8);
 	inval_iotlb_page(&e, 1, 0x104000, 2, false); /* 4 pages from 0x104000 */
-	CHECK_EQ(model_iotlb_entries(e.m), 4);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 4);
 	/* AM beyond MAMV (18) is refused: IAIG reads 0. */
 	off = iotlb_reg(&e);
 	wr64(&e, off - 8, 0x100000 | 19);
 	wr64(&e, off, VTD_IOTLB_IVT | VTD_IOTLB_IIRG(VTD_IOTLB_PAGE) | VTD_IOTLB_DID(1));
 	CHECK_EQ(VTD_IOTLB_IAIG(rd64(&e, off)), 0);
 	CHECK(!(rd64(&e, off) & VTD_IOTLB_IVT));
-	CHECK_EQ(model_iotlb_entries(e.m), 4);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 4);
 	/* Domain-selective empties the domain. */
 	wr64(&e, off, VTD_IOTLB_IVT | VTD_IOTLB_IIRG(VTD_IOTLB_DOMAIN) | VTD_IOTLB_DID(1));
 	CHECK_EQ(VTD_IOTLB_IAIG(rd64(&e, off)), VTD_IOTLB_DOMAIN);
-	CHECK_EQ(model_iotlb_entries(e.m), 0);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 0);
 	/* A wide mask (2 MiB from 0) covers them all; the 2 MiB above stays. */
 	for (uint64_t i = 0; i < 8; i++)
 		CHECK_EQ(dma_write_byte(&e, SID_A, 0x100000 + i * 0x1000, 1), 0);
 	map(&e, 0x200000, 0x43000000, 1, RW);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x200000, 1), 0);
-	CHECK_EQ(model_iotlb_entries(e.m), 9);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 9);
 	inval_iotlb_page(&e, 1, 0, 9, false);
-	CHECK_EQ(model_iotlb_entries(e.m), 1);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 1);
 	env_fini(&e);
 
 	/* Without PSI a page-selective request is done domain-wide, as IAIG reports. */
@@ -753,7 +756,7 @@ TEST(address_mask_covers_a_range_and_mamv_limits_it)
 	dma_write_byte(&e, SID_A, 0x200000, 1);
 	inval_iotlb_page(&e, 1, 0x100000, 0, false);
 	CHECK_EQ(VTD_IOTLB_IAIG(rd64(&e, iotlb_reg(&e))), VTD_IOTLB_DOMAIN);
-	CHECK_EQ(model_iotlb_entries(e.m), 0);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 0);
 	env_fini(&e);
 }
 
@@ -764,7 +767,7 @@ TEST(invalidation_hint_keeps_paging_structure_cache)
 	uint8_t *a, *b;
 	uint64_t pa, pb, pde, new_pt;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
 	pb = dma_buf(&e, 4096, (void **)&b);
@@ -779,7 +782,7 @@ TEST(invalidation_hint_keeps_paging_structure_cache)
 	inval_iotlb_page(&e, 1, 0x200000, 0, true);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x200000, 2), 0);
 	CHECK_EQ(a[0], 2);
-	CHECK(model_stats(e.m)->psc_hits >= 1);
+	CHECK(dmar_model_stats(e.m)->psc_hits >= 1);
 	inval_iotlb_page(&e, 1, 0x200000, 0, false);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x200000, 3), 0);
 	CHECK_EQ(b[0], 3);
@@ -793,12 +796,12 @@ TEST(stale_context_entry_until_device_invalidation)
 	uint8_t *a;
 	uint64_t pa, slpt2;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
 	map(&e, 0x1000, pa, 1, RW);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x1000, 1), 0);
-	CHECK_EQ(model_ctx_entries(e.m), 1);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 1);
 	/* Move SID_A to an empty domain 2 without invalidating its context entry. */
 	slpt2 = new_page(&e);
 	attach(&e, SID_A, 2, slpt2, 3);
@@ -813,10 +816,10 @@ TEST(stale_context_entry_until_device_invalidation)
 	wr64(&e, VTD_CCMD_REG, VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_DEVICE) |
 				       VTD_CCMD_SID(SID_A + 1) | VTD_CCMD_FM(3) | VTD_CCMD_DID(1));
 	CHECK_EQ(VTD_CCMD_CAIG(rd64(&e, VTD_CCMD_REG)), VTD_CC_DEVICE);
-	CHECK_EQ(model_ctx_entries(e.m), 0);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 0);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x1000, 4), VTD_FR_WRITE);
 	CHECK_EQ(a[0], 3);
-	CHECK_EQ(model_stats(e.m)->cc_inval[VTD_CC_DEVICE], 3);
+	CHECK_EQ(dmar_model_stats(e.m)->cc_inval[VTD_CC_DEVICE], 3);
 	env_fini(&e);
 }
 
@@ -827,7 +830,7 @@ TEST(caching_mode_caches_not_present_entries)
 	uint8_t *a;
 	uint64_t pa;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.cm = true;
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
@@ -862,15 +865,15 @@ TEST(iotlb_capacity_empties_the_cache_when_full)
 	struct model_config cfg;
 	struct env e;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.iotlb_capacity = 4;
 	env_init(&e, &cfg, 3);
 	for (uint64_t i = 0; i < 6; i++) {
 		map(&e, i * 0x1000, 0x43000000 + i * 0x1000, 1, RW);
 		CHECK_EQ(dma_write_byte(&e, SID_A, i * 0x1000, 1), 0);
-		CHECK(model_iotlb_entries(e.m) <= 4);
+		CHECK(dmar_model_iotlb_entries(e.m) <= 4);
 	}
-	CHECK_EQ(model_iotlb_entries(e.m), 2);
+	CHECK_EQ(dmar_model_iotlb_entries(e.m), 2);
 	env_fini(&e);
 }
 
@@ -926,7 +929,7 @@ TEST(queued_invalidation_processes_descriptors_in_order)
 	uint8_t *a, *b;
 	uint64_t pa, pb;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
 	pb = dma_buf(&e, 4096, (void **)&b);
@@ -943,16 +946,16 @@ TEST(queued_invalidation_processes_descriptors_in_order)
 	CHECK_EQ(rd64(&e, VTD_IQH_REG), 4u << VTD_IQ_INDEX_SHIFT);
 	CHECK(rd32(&e, VTD_ICS_REG) & VTD_ICS_IWC);
 	CHECK(rd32(&e, VTD_IECTL_REG) & VTD_FECTL_IP); /* masked at reset */
-	CHECK_EQ(model_stats(e.m)->qi_desc[VTD_INV_CC], 1);
-	CHECK_EQ(model_stats(e.m)->qi_desc[VTD_INV_IOTLB], 1);
-	CHECK_EQ(model_stats(e.m)->qi_desc[VTD_INV_IEC], 1);
-	CHECK_EQ(model_stats(e.m)->qi_wait, 1);
-	CHECK_EQ(model_stats(e.m)->cc_inval[VTD_CC_GLOBAL], 1);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_desc[VTD_INV_CC], 1);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_desc[VTD_INV_IOTLB], 1);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_desc[VTD_INV_IEC], 1);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_wait, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->cc_inval[VTD_CC_GLOBAL], 1);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x1000, 5), 0);
 	CHECK_EQ(b[0], 5);
 	/* Unmasking delivers the pending completion event. */
 	wr32(&e, VTD_IECTL_REG, 0);
-	CHECK_EQ(posix_machine_irqs(e.pm, MODEL_IRQ_INVAL), 1);
+	CHECK_EQ(dmar_posix_machine_irqs(e.pm, MODEL_IRQ_INVAL), 1);
 	env_fini(&e);
 }
 
@@ -962,7 +965,7 @@ TEST(invalid_descriptor_sets_iqe_and_stops_the_queue)
 	struct env e;
 	struct qi q;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	qi_enable(&e, &q);
 	qi_push_wait(&q, 1, false);
@@ -972,7 +975,7 @@ TEST(invalid_descriptor_sets_iqe_and_stops_the_queue)
 	CHECK_EQ(*q.status, 1);
 	CHECK(rd32(&e, VTD_FSTS_REG) & VTD_FSTS_IQE);
 	CHECK_EQ(rd64(&e, VTD_IQH_REG), 1u << VTD_IQ_INDEX_SHIFT);
-	CHECK_EQ(model_stats(e.m)->qi_errors, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_errors, 1);
 	/* More work is not processed while IQE is set. */
 	qi_push_wait(&q, 3, false);
 	qi_submit(&e, &q);
@@ -1010,7 +1013,7 @@ TEST(register_invalidation_is_ignored_once_qi_is_on)
 	struct qi q;
 	int i;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	qi_enable(&e, &q);
 	wr64(&e, VTD_CCMD_REG, VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_GLOBAL));
@@ -1019,8 +1022,8 @@ TEST(register_invalidation_is_ignored_once_qi_is_on)
 		CHECK(rd64(&e, VTD_CCMD_REG) & VTD_CCMD_ICC);
 		CHECK(rd64(&e, iotlb_reg(&e)) & VTD_IOTLB_IVT);
 	}
-	CHECK_EQ(model_stats(e.m)->cc_inval[VTD_CC_GLOBAL], 0);
-	CHECK_EQ(model_stats(e.m)->iotlb_inval[VTD_IOTLB_GLOBAL], 0);
+	CHECK_EQ(dmar_model_stats(e.m)->cc_inval[VTD_CC_GLOBAL], 0);
+	CHECK_EQ(dmar_model_stats(e.m)->iotlb_inval[VTD_IOTLB_GLOBAL], 0);
 	/* Disabling QI resets IQH. */
 	qi_push_wait(&q, 1, false);
 	qi_submit(&e, &q);
@@ -1039,7 +1042,7 @@ TEST(rwbf_table_writes_visible_only_after_wbf)
 	uint8_t *a;
 	uint64_t pa;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.rwbf = true;
 	cfg.c = true;
 	env_init(&e, &cfg, 3);
@@ -1049,7 +1052,7 @@ TEST(rwbf_table_writes_visible_only_after_wbf)
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x1000, 1), VTD_FR_WRITE);
 	wr32(&e, VTD_GCMD_REG, (uint32_t)(VTD_GCMD_TE | VTD_GCMD_WBF));
 	CHECK(!(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_WBFS));
-	CHECK_EQ(model_stats(e.m)->wbf, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->wbf, 1);
 	CHECK_EQ(dma_write_byte(&e, SID_A, 0x1000, 6), 0);
 	CHECK_EQ(a[0], 6);
 	env_fini(&e);
@@ -1061,30 +1064,30 @@ TEST(status_bits_take_n_polls_or_never_come)
 	struct env e;
 	int i;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
-	model_set_ack_delay(e.m, MODEL_ACK_TE, 3);
+	dmar_model_set_ack_delay(e.m, MODEL_ACK_TE, 3);
 	wr32(&e, VTD_GCMD_REG, 0);
 	for (i = 0; i < 3; i++)
 		CHECK(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_TES);
 	CHECK(!(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_TES));
 
-	model_set_ack_delay(e.m, MODEL_ACK_CCMD, 2);
+	dmar_model_set_ack_delay(e.m, MODEL_ACK_CCMD, 2);
 	wr64(&e, VTD_CCMD_REG, VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_GLOBAL));
 	CHECK(rd64(&e, VTD_CCMD_REG) & VTD_CCMD_ICC);
 	CHECK(rd64(&e, VTD_CCMD_REG) & VTD_CCMD_ICC);
 	CHECK(!(rd64(&e, VTD_CCMD_REG) & VTD_CCMD_ICC));
 	CHECK_EQ(VTD_CCMD_CAIG(rd64(&e, VTD_CCMD_REG)), VTD_CC_GLOBAL);
 
-	model_set_ack_delay(e.m, MODEL_ACK_SRTP, MODEL_NEVER);
+	dmar_model_set_ack_delay(e.m, MODEL_ACK_SRTP, MODEL_NEVER);
 	wr32(&e, VTD_GCMD_REG, (uint32_t)VTD_GCMD_SRTP);
 	for (i = 0; i < 1000; i++)
 		CHECK(!(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_RTPS));
 
-	model_set_ack_delay(e.m, MODEL_ACK_IOTLB, MODEL_NEVER);
+	dmar_model_set_ack_delay(e.m, MODEL_ACK_IOTLB, MODEL_NEVER);
 	wr64(&e, iotlb_reg(&e), VTD_IOTLB_IVT | VTD_IOTLB_IIRG(VTD_IOTLB_GLOBAL));
 	for (i = 0; i < 100; i++)
-		model_tick(e.m);
+		dmar_model_tick(e.m);
 	CHECK(rd64(&e, iotlb_reg(&e)) & VTD_IOTLB_IVT);
 	env_fini(&e);
 }
@@ -1095,18 +1098,18 @@ TEST(wait_descriptor_status_comes_after_n_polls)
 	struct env e;
 	struct qi q;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	qi_enable(&e, &q);
-	model_set_ack_delay(e.m, MODEL_ACK_QI, 5);
+	dmar_model_set_ack_delay(e.m, MODEL_ACK_QI, 5);
 	qi_push_wait(&q, 0x77, false);
 	qi_submit(&e, &q);
 	for (int i = 0; i < 5; i++) {
 		CHECK_EQ(*q.status, 0);
-		model_tick(e.m);
+		dmar_model_tick(e.m);
 	}
 	CHECK_EQ(*q.status, 0);
-	model_tick(e.m);
+	dmar_model_tick(e.m);
 	CHECK_EQ(*q.status, 0x77);
 	env_fini(&e);
 }
@@ -1117,10 +1120,10 @@ TEST(null_hw_acknowledges_everything_at_once)
 	struct env e;
 	struct qi q;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	cfg.null_hw = true;
 	env_init(&e, &cfg, 3);
-	model_set_ack_delay(e.m, MODEL_ACK_TE, MODEL_NEVER); /* ignored */
+	dmar_model_set_ack_delay(e.m, MODEL_ACK_TE, MODEL_NEVER); /* ignored */
 	wr32(&e, VTD_GCMD_REG, 0);
 	CHECK(!(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_TES));
 	wr64(&e, VTD_CCMD_REG, VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_DOMAIN));
@@ -1135,7 +1138,7 @@ TEST(null_hw_acknowledges_everything_at_once)
 	qi_submit(&e, &q);
 	CHECK_EQ(*q.status, 0x99);
 	CHECK_EQ(rd64(&e, VTD_IQH_REG), 2u << VTD_IQ_INDEX_SHIFT);
-	CHECK_EQ(model_stats(e.m)->qi_wait, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_wait, 1);
 	env_fini(&e);
 }
 
@@ -1148,7 +1151,7 @@ TEST(sixty_four_bit_registers_as_two_halves)
 	uint8_t *a;
 	uint64_t pa;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	pa = dma_buf(&e, 4096, (void **)&a);
 	map(&e, 0x1000, pa, 1, RW);
@@ -1158,9 +1161,9 @@ TEST(sixty_four_bit_registers_as_two_halves)
 	CHECK_EQ(rd64(&e, VTD_RTADDR_REG), 0x112345000ull);
 	/* CCMD: the low half alone does nothing, the high half with ICC runs it. */
 	wr32(&e, VTD_CCMD_REG, 0);
-	CHECK_EQ(model_ctx_entries(e.m), 1);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 1);
 	wr32(&e, VTD_CCMD_REG + 4, (uint32_t)((VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_GLOBAL)) >> 32));
-	CHECK_EQ(model_ctx_entries(e.m), 0);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 0);
 	CHECK_EQ(rd32(&e, VTD_CCMD_REG + 4) >> 27 & 3, VTD_CC_GLOBAL); /* CAIG */
 	env_fini(&e);
 }
@@ -1170,20 +1173,20 @@ TEST(domain_selective_context_invalidation_spares_other_domains)
 	struct model_config cfg;
 	struct env e;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	attach(&e, SID_B, 2, new_page(&e), 3);
 	dma_write_byte(&e, SID_A, 0x1000, 1);
 	dma_write_byte(&e, SID_B, 0x1000, 1);
-	CHECK_EQ(model_ctx_entries(e.m), 2);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 2);
 	wr64(&e, VTD_CCMD_REG, VTD_CCMD_ICC | VTD_CCMD_CIRG(VTD_CC_DOMAIN) | VTD_CCMD_DID(2));
 	CHECK_EQ(VTD_CCMD_CAIG(rd64(&e, VTD_CCMD_REG)), VTD_CC_DOMAIN);
-	CHECK_EQ(model_ctx_entries(e.m), 1);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 1);
 	/* Granularity 0 is invalid: CAIG 0, nothing done. */
 	wr64(&e, VTD_CCMD_REG, VTD_CCMD_ICC);
 	CHECK_EQ(VTD_CCMD_CAIG(rd64(&e, VTD_CCMD_REG)), 0);
 	CHECK(!(rd64(&e, VTD_CCMD_REG) & VTD_CCMD_ICC));
-	CHECK_EQ(model_ctx_entries(e.m), 1);
+	CHECK_EQ(dmar_model_ctx_entries(e.m), 1);
 	env_fini(&e);
 }
 
@@ -1193,7 +1196,7 @@ TEST(queue_wraps_around_its_end)
 	struct env e;
 	struct qi q;
 
-	model_config_default(&cfg);
+	dmar_model_config_default(&cfg);
 	env_init(&e, &cfg, 3);
 	qi_enable(&e, &q);
 	for (unsigned batch = 0; batch < 10; batch++) {
@@ -1204,7 +1207,7 @@ TEST(queue_wraps_around_its_end)
 		CHECK_EQ(*q.status, batch + 1);
 		CHECK_EQ(rd64(&e, VTD_IQH_REG), (uint64_t)q.tail << VTD_IQ_INDEX_SHIFT);
 	}
-	CHECK_EQ(model_stats(e.m)->qi_desc[VTD_INV_IEC], 390);
+	CHECK_EQ(dmar_model_stats(e.m)->qi_desc[VTD_INV_IEC], 390);
 	/* A tail beyond a one-page ring is an error. */
 	wr64(&e, VTD_IQT_REG, 300u << VTD_IQ_INDEX_SHIFT);
 	CHECK(rd32(&e, VTD_FSTS_REG) & VTD_FSTS_IQE);
@@ -1223,7 +1226,7 @@ TEST(garbage_registers_and_tables_never_crash)
 		struct env e;
 		uint64_t pages[8];
 
-		model_config_default(&cfg);
+		dmar_model_config_default(&cfg);
 		cfg.cm = round & 1;
 		cfg.nfr = 1 + round % 4;
 		cfg.sagaw = VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57;

@@ -377,7 +377,7 @@ static void snapshot_check(const struct fake *f, const struct pgtable *pt, struc
 static struct pgtable *pt_new(struct fake *f, unsigned levels, unsigned sp)
 {
 	static struct pgtable pt;
-	REQUIRE_OK(pgtable_init(&pt, &f->os, levels, sp, f->coherent));
+	REQUIRE_OK(dmar__pgtable_init(&pt, &f->os, levels, sp, f->coherent));
 	return &pt;
 }
 
@@ -398,8 +398,8 @@ static uint64_t unit_phys(const struct fake *f, const struct pgtable *pt, uint64
 static void unmap_all(struct pgtable *pt, uint64_t iova, uint64_t size)
 {
 	struct pgtable_flush fl;
-	CHECK_OK(pgtable_unmap(pt, iova, size, &fl));
-	pgtable_flush_done(pt, &fl);
+	CHECK_OK(dmar__pgtable_unmap(pt, iova, size, &fl));
+	dmar__pgtable_flush_done(pt, &fl);
 }
 
 /* ------------------------------------------------------------------ unit tests --- */
@@ -409,15 +409,15 @@ TEST(init_rejects_bad_arguments)
 	struct fake *f = fake_new(true);
 	struct pgtable pt;
 
-	CHECK_EQ(pgtable_init(&pt, &f->os, 2, 0, true), DMAR_EINVAL);
-	CHECK_EQ(pgtable_init(&pt, &f->os, 6, 0, true), DMAR_EINVAL);
-	CHECK_EQ(pgtable_init(&pt, &f->os, 4, 4, true), DMAR_EINVAL);
-	CHECK_EQ(pgtable_init(&pt, NULL, 4, 0, true), DMAR_EINVAL);
-	CHECK_EQ(pgtable_init(NULL, &f->os, 4, 0, true), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_init(&pt, &f->os, 2, 0, true), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_init(&pt, &f->os, 6, 0, true), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_init(&pt, &f->os, 4, 4, true), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_init(&pt, NULL, 4, 0, true), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_init(NULL, &f->os, 4, 0, true), DMAR_EINVAL);
 	f->fail_countdown = 1;
-	CHECK_EQ(pgtable_init(&pt, &f->os, 4, 0, true), DMAR_ENOMEM);
-	pgtable_fini(&pt); /* harmless after a failed init */
-	CHECK_EQ(pgtable_map(&pt, 0, 0, PG, DMAR_PROT_RW), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_init(&pt, &f->os, 4, 0, true), DMAR_ENOMEM);
+	dmar__pgtable_fini(&pt); /* harmless after a failed init */
+	CHECK_EQ(dmar__pgtable_map(&pt, 0, 0, PG, DMAR_PROT_RW), DMAR_EINVAL);
 	CHECK_EQ(f->live_pages, 0);
 	fake_done(f);
 }
@@ -431,26 +431,26 @@ TEST(map_and_lookup_at_3_4_5_levels)
 		uint64_t iova = top - 3 * PG, phys = 0x123456789000ull, got, sz;
 		unsigned prot;
 
-		CHECK_OK(pgtable_map(pt, iova, phys, 3 * PG, DMAR_PROT_READ));
+		CHECK_OK(dmar__pgtable_map(pt, iova, phys, 3 * PG, DMAR_PROT_READ));
 		CHECK_EQ(pt->pages, levels); /* root and one table per lower level */
 		CHECK_EQ(f->live_pages, levels);
-		CHECK_OK(pgtable_lookup(pt, iova + PG + 0x10, &got, &prot, &sz));
+		CHECK_OK(dmar__pgtable_lookup(pt, iova + PG + 0x10, &got, &prot, &sz));
 		CHECK_EQ(got, phys + PG + 0x10);
 		CHECK_EQ(prot, DMAR_PROT_READ);
 		CHECK_EQ(sz, PG);
 		CHECK_EQ(unit_phys(f, pt, iova + 2 * PG + 7, NULL, NULL), phys + 2 * PG + 7);
-		CHECK_EQ(pgtable_lookup(pt, iova - PG, &got, NULL, NULL), DMAR_ENOENT);
-		CHECK_EQ(pgtable_lookup(pt, top, &got, NULL, NULL), DMAR_ERANGE);
-		CHECK_EQ(pgtable_map(pt, top, phys, PG, DMAR_PROT_RW), DMAR_ERANGE);
-		CHECK_EQ(pgtable_map(pt, top - PG, phys, 2 * PG, DMAR_PROT_RW), DMAR_ERANGE);
+		CHECK_EQ(dmar__pgtable_lookup(pt, iova - PG, &got, NULL, NULL), DMAR_ENOENT);
+		CHECK_EQ(dmar__pgtable_lookup(pt, top, &got, NULL, NULL), DMAR_ERANGE);
+		CHECK_EQ(dmar__pgtable_map(pt, top, phys, PG, DMAR_PROT_RW), DMAR_ERANGE);
+		CHECK_EQ(dmar__pgtable_map(pt, top - PG, phys, 2 * PG, DMAR_PROT_RW), DMAR_ERANGE);
 		unmap_all(pt, iova, 3 * PG);
 		/* the emptied leaf table stays linked (with the tables above it) */
 		CHECK_EQ(pt->pages, levels);
-		CHECK_EQ(pgtable_lookup(pt, iova, &got, NULL, NULL), DMAR_ENOENT);
-		CHECK_OK(pgtable_trim(pt, NULL));
+		CHECK_EQ(dmar__pgtable_lookup(pt, iova, &got, NULL, NULL), DMAR_ENOENT);
+		CHECK_OK(dmar__pgtable_trim(pt, NULL));
 		CHECK_EQ(pt->pages, 1);
 		CHECK_EQ(f->live_pages, 1);
-		pgtable_fini(pt);
+		dmar__pgtable_fini(pt);
 		fake_done(f);
 	}
 }
@@ -462,23 +462,25 @@ TEST(map_rejects_impossible_input_without_allocating)
 	uint64_t allocs = f->page_allocs;
 	struct pgtable_flush fl;
 
-	CHECK_EQ(pgtable_map(pt, 0x1001, 0, PG, DMAR_PROT_RW), DMAR_EINVAL);
-	CHECK_EQ(pgtable_map(pt, 0x1000, 0x10, PG, DMAR_PROT_RW), DMAR_EINVAL);
-	CHECK_EQ(pgtable_map(pt, 0x1000, 0, 100, DMAR_PROT_RW), DMAR_EINVAL);
-	CHECK_EQ(pgtable_map(pt, 0x1000, 0, 0, DMAR_PROT_RW), DMAR_EINVAL);
-	CHECK_EQ(pgtable_map(pt, 0x1000, 0, PG, 0), DMAR_EINVAL);
-	CHECK_EQ(pgtable_map(pt, 0x1000, 0, PG, 4), DMAR_EINVAL);
-	CHECK_EQ(pgtable_map(pt, 0xfffffffffffff000ull, 0, 2 * PG, DMAR_PROT_RW), DMAR_ERANGE);
-	CHECK_EQ(pgtable_map(pt, 0, 0xfffffffffffff000ull, 2 * PG, DMAR_PROT_RW), DMAR_ERANGE);
-	CHECK_EQ(pgtable_map(pt, 0, 1ull << 52, PG, DMAR_PROT_RW), DMAR_ERANGE);
-	CHECK_EQ(pgtable_map(pt, 1ull << 48, 0, PG, DMAR_PROT_RW), DMAR_ERANGE);
-	CHECK_EQ(pgtable_unmap(pt, 0x1001, PG, &fl), DMAR_EINVAL);
-	CHECK_EQ(pgtable_unmap(pt, 0x1000, 0, &fl), DMAR_EINVAL);
-	CHECK_EQ(pgtable_unmap(pt, 0xfffffffffffff000ull, 2 * PG, &fl), DMAR_ERANGE);
+	CHECK_EQ(dmar__pgtable_map(pt, 0x1001, 0, PG, DMAR_PROT_RW), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_map(pt, 0x1000, 0x10, PG, DMAR_PROT_RW), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_map(pt, 0x1000, 0, 100, DMAR_PROT_RW), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_map(pt, 0x1000, 0, 0, DMAR_PROT_RW), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_map(pt, 0x1000, 0, PG, 0), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_map(pt, 0x1000, 0, PG, 4), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_map(pt, 0xfffffffffffff000ull, 0, 2 * PG, DMAR_PROT_RW),
+		 DMAR_ERANGE);
+	CHECK_EQ(dmar__pgtable_map(pt, 0, 0xfffffffffffff000ull, 2 * PG, DMAR_PROT_RW),
+		 DMAR_ERANGE);
+	CHECK_EQ(dmar__pgtable_map(pt, 0, 1ull << 52, PG, DMAR_PROT_RW), DMAR_ERANGE);
+	CHECK_EQ(dmar__pgtable_map(pt, 1ull << 48, 0, PG, DMAR_PROT_RW), DMAR_ERANGE);
+	CHECK_EQ(dmar__pgtable_unmap(pt, 0x1001, PG, &fl), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_unmap(pt, 0x1000, 0, &fl), DMAR_EINVAL);
+	CHECK_EQ(dmar__pgtable_unmap(pt, 0xfffffffffffff000ull, 2 * PG, &fl), DMAR_ERANGE);
 	CHECK_EQ(fl.start, fl.end);
 	CHECK_EQ(f->page_allocs, allocs);
 	CHECK_EQ(pt->pages, 1);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -489,17 +491,17 @@ TEST(superpage_used_when_2m_aligned)
 	uint64_t sz = 0;
 
 	/* both addresses 2 MiB aligned: one 2 MiB leaf, no level-1 table */
-	CHECK_OK(pgtable_map(pt, 2 * MB, 64 * MB, 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 2 * MB, 64 * MB, 2 * MB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, 3 * MB, &sz, NULL), 65 * MB);
 	CHECK_EQ(sz, 2 * MB);
 	CHECK_EQ(pt->pages, 3);
 	/* iova aligned, phys only 4 KiB aligned: 512 small pages */
-	CHECK_OK(pgtable_map(pt, 4 * MB, 64 * MB + PG, 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 4 * MB, 64 * MB + PG, 2 * MB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, 5 * MB, &sz, NULL), 65 * MB + PG);
 	CHECK_EQ(sz, PG);
 	CHECK_EQ(pt->pages, 4);
 	/* 1 MiB-aligned 6 MiB: 4 KiB up to 2 MiB boundary, 2 MiB leaves, 4 KiB tail */
-	CHECK_OK(pgtable_map(pt, 9 * MB, 9 * MB, 6 * MB, DMAR_PROT_READ));
+	CHECK_OK(dmar__pgtable_map(pt, 9 * MB, 9 * MB, 6 * MB, DMAR_PROT_READ));
 	CHECK_EQ(unit_phys(f, pt, 9 * MB, &sz, NULL), 9 * MB);
 	CHECK_EQ(sz, PG);
 	CHECK_EQ(unit_phys(f, pt, 10 * MB, &sz, NULL), 10 * MB);
@@ -510,11 +512,11 @@ TEST(superpage_used_when_2m_aligned)
 	CHECK_EQ(sz, PG);
 	/* 1 GiB aligned but only 2 MiB allowed: 512 leaves of 2 MiB in one table */
 	uint64_t before = pt->pages;
-	CHECK_OK(pgtable_map(pt, 4 * GB, 8 * GB, GB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 4 * GB, 8 * GB, GB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, 4 * GB + 700 * MB, &sz, NULL), 8 * GB + 700 * MB);
 	CHECK_EQ(sz, 2 * MB);
 	CHECK_EQ(pt->pages, before + 1);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -524,7 +526,7 @@ TEST(superpage_1g_only_when_aligned_and_allowed)
 	struct pgtable *pt = pt_new(f, 4, PGTABLE_SP_2M | PGTABLE_SP_1G);
 	uint64_t sz = 0;
 
-	CHECK_OK(pgtable_map(pt, GB, 3 * GB, 2 * GB + 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, GB, 3 * GB, 2 * GB + 2 * MB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, GB + 12345 * PG, &sz, NULL), 3 * GB + 12345 * PG);
 	CHECK_EQ(sz, GB);
 	CHECK_EQ(unit_phys(f, pt, 2 * GB, &sz, NULL), 4 * GB);
@@ -532,21 +534,21 @@ TEST(superpage_1g_only_when_aligned_and_allowed)
 	CHECK_EQ(unit_phys(f, pt, 3 * GB + MB, &sz, NULL), 5 * GB + MB);
 	CHECK_EQ(sz, 2 * MB);
 	CHECK_EQ(pt->pages, 3); /* root, level 3, one level-2 table for the tail */
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 
 	/* 1 GiB allowed without 2 MiB is not used (splitting it would need 2 MiB) */
 	pt = pt_new(f, 4, PGTABLE_SP_1G);
-	CHECK_OK(pgtable_map(pt, GB, GB, GB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, GB, GB, GB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, GB, &sz, NULL), GB);
 	CHECK_EQ(sz, PG);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 
 	/* no superpages at all */
 	pt = pt_new(f, 3, 0);
-	CHECK_OK(pgtable_map(pt, 2 * MB, 2 * MB, 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 2 * MB, 2 * MB, 2 * MB, DMAR_PROT_RW));
 	CHECK_EQ(unit_phys(f, pt, 2 * MB, &sz, NULL), 2 * MB);
 	CHECK_EQ(sz, PG);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -558,14 +560,14 @@ TEST(partial_unmap_splits_superpage_and_keeps_the_rest)
 	uint64_t sz = 0;
 	unsigned prot = 0;
 
-	CHECK_OK(pgtable_map(pt, 2 * MB, 6 * MB, 2 * MB, DMAR_PROT_READ));
-	CHECK_OK(pgtable_unmap(pt, 2 * MB + 5 * PG, PG, &fl));
+	CHECK_OK(dmar__pgtable_map(pt, 2 * MB, 6 * MB, 2 * MB, DMAR_PROT_READ));
+	CHECK_OK(dmar__pgtable_unmap(pt, 2 * MB + 5 * PG, PG, &fl));
 	CHECK_EQ(fl.start, 2 * MB);
 	CHECK_EQ(fl.end, 4 * MB);
 	CHECK(fl.tables_changed);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(unit_phys(f, pt, 2 * MB + 5 * PG, NULL, NULL), 0);
-	CHECK_EQ(pgtable_lookup(pt, 2 * MB + 5 * PG, NULL, NULL, NULL), DMAR_ENOENT);
+	CHECK_EQ(dmar__pgtable_lookup(pt, 2 * MB + 5 * PG, NULL, NULL, NULL), DMAR_ENOENT);
 	for (uint64_t p = 0; p < 512; p++) {
 		if (p == 5)
 			continue;
@@ -575,13 +577,13 @@ TEST(partial_unmap_splits_superpage_and_keeps_the_rest)
 	}
 
 	/* a 4 KiB hole in a 1 GiB leaf: 2 MiB leaves around a 4 KiB table */
-	CHECK_OK(pgtable_map(pt, 4 * GB, 16 * GB, GB, DMAR_PROT_WRITE));
+	CHECK_OK(dmar__pgtable_map(pt, 4 * GB, 16 * GB, GB, DMAR_PROT_WRITE));
 	uint64_t pages = pt->pages;
-	CHECK_OK(pgtable_unmap(pt, 4 * GB + 300 * MB + PG, PG, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 4 * GB + 300 * MB + PG, PG, &fl));
 	CHECK_EQ(fl.start, 4 * GB);
 	CHECK_EQ(fl.end, 5 * GB);
 	CHECK(fl.tables_changed);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages + 2);
 	CHECK_EQ(unit_phys(f, pt, 4 * GB + 100 * MB, &sz, &prot), 16 * GB + 100 * MB);
 	CHECK_EQ(sz, 2 * MB);
@@ -594,11 +596,11 @@ TEST(partial_unmap_splits_superpage_and_keeps_the_rest)
 	CHECK_EQ(sz, 2 * MB);
 
 	/* unmapping across two superpages widens to both */
-	CHECK_OK(pgtable_map(pt, 64 * MB, 64 * MB, 4 * MB, DMAR_PROT_RW));
-	CHECK_OK(pgtable_unmap(pt, 65 * MB, 2 * MB, &fl));
+	CHECK_OK(dmar__pgtable_map(pt, 64 * MB, 64 * MB, 4 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_unmap(pt, 65 * MB, 2 * MB, &fl));
 	CHECK_EQ(fl.start, 64 * MB);
 	CHECK_EQ(fl.end, 68 * MB);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(unit_phys(f, pt, 64 * MB + MB - PG, NULL, NULL), 64 * MB + MB - PG);
 	CHECK_EQ(unit_phys(f, pt, 67 * MB, NULL, NULL), 67 * MB);
 	CHECK_EQ(unit_phys(f, pt, 66 * MB, NULL, NULL), 0);
@@ -608,7 +610,7 @@ TEST(partial_unmap_splits_superpage_and_keeps_the_rest)
 	CHECK_EQ(r.bad, 0);
 	CHECK_EQ(r.tables, pt->pages);
 	free(r.v);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -618,19 +620,19 @@ TEST(unmap_flush_range_is_exact_for_small_pages)
 	struct pgtable *pt = pt_new(f, 4, 3);
 	struct pgtable_flush fl;
 
-	CHECK_OK(pgtable_map(pt, 0x100000, 0x900000, 64 * PG, DMAR_PROT_RW));
-	CHECK_OK(pgtable_unmap(pt, 0x100000 + 7 * PG, PG, &fl));
+	CHECK_OK(dmar__pgtable_map(pt, 0x100000, 0x900000, 64 * PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_unmap(pt, 0x100000 + 7 * PG, PG, &fl));
 	CHECK_EQ(fl.start, 0x100000 + 7 * PG);
 	CHECK_EQ(fl.end, 0x100000 + 8 * PG);
 	CHECK(!fl.tables_changed);
 	CHECK_EQ(fl.deferred_pages, 0);
-	pgtable_flush_done(pt, &fl);
-	CHECK_OK(pgtable_unmap(pt, 0x100000 + 8 * PG, 10 * PG, &fl));
+	dmar__pgtable_flush_done(pt, &fl);
+	CHECK_OK(dmar__pgtable_unmap(pt, 0x100000 + 8 * PG, 10 * PG, &fl));
 	CHECK_EQ(fl.start, 0x100000 + 8 * PG);
 	CHECK_EQ(fl.end, 0x100000 + 18 * PG);
 	CHECK(!fl.tables_changed);
-	pgtable_flush_done(pt, &fl);
-	pgtable_fini(pt);
+	dmar__pgtable_flush_done(pt, &fl);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -640,47 +642,47 @@ TEST(unmap_frees_empty_tables_after_flush_done)
 	struct pgtable *pt = pt_new(f, 5, 3);
 	struct pgtable_flush fl;
 
-	CHECK_OK(pgtable_map(pt, 0, 0, 16 * PG, DMAR_PROT_RW));
-	CHECK_OK(pgtable_map(pt, 1ull << 50, 0x40000000, 3 * MB, DMAR_PROT_RW));
-	CHECK_OK(pgtable_map(pt, 7 * GB, 0x40000000, GB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 0, 0, 16 * PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 1ull << 50, 0x40000000, 3 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 7 * GB, 0x40000000, GB, DMAR_PROT_RW));
 	uint64_t pages = pt->pages;
 	/* a 1 GiB leaf goes, its table still holds the 4 KiB pages' table */
-	CHECK_OK(pgtable_unmap(pt, 7 * GB, GB, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 7 * GB, GB, &fl));
 	CHECK(!fl.tables_changed);
 	CHECK_EQ(fl.start, 7 * GB);
 	CHECK_EQ(fl.end, 8 * GB);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages);
 	CHECK_EQ(pages, 9); /* root; levels 4 to 1 below entry 0; levels 4 to 1 at 2^50 */
-	CHECK_OK(pgtable_unmap(pt, 0, 15 * PG, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 0, 15 * PG, &fl));
 	CHECK(!fl.tables_changed);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	/* the last page of a table: the table stays linked, empty, nothing to free */
-	CHECK_OK(pgtable_unmap(pt, 15 * PG, PG, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 15 * PG, PG, &fl));
 	CHECK(!fl.tables_changed);
 	CHECK_EQ(fl.start, 15 * PG);
 	CHECK_EQ(fl.end, 16 * PG);
 	CHECK_EQ(fl.tables_start, fl.tables_end);
 	CHECK_EQ(fl.deferred_pages, 0);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages);
 	CHECK_EQ(unit_phys(f, pt, 15 * PG, NULL, NULL), 0);
-	CHECK_EQ(pgtable_lookup(pt, 15 * PG, NULL, NULL, NULL), DMAR_ENOENT);
+	CHECK_EQ(dmar__pgtable_lookup(pt, 15 * PG, NULL, NULL, NULL), DMAR_ENOENT);
 	/* a map there uses it again and allocates nothing; emptied again, it stays */
 	uint64_t allocs = f->page_allocs;
-	CHECK_OK(pgtable_map(pt, 3 * PG, 0x5000, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 3 * PG, 0x5000, PG, DMAR_PROT_RW));
 	CHECK_EQ(f->page_allocs, allocs);
 	CHECK_EQ(unit_phys(f, pt, 3 * PG + 8, NULL, NULL), 0x5008);
-	CHECK_OK(pgtable_unmap(pt, 3 * PG, PG, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 3 * PG, PG, &fl));
 	CHECK(!fl.tables_changed);
 	CHECK_EQ(fl.deferred_pages, 0);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages);
 	/* another table left empty (the 3 MiB's level-2 table, whose 2 MiB leaf goes and
 	 * whose leaf table is detached on the way): that one is kept now, and the table
 	 * kept before goes with the ancestors it leaves empty; its region is the second
 	 * range to invalidate, with the paging-structure caches */
-	CHECK_OK(pgtable_unmap(pt, 1ull << 50, 3 * MB, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 1ull << 50, 3 * MB, &fl));
 	CHECK(fl.tables_changed);
 	CHECK_EQ(fl.start, 1ull << 50);
 	CHECK_EQ(fl.end, (1ull << 50) + 3 * MB);
@@ -690,45 +692,45 @@ TEST(unmap_frees_empty_tables_after_flush_done)
 	/* detached pages stay allocated (the unit may still walk them) until done */
 	CHECK_EQ(pt->pages, pages);
 	CHECK_EQ(f->live_pages, pages);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, 4); /* root, and levels 4 to 2 at 2^50 */
 	CHECK_EQ(f->live_pages, pt->pages);
 	/* trim: everything but the root goes, reported for invalidation */
-	CHECK_OK(pgtable_trim(pt, &fl));
+	CHECK_OK(dmar__pgtable_trim(pt, &fl));
 	CHECK(fl.tables_changed);
 	CHECK_EQ(fl.start, 1ull << 50);
 	CHECK_EQ(fl.end, (1ull << 50) + GB);
 	CHECK_EQ(fl.deferred_pages, 3);
 	CHECK_EQ(pt->pages, 4);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, 1);
 	CHECK_EQ(f->live_pages, 1);
-	CHECK_OK(pgtable_trim(pt, &fl)); /* nothing kept: nothing to do */
+	CHECK_OK(dmar__pgtable_trim(pt, &fl)); /* nothing kept: nothing to do */
 	CHECK_EQ(fl.start, fl.end);
 	CHECK_EQ(fl.deferred_pages, 0);
 	/* the same without deferring */
-	CHECK_OK(pgtable_map(pt, 5 * GB, 0, 8 * MB, DMAR_PROT_RW));
-	CHECK_OK(pgtable_unmap(pt, 5 * GB, 8 * MB, NULL));
+	CHECK_OK(dmar__pgtable_map(pt, 5 * GB, 0, 8 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_unmap(pt, 5 * GB, 8 * MB, NULL));
 	CHECK_EQ(pt->pages, 4);
-	CHECK_OK(pgtable_trim(pt, NULL));
+	CHECK_OK(dmar__pgtable_trim(pt, NULL));
 	CHECK_EQ(pt->pages, 1);
 	CHECK_EQ(f->live_pages, 1);
 	/* a superpage-sized map over a region whose kept table is still linked fills that
 	 * table with small leaves (the range is unmapped, so this is not an overlap) */
-	CHECK_OK(pgtable_map(pt, 6 * GB, 0x200000, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 6 * GB, 0x200000, PG, DMAR_PROT_RW));
 	unmap_all(pt, 6 * GB, PG);
 	CHECK_EQ(pt->pages, 5);
 	allocs = f->page_allocs;
-	CHECK_OK(pgtable_map(pt, 6 * GB, 0x200000, 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 6 * GB, 0x200000, 2 * MB, DMAR_PROT_RW));
 	CHECK_EQ(f->page_allocs, allocs);
 	CHECK_EQ(unit_phys(f, pt, 6 * GB + MB + 4, NULL, NULL), 0x200000 + MB + 4);
 	uint64_t psz = 0;
-	CHECK_OK(pgtable_lookup(pt, 6 * GB, NULL, NULL, &psz));
+	CHECK_OK(dmar__pgtable_lookup(pt, 6 * GB, NULL, NULL, &psz));
 	CHECK_EQ(psz, PG);
 	unmap_all(pt, 6 * GB, 2 * MB);
-	CHECK_OK(pgtable_trim(pt, NULL));
+	CHECK_OK(dmar__pgtable_trim(pt, NULL));
 	CHECK_EQ(pt->pages, 1);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	CHECK_EQ(pt->pages, 0);
 	fake_done(f);
 }
@@ -739,9 +741,9 @@ TEST(map_over_a_mapping_is_eexist_and_changes_nothing)
 	struct pgtable *pt = pt_new(f, 4, 3);
 	struct snapshot snap;
 
-	CHECK_OK(pgtable_map(pt, 4 * MB, 4 * MB, 2 * MB, DMAR_PROT_RW));
-	CHECK_OK(pgtable_map(pt, 8 * MB + 4 * PG, 0, 4 * PG, DMAR_PROT_READ));
-	CHECK_OK(pgtable_map(pt, 2 * GB, 2 * GB, GB, DMAR_PROT_READ));
+	CHECK_OK(dmar__pgtable_map(pt, 4 * MB, 4 * MB, 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 8 * MB + 4 * PG, 0, 4 * PG, DMAR_PROT_READ));
+	CHECK_OK(dmar__pgtable_map(pt, 2 * GB, 2 * GB, GB, DMAR_PROT_READ));
 	snapshot_take(f, pt, &snap);
 	static const struct {
 		uint64_t iova, phys, size;
@@ -757,11 +759,12 @@ TEST(map_over_a_mapping_is_eexist_and_changes_nothing)
 		{3 * GB - 2 * MB, 0, 2 * MB},               /* the end of a 1 GiB leaf */
 	};
 	for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
-		CHECK_EQ(pgtable_map(pt, clash[i].iova, clash[i].phys, clash[i].size, DMAR_PROT_RW),
+		CHECK_EQ(dmar__pgtable_map(pt, clash[i].iova, clash[i].phys, clash[i].size,
+					   DMAR_PROT_RW),
 			 DMAR_EEXIST);
 	}
 	snapshot_check(f, pt, &snap, false);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -772,17 +775,18 @@ TEST(unmap_of_unmapped_pages_is_enoent_and_changes_nothing)
 	struct pgtable_flush fl;
 	struct snapshot snap;
 
-	CHECK_OK(pgtable_map(pt, 4 * MB, 4 * MB, 2 * MB, DMAR_PROT_RW));
-	CHECK_OK(pgtable_map(pt, 6 * MB, 0, 3 * PG, DMAR_PROT_RW));
-	CHECK_OK(pgtable_map(pt, 6 * MB + 4 * PG, 0, 3 * PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 4 * MB, 4 * MB, 2 * MB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 6 * MB, 0, 3 * PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 6 * MB + 4 * PG, 0, 3 * PG, DMAR_PROT_RW));
 	snapshot_take(f, pt, &snap);
-	CHECK_EQ(pgtable_unmap(pt, 4 * MB + PG, 2 * MB + 3 * PG, &fl), DMAR_ENOENT); /* hole at +3 */
+	CHECK_EQ(dmar__pgtable_unmap(pt, 4 * MB + PG, 2 * MB + 3 * PG, &fl),
+		 DMAR_ENOENT); /* hole at +3 */
 	CHECK_EQ(fl.start, fl.end);
-	CHECK_EQ(pgtable_unmap(pt, 3 * MB, 2 * MB, &fl), DMAR_ENOENT);
-	CHECK_EQ(pgtable_unmap(pt, 10 * GB, PG, &fl), DMAR_ENOENT);
-	CHECK_EQ(pgtable_unmap(pt, 6 * MB + 6 * PG, 2 * PG, &fl), DMAR_ENOENT);
+	CHECK_EQ(dmar__pgtable_unmap(pt, 3 * MB, 2 * MB, &fl), DMAR_ENOENT);
+	CHECK_EQ(dmar__pgtable_unmap(pt, 10 * GB, PG, &fl), DMAR_ENOENT);
+	CHECK_EQ(dmar__pgtable_unmap(pt, 6 * MB + 6 * PG, 2 * PG, &fl), DMAR_ENOENT);
 	snapshot_check(f, pt, &snap, false);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -793,22 +797,22 @@ TEST(noncoherent_flushes_cover_every_written_entry)
 	struct pgtable_flush fl;
 	struct runs r;
 
-	CHECK_OK(pgtable_map(pt, 0, 0, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 0, 0, PG, DMAR_PROT_RW));
 	/* a 4 KiB map into an existing path: one flush of one entry */
 	uint64_t calls = f->flush_calls, bytes = f->flush_bytes;
-	CHECK_OK(pgtable_map(pt, PG, PG, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, PG, PG, PG, DMAR_PROT_RW));
 	CHECK_EQ(f->flush_calls - calls, 1);
 	CHECK_EQ(f->flush_bytes - bytes, 8);
 	/* 16 pages in one leaf table: one flush of 16 entries */
 	calls = f->flush_calls, bytes = f->flush_bytes;
-	CHECK_OK(pgtable_map(pt, 32 * PG, 0, 16 * PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 32 * PG, 0, 16 * PG, DMAR_PROT_RW));
 	CHECK_EQ(f->flush_calls - calls, 1);
 	CHECK_EQ(f->flush_bytes - bytes, 16 * 8);
 	calls = f->flush_calls, bytes = f->flush_bytes;
-	CHECK_OK(pgtable_unmap(pt, 33 * PG, 2 * PG, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, 33 * PG, 2 * PG, &fl));
 	CHECK_EQ(f->flush_calls - calls, 1);
 	CHECK_EQ(f->flush_bytes - bytes, 16);
-	pgtable_flush_done(pt, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 
 	/* new tables, superpages, splits, detaches: after each call, memory view == CPU
 	 * view in every table page (enum_all counts a difference as bad) */
@@ -824,7 +828,8 @@ TEST(noncoherent_flushes_cover_every_written_entry)
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		if (steps[i].map)
-			CHECK_OK(pgtable_map(pt, steps[i].iova, steps[i].phys, steps[i].size, DMAR_PROT_READ));
+			CHECK_OK(dmar__pgtable_map(pt, steps[i].iova, steps[i].phys, steps[i].size,
+						   DMAR_PROT_READ));
 		else
 			unmap_all(pt, steps[i].iova, steps[i].size);
 		enum_all(f, pt, &r);
@@ -837,7 +842,7 @@ TEST(noncoherent_flushes_cover_every_written_entry)
 	CHECK_EQ(unit_phys(f, pt, 9 * GB + 6 * MB, NULL, NULL), 9 * GB + 6 * MB);
 	CHECK_EQ(unit_phys(f, pt, 9 * GB + 5 * MB, NULL, NULL), 0);
 	CHECK_EQ(f->flush_errors, 0);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -846,12 +851,12 @@ TEST(coherent_tables_are_never_flushed)
 	struct fake *f = fake_new(true);
 	struct pgtable *pt = pt_new(f, 4, 3);
 
-	CHECK_OK(pgtable_map(pt, 3 * GB + MB, MB, 9 * MB, DMAR_PROT_READ));
-	CHECK_OK(pgtable_map(pt, 8 * GB, 8 * GB, 2 * GB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 3 * GB + MB, MB, 9 * MB, DMAR_PROT_READ));
+	CHECK_OK(dmar__pgtable_map(pt, 8 * GB, 8 * GB, 2 * GB, DMAR_PROT_RW));
 	unmap_all(pt, 8 * GB + 5 * PG, 3 * MB);
 	unmap_all(pt, 3 * GB + MB, 9 * MB);
 	CHECK_EQ(f->flush_calls, 0);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -861,15 +866,15 @@ TEST(map_flush_reports_new_tables_for_caching_mode)
 	struct pgtable *pt = pt_new(f, 3, 3);
 	struct pgtable_flush fl;
 
-	CHECK_OK(pgtable_map_flush(pt, 2 * MB, 0, 3 * PG, DMAR_PROT_RW, &fl));
+	CHECK_OK(dmar__pgtable_map_flush(pt, 2 * MB, 0, 3 * PG, DMAR_PROT_RW, &fl));
 	CHECK_EQ(fl.start, 2 * MB);
 	CHECK_EQ(fl.end, 2 * MB + 3 * PG);
 	CHECK(fl.tables_changed);
-	CHECK_OK(pgtable_map_flush(pt, 2 * MB + 3 * PG, 0, PG, DMAR_PROT_RW, &fl));
+	CHECK_OK(dmar__pgtable_map_flush(pt, 2 * MB + 3 * PG, 0, PG, DMAR_PROT_RW, &fl));
 	CHECK(!fl.tables_changed);
-	CHECK_EQ(pgtable_map_flush(pt, 2 * MB, 0, PG, DMAR_PROT_RW, &fl), DMAR_EEXIST);
+	CHECK_EQ(dmar__pgtable_map_flush(pt, 2 * MB, 0, PG, DMAR_PROT_RW, &fl), DMAR_EEXIST);
 	CHECK_EQ(fl.start, fl.end);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -880,24 +885,24 @@ TEST(explain_says_where_and_why_a_walk_stops)
 	struct pgtable_walk w;
 	char line[200];
 
-	CHECK_OK(pgtable_explain(pt, 5 * GB, &w));
+	CHECK_OK(dmar__pgtable_explain(pt, 5 * GB, &w));
 	CHECK_EQ(w.result, PGTABLE_WALK_NOT_PRESENT);
 	CHECK_EQ(w.level, 4);
 	CHECK_EQ(w.index, 0);
 	CHECK_EQ(w.table_phys, pt->root_phys);
 	CHECK_EQ(w.depth, 1);
 
-	CHECK_OK(pgtable_map(pt, 5 * GB, 0x77000, PG, DMAR_PROT_READ));
-	CHECK_OK(pgtable_explain(pt, 5 * GB + PG, &w));
+	CHECK_OK(dmar__pgtable_map(pt, 5 * GB, 0x77000, PG, DMAR_PROT_READ));
+	CHECK_OK(dmar__pgtable_explain(pt, 5 * GB + PG, &w));
 	CHECK_EQ(w.result, PGTABLE_WALK_NOT_PRESENT);
 	CHECK_EQ(w.level, 1);
 	CHECK_EQ(w.index, 1);
 	CHECK_EQ(w.entry, 0);
 	CHECK_EQ(w.depth, 4);
-	pgtable_walk_format(&w, line, sizeof(line));
+	dmar__pgtable_walk_format(&w, line, sizeof(line));
 	CHECK(strstr(line, "level 1 index 1") && strstr(line, "not present"));
 
-	CHECK_OK(pgtable_explain(pt, 5 * GB + 0x123, &w));
+	CHECK_OK(dmar__pgtable_explain(pt, 5 * GB + 0x123, &w));
 	CHECK_EQ(w.result, PGTABLE_WALK_READ_ONLY);
 	CHECK_EQ(w.level, 1);
 	CHECK_EQ(w.index, 0);
@@ -905,32 +910,32 @@ TEST(explain_says_where_and_why_a_walk_stops)
 	CHECK_EQ(w.phys, 0x77123);
 	CHECK_EQ(w.page_size, PG);
 	CHECK_EQ(w.prot, DMAR_PROT_READ);
-	pgtable_walk_format(&w, line, sizeof(line));
+	dmar__pgtable_walk_format(&w, line, sizeof(line));
 	CHECK(strstr(line, "not writable") && strstr(line, "0x77123"));
 
-	CHECK_OK(pgtable_map(pt, 6 * GB, 6 * GB, GB, DMAR_PROT_RW));
-	CHECK_OK(pgtable_explain(pt, 6 * GB + 42, &w));
+	CHECK_OK(dmar__pgtable_map(pt, 6 * GB, 6 * GB, GB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_explain(pt, 6 * GB + 42, &w));
 	CHECK_EQ(w.result, PGTABLE_WALK_MAPPED);
 	CHECK_EQ(w.level, 3);
 	CHECK_EQ(w.page_size, GB);
 	CHECK_EQ(w.phys, 6 * GB + 42);
-	CHECK_EQ(pgtable_explain(pt, 1ull << 48, &w), DMAR_ERANGE);
+	CHECK_EQ(dmar__pgtable_explain(pt, 1ull << 48, &w), DMAR_ERANGE);
 
 	/* entries this engine never writes: a table address the OS cannot translate, and
 	 * a large page at level 4 */
 	uint64_t *root = pt->root;
 	root[9] = 0xdead000ull | 3;
-	CHECK_OK(pgtable_explain(pt, 9ull << 39, &w));
+	CHECK_OK(dmar__pgtable_explain(pt, 9ull << 39, &w));
 	CHECK_EQ(w.result, PGTABLE_WALK_RESERVED);
 	CHECK_EQ(w.level, 4);
 	CHECK_EQ(w.index, 9);
-	CHECK_EQ(pgtable_lookup(pt, 9ull << 39, NULL, NULL, NULL), DMAR_ENOENT);
+	CHECK_EQ(dmar__pgtable_lookup(pt, 9ull << 39, NULL, NULL, NULL), DMAR_ENOENT);
 	root[9] = 0x40000000ull | 0x80 | 3;
-	CHECK_OK(pgtable_explain(pt, 9ull << 39, &w));
+	CHECK_OK(dmar__pgtable_explain(pt, 9ull << 39, &w));
 	CHECK_EQ(w.result, PGTABLE_WALK_RESERVED);
 	CHECK_EQ(w.entry, 0x40000000ull | 0x80 | 3);
 	root[9] = 0;
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -972,15 +977,15 @@ struct range_arg {
 static int op_map(struct pgtable *pt, void *arg)
 {
 	struct range_arg *a = arg;
-	return pgtable_map(pt, a->iova, a->phys, a->size, DMAR_PROT_RW);
+	return dmar__pgtable_map(pt, a->iova, a->phys, a->size, DMAR_PROT_RW);
 }
 
 static int op_unmap(struct pgtable *pt, void *arg)
 {
 	struct range_arg *a = arg;
 	struct pgtable_flush fl;
-	int rc = pgtable_unmap(pt, a->iova, a->size, &fl);
-	pgtable_flush_done(pt, &fl);
+	int rc = dmar__pgtable_unmap(pt, a->iova, a->size, &fl);
+	dmar__pgtable_flush_done(pt, &fl);
 	return rc;
 }
 
@@ -990,7 +995,7 @@ TEST(failed_allocation_in_map_or_unmap_changes_nothing)
 	struct pgtable *pt = pt_new(f, 5, 3);
 	struct range_arg a;
 
-	CHECK_OK(pgtable_map(pt, 0, 0, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 0, 0, PG, DMAR_PROT_RW));
 	/* a fresh path at 5 levels: four new tables */
 	a = (struct range_arg){3ull << 48, 0, PG};
 	CHECK_EQ(fail_each_allocation(f, pt, op_map, &a), 4);
@@ -998,7 +1003,7 @@ TEST(failed_allocation_in_map_or_unmap_changes_nothing)
 	a = (struct range_arg){5 * GB, 5 * GB + PG, GB};
 	CHECK_EQ(fail_each_allocation(f, pt, op_map, &a), 513);
 	/* splitting a 1 GiB leaf around a 4 KiB hole: a 2 MiB table and a 4 KiB table */
-	CHECK_OK(pgtable_map(pt, 9 * GB, 9 * GB, GB, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, 9 * GB, 9 * GB, GB, DMAR_PROT_RW));
 	a = (struct range_arg){9 * GB + 3 * MB, 0, PG};
 	CHECK_EQ(fail_each_allocation(f, pt, op_unmap, &a), 2);
 	/* a range that splits two 2 MiB leaves (one 2 MiB table each) */
@@ -1007,7 +1012,7 @@ TEST(failed_allocation_in_map_or_unmap_changes_nothing)
 	/* an unmap that needs no allocation is not affected */
 	a = (struct range_arg){0, 0, PG};
 	CHECK_EQ(fail_each_allocation(f, pt, op_unmap, &a), 0);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 }
 
@@ -1124,7 +1129,7 @@ static void check_point(const struct fake *f, const struct pgtable *pt, const st
 	unsigned wprot = 0, prot = 0;
 	bool mapped = ref_lookup(r, iova, &want, &wprot);
 	struct leaf l;
-	int rc = pgtable_lookup(pt, iova, &got, &prot, &sz);
+	int rc = dmar__pgtable_lookup(pt, iova, &got, &prot, &sz);
 	int w = unit_walk(f, pt, iova, &l);
 
 	if (mapped && (rc != 0 || got != want || prot != wprot || w != 1 ||
@@ -1219,7 +1224,7 @@ static void property_run(unsigned levels, unsigned sp, bool coherent, uint64_t o
 			if (s + size > base + window)
 				s = base + window - size;
 			e = s + size;
-			rc = pgtable_map(pt, s, phys, size, prot);
+			rc = dmar__pgtable_map(pt, s, phys, size, prot);
 			bool clash = ref_overlaps(&r, s, e);
 			if (rc == 0 && !clash) {
 				ref_map(&r, s, phys, size, prot);
@@ -1252,7 +1257,7 @@ static void property_run(unsigned levels, unsigned sp, bool coherent, uint64_t o
 				unit_walk(f, pt, s, &first);
 				unit_walk(f, pt, e - 1, &last);
 			}
-			rc = pgtable_unmap(pt, s, size, &fl);
+			rc = dmar__pgtable_unmap(pt, s, size, &fl);
 			if (rc == 0 && covered) {
 				bool split = first.iova != s || last.iova + last.size != e;
 				ref_unmap(&r, s, e);
@@ -1261,7 +1266,7 @@ static void property_run(unsigned levels, unsigned sp, bool coherent, uint64_t o
 					harness_fail(__FILE__, __LINE__, "op %" PRIu64 ": unmap 0x%" PRIx64 "-0x%" PRIx64
 						     " flush 0x%" PRIx64 "-0x%" PRIx64 ", want 0x%" PRIx64 "-0x%" PRIx64,
 						     op, s, e, fl.start, fl.end, first.iova, last.iova + last.size);
-				pgtable_flush_done(pt, &fl);
+				dmar__pgtable_flush_done(pt, &fl);
 				if ((split || pt->pages < pages_before) != fl.tables_changed)
 					harness_fail(__FILE__, __LINE__, "op %" PRIu64 ": tables_changed %d, split %d, "
 						     "pages %" PRIu64 " -> %" PRIu64, op, fl.tables_changed, split,
@@ -1287,19 +1292,19 @@ static void property_run(unsigned levels, unsigned sp, bool coherent, uint64_t o
 	while (r.n) {
 		struct leaf l = r.v[r.n - 1];
 		struct pgtable_flush fl;
-		CHECK_OK(pgtable_unmap(pt, l.iova, l.size, &fl));
-		pgtable_flush_done(pt, &fl);
+		CHECK_OK(dmar__pgtable_unmap(pt, l.iova, l.size, &fl));
+		dmar__pgtable_flush_done(pt, &fl);
 		r.n--;
 	}
 	/* at most the last emptied table is left, with the tables above it */
 	CHECK(pt->pages <= pt->levels);
 	CHECK_EQ(pt->pages == 1, pt->kept.level == 0 || pt->kept.present != 0);
 	struct pgtable_flush fl;
-	CHECK_OK(pgtable_trim(pt, &fl));
-	pgtable_flush_done(pt, &fl);
+	CHECK_OK(dmar__pgtable_trim(pt, &fl));
+	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, 1);
 	free(r.v);
-	pgtable_fini(pt);
+	dmar__pgtable_fini(pt);
 	fake_done(f);
 	harness_set_context(NULL);
 }

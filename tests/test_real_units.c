@@ -107,7 +107,8 @@ static unsigned translate_roundtrip(struct simsys *s, unsigned width)
 	struct dmar_domain *d;
 	int rc = dmar_domain_create(s->unit, &p, &d);
 	if (rc) {
-		harness_fail(__FILE__, __LINE__, "domain of width %u: %s", width, dmar_strerror(rc));
+		harness_fail(__FILE__, __LINE__, "domain of width %u: %s", width,
+			     dmar_strerror(rc));
 		return 0;
 	}
 	struct dmar_domain_info di;
@@ -187,7 +188,7 @@ static void superpage_roundtrip(struct simsys *s)
 static void busdma_roundtrip(struct simsys *s)
 {
 	struct dmar_busdma *bus;
-	REQUIRE_OK(dmar_busdma_create(posix_machine_os(s->pm), &s->cfg, s->sys, &bus));
+	REQUIRE_OK(dmar_busdma_create(dmar_posix_machine_os(s->pm), &s->cfg, s->sys, &bus));
 	struct dmar_busdma_dev *dev;
 	struct dmar_pci_addr a = { 0, 0, 2, 0 };
 	REQUIRE_OK(dmar_busdma_device(bus, a, NULL, NULL, &dev));
@@ -269,17 +270,17 @@ TEST(every_real_unit_is_driven_or_refused_with_a_reason)
 			 (unsigned long long)r->cap, (unsigned long long)r->ecap);
 		harness_set_context(ctx);
 		struct model_config m;
-		if (!model_config_from_regs(r->ver, r->cap, r->ecap, &m)) {
+		if (!dmar_model_config_from_regs(r->ver, r->cap, r->ecap, &m)) {
 			harness_fail(__FILE__, __LINE__, "the model cannot be this unit");
 			continue;
 		}
-		CHECK_EQ(model_config_cap(&m), r->cap);
-		CHECK_EQ(model_config_ecap(&m), r->ecap);
+		CHECK_EQ(dmar_model_config_cap(&m), r->cap);
+		CHECK_EQ(dmar_model_config_ecap(&m), r->ecap);
 		struct simsys s;
 		int rc = simsys_up(&s, &m, NULL);
 		const char *want = expected_refusal(r->id);
 		if (rc || want) {
-			const char *log = posix_machine_log(s.pm);
+			const char *log = dmar_posix_machine_log(s.pm);
 			if (!rc)
 				harness_fail(__FILE__, __LINE__, "expected a refusal (%s)", want);
 			else if (!want)
@@ -330,7 +331,7 @@ TEST(four_level_only_graphics_units_translate)
 	static const uint64_t caps[] = { 0xc0000020660462ull, 0x1c0000c40660462ull };
 	for (size_t i = 0; i < DMAR_ARRAY_SIZE(caps); i++) {
 		struct model_config m;
-		REQUIRE(model_config_from_regs(0x10, caps[i], 0xf0101aull, &m));
+		REQUIRE(dmar_model_config_from_regs(0x10, caps[i], 0xf0101aull, &m));
 		REQUIRE_EQ(m.sagaw, VTD_SAGAW_48);
 		REQUIRE_EQ(m.mgaw, 39);
 		struct simsys s;
@@ -363,7 +364,7 @@ TEST(four_level_only_graphics_units_translate)
 TEST(mgaw_36_unit_gets_a_36_bit_default_domain)
 {
 	struct model_config m;
-	REQUIRE(model_config_from_regs(0x10, 0xc9008020e30272ull, 0x1000ull, &m));
+	REQUIRE(dmar_model_config_from_regs(0x10, 0xc9008020e30272ull, 0x1000ull, &m));
 	REQUIRE_EQ(m.mgaw, 36);
 	REQUIRE(m.rwbf);
 	struct simsys s;

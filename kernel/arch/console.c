@@ -35,7 +35,7 @@ void console_write(const char *s)
 int kvprintf(const char *fmt, va_list ap)
 {
 	char buf[512];
-	int n = dmar_vsnprintf(buf, sizeof(buf), fmt, ap);
+	int n = dmar__vsnprintf(buf, sizeof(buf), fmt, ap);
 	console_write(buf);
 	return n;
 }

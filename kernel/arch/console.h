@@ -1,6 +1,6 @@
 /*
  * console.h - serial console on COM1 (115200 8n1, polled) and the kernel's printf, which
- * formats with the library's dmar_vsnprintf.
+ * formats with the library's dmar__vsnprintf.
  */
 #ifndef KERNEL_CONSOLE_H
 #define KERNEL_CONSOLE_H

@@ -46,7 +46,7 @@ static void busdma_roundtrip(struct ktest *t, struct fixture *f, struct edu *e, 
 	struct dmar_config cfg = kenv.cfg;
 	char words[64];
 	if (bounce) {
-		dmar_snprintf(words, sizeof(words), "hw.busdma.pci0:%u:%u:%u.bounce=1",
+		dmar__snprintf(words, sizeof(words), "hw.busdma.pci0:%u:%u:%u.bounce=1",
 			      e->pci->bus, e->pci->dev, e->pci->fn);
 		CHECK_EQ(dmar_config_parse(&cfg, words, 0, 0), 0);
 	}
@@ -141,7 +141,7 @@ static void behind_bridge(struct ktest *t, int pcie_type, const char *none)
 	char line[512], want[48];
 	dmar_fault_format(f.sys, &r, line, sizeof(line));
 	kprintf("# %s\n", line);
-	dmar_snprintf(want, sizeof(want), "an alias of %02x:%02x.%x", e->pci->bus, e->pci->dev,
+	dmar__snprintf(want, sizeof(want), "an alias of %02x:%02x.%x", e->pci->bus, e->pci->dev,
 		      e->pci->fn);
 	CHECK(contains(line, want));
 	TRY(dmar_unmap(d, iova, 2 * PAGE));

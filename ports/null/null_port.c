@@ -75,25 +75,25 @@ static uint64_t np_virt_to_phys(void *ctx, const void *va)
 static uint32_t np_read32(void *ctx, uint64_t pa)
 {
 	struct null_port *np = ctx;
-	return model_read32(np->model, (uint32_t)(pa - np->reg_base));
+	return dmar_model_read32(np->model, (uint32_t)(pa - np->reg_base));
 }
 
 static uint64_t np_read64(void *ctx, uint64_t pa)
 {
 	struct null_port *np = ctx;
-	return model_read64(np->model, (uint32_t)(pa - np->reg_base));
+	return dmar_model_read64(np->model, (uint32_t)(pa - np->reg_base));
 }
 
 static void np_write32(void *ctx, uint64_t pa, uint32_t v)
 {
 	struct null_port *np = ctx;
-	model_write32(np->model, (uint32_t)(pa - np->reg_base), v);
+	dmar_model_write32(np->model, (uint32_t)(pa - np->reg_base), v);
 }
 
 static void np_write64(void *ctx, uint64_t pa, uint64_t v)
 {
 	struct null_port *np = ctx;
-	model_write64(np->model, (uint32_t)(pa - np->reg_base), v);
+	dmar_model_write64(np->model, (uint32_t)(pa - np->reg_base), v);
 }
 
 static void np_cache_flush(void *ctx, const void *va, size_t len)
@@ -181,13 +181,13 @@ struct null_port *null_port_create(const struct model_config *cfg, uint64_t reg_
 	if (cfg)
 		mc = *cfg;
 	else
-		model_config_default(&mc);
+		dmar_model_config_default(&mc);
 	mc.null_hw = true;
 	np->reg_base = reg_base;
 	np->npages = pool_pages;
 	np->pool = aligned_alloc(DMAR_PAGE_SIZE, pool_pages * DMAR_PAGE_SIZE);
 	np->free_stack = malloc(pool_pages * sizeof(uint32_t));
-	np->model = model_create(&mc, &np_mem_ops, np);
+	np->model = dmar_model_create(&mc, &np_mem_ops, np);
 	if (!np->pool || !np->free_stack || !np->model) {
 		null_port_destroy(np);
 		return NULL;
@@ -207,7 +207,7 @@ void null_port_destroy(struct null_port *np)
 	if (!np)
 		return;
 	if (np->model)
-		model_destroy(np->model);
+		dmar_model_destroy(np->model);
 	free(np->free_stack);
 	free(np->pool);
 	free(np);

@@ -127,12 +127,12 @@ static void os_error(struct posix_machine *pm, const char *fmt, ...)
 	log_line(pm, DMAR_LOG_ERR, buf);
 }
 
-const char *posix_machine_log(struct posix_machine *pm)
+const char *dmar_posix_machine_log(struct posix_machine *pm)
 {
 	return pm->log ? pm->log : "";
 }
 
-void posix_machine_log_clear(struct posix_machine *pm)
+void dmar_posix_machine_log_clear(struct posix_machine *pm)
 {
 	pm_lock(pm);
 	pm->log_len = 0;
@@ -148,12 +148,12 @@ static bool in_arena(const struct posix_machine *pm, uint64_t pa, uint64_t len)
 	return pa >= pm->base && len <= pm->size && pa - pm->base <= pm->size - len;
 }
 
-void *posix_machine_phys_to_virt(struct posix_machine *pm, uint64_t pa)
+void *dmar_posix_machine_phys_to_virt(struct posix_machine *pm, uint64_t pa)
 {
 	return in_arena(pm, pa, 1) ? pm->arena + (pa - pm->base) : NULL;
 }
 
-uint64_t posix_machine_virt_to_phys(struct posix_machine *pm, const void *va)
+uint64_t dmar_posix_machine_virt_to_phys(struct posix_machine *pm, const void *va)
 {
 	uintptr_t p = (uintptr_t)va, a = (uintptr_t)pm->arena;
 
@@ -204,7 +204,7 @@ static void frames_released(struct posix_machine *pm, uint32_t f)
 		pm->low_free = f;
 }
 
-void *posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t align, uint64_t *pa)
+void *dmar_posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t align, uint64_t *pa)
 {
 	uint32_t n, f, i, a;
 	void *va;
@@ -231,9 +231,9 @@ void *posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t alig
 	return va;
 }
 
-void posix_machine_free_dma(struct posix_machine *pm, void *va, size_t size)
+void dmar_posix_machine_free_dma(struct posix_machine *pm, void *va, size_t size)
 {
-	uint64_t pa = posix_machine_virt_to_phys(pm, va);
+	uint64_t pa = dmar_posix_machine_virt_to_phys(pm, va);
 	uint32_t f, n, i;
 
 	if (!va)
@@ -286,7 +286,7 @@ static void *os_contig_alloc(void *ctx, size_t npages, uint64_t align, uint64_t 
 static void os_contig_free(void *ctx, void *va, uint64_t phys, size_t npages)
 {
 	(void)phys;
-	posix_machine_free_dma(ctx, va, npages * DMAR_PAGE_SIZE);
+	dmar_posix_machine_free_dma(ctx, va, npages * DMAR_PAGE_SIZE);
 }
 
 static void *os_alloc(void *ctx, size_t size)
@@ -371,7 +371,7 @@ static void *os_page_alloc(void *ctx, uint64_t *phys)
 static void os_page_free(void *ctx, void *va, uint64_t phys)
 {
 	struct posix_machine *pm = ctx;
-	uint64_t pa = posix_machine_virt_to_phys(pm, va);
+	uint64_t pa = dmar_posix_machine_virt_to_phys(pm, va);
 	uint32_t f;
 
 	if (!va)
@@ -398,12 +398,12 @@ static void os_page_free(void *ctx, void *va, uint64_t phys)
 
 static void *os_phys_to_virt(void *ctx, uint64_t phys)
 {
-	return posix_machine_phys_to_virt(ctx, phys);
+	return dmar_posix_machine_phys_to_virt(ctx, phys);
 }
 
 static uint64_t os_virt_to_phys(void *ctx, const void *va)
 {
-	return posix_machine_virt_to_phys(ctx, va);
+	return dmar_posix_machine_virt_to_phys(ctx, va);
 }
 
 /* ---- coherency: CPU view (the arena) and memory view (shadow) of table pages ---- */
@@ -418,7 +418,7 @@ static void sync_lines(struct posix_machine *pm, uint32_t f, unsigned first, uns
 static void os_cache_flush(void *ctx, const void *va, size_t len)
 {
 	struct posix_machine *pm = ctx;
-	uint64_t pa = posix_machine_virt_to_phys(pm, va), end;
+	uint64_t pa = dmar_posix_machine_virt_to_phys(pm, va), end;
 
 	if (pa == UINT64_MAX || len == 0)
 		return;
@@ -597,7 +597,7 @@ static struct pm_unit *mmio_begin(struct posix_machine *pm, uint64_t pa, unsigne
 static uint32_t os_mmio_read32(void *ctx, uint64_t pa)
 {
 	struct pm_unit *u = mmio_begin(ctx, pa, 4);
-	uint32_t v = u ? model_read32(u->model, (uint32_t)(pa - u->base)) : 0xffffffffu;
+	uint32_t v = u ? dmar_model_read32(u->model, (uint32_t)(pa - u->base)) : 0xffffffffu;
 
 	pm_unlock(ctx);
 	return v;
@@ -606,7 +606,7 @@ static uint32_t os_mmio_read32(void *ctx, uint64_t pa)
 static uint64_t os_mmio_read64(void *ctx, uint64_t pa)
 {
 	struct pm_unit *u = mmio_begin(ctx, pa, 8);
-	uint64_t v = u ? model_read64(u->model, (uint32_t)(pa - u->base)) : ~0ull;
+	uint64_t v = u ? dmar_model_read64(u->model, (uint32_t)(pa - u->base)) : ~0ull;
 
 	pm_unlock(ctx);
 	return v;
@@ -617,7 +617,7 @@ static void os_mmio_write32(void *ctx, uint64_t pa, uint32_t val)
 	struct pm_unit *u = mmio_begin(ctx, pa, 4);
 
 	if (u)
-		model_write32(u->model, (uint32_t)(pa - u->base), val);
+		dmar_model_write32(u->model, (uint32_t)(pa - u->base), val);
 	pm_unlock(ctx);
 }
 
@@ -626,7 +626,7 @@ static void os_mmio_write64(void *ctx, uint64_t pa, uint64_t val)
 	struct pm_unit *u = mmio_begin(ctx, pa, 8);
 
 	if (u)
-		model_write64(u->model, (uint32_t)(pa - u->base), val);
+		dmar_model_write64(u->model, (uint32_t)(pa - u->base), val);
 	pm_unlock(ctx);
 }
 
@@ -638,7 +638,7 @@ static uint64_t advance(struct posix_machine *pm, uint64_t ns)
 	pm_lock(pm);
 	pm->clock += ns;
 	for (i = 0; i < pm->nunits; i++)
-		model_tick(pm->units[i].model);
+		dmar_model_tick(pm->units[i].model);
 	now = pm->clock;
 	pm_unlock(pm);
 	return now;
@@ -718,7 +718,7 @@ static const struct dmar_os_ops posix_os_ops = {
 
 /* ---- the machine ---- */
 
-struct posix_machine *posix_machine_create(const struct posix_machine_config *cfg)
+struct posix_machine *dmar_posix_machine_create(const struct dmar_posix_machine_config *cfg)
 {
 	struct posix_machine *pm;
 	pthread_mutexattr_t attr;
@@ -764,7 +764,7 @@ struct posix_machine *posix_machine_create(const struct posix_machine_config *cf
 	return pm;
 }
 
-void posix_machine_destroy(struct posix_machine *pm)
+void dmar_posix_machine_destroy(struct posix_machine *pm)
 {
 	unsigned i;
 	uint32_t f;
@@ -776,7 +776,7 @@ void posix_machine_destroy(struct posix_machine *pm)
 			"table pages outstanding", (unsigned long long)pm->allocs_out,
 			(unsigned long long)pm->pages_out);
 	for (i = 0; i < pm->nunits; i++)
-		model_destroy(pm->units[i].model);
+		dmar_model_destroy(pm->units[i].model);
 	while (pm->allocs.next != &pm->allocs) {
 		struct pm_alloc *h = pm->allocs.next;
 
@@ -794,7 +794,7 @@ void posix_machine_destroy(struct posix_machine *pm)
 	free(pm);
 }
 
-struct model *posix_machine_add_unit(struct posix_machine *pm, uint64_t reg_base,
+struct model *dmar_posix_machine_add_unit(struct posix_machine *pm, uint64_t reg_base,
 				     const struct model_config *cfg)
 {
 	struct model_config def;
@@ -803,10 +803,10 @@ struct model *posix_machine_add_unit(struct posix_machine *pm, uint64_t reg_base
 	unsigned i;
 
 	if (!cfg) {
-		model_config_default(&def);
+		dmar_model_config_default(&def);
 		cfg = &def;
 	}
-	size = model_config_reg_size(cfg);
+	size = dmar_model_config_reg_size(cfg);
 	if (pm->nunits == PM_MAX_UNITS || (reg_base & (DMAR_PAGE_SIZE - 1)) ||
 	    reg_base + size < reg_base ||
 	    (reg_base < pm->base + pm->size && reg_base + size > pm->base))
@@ -822,7 +822,7 @@ struct model *posix_machine_add_unit(struct posix_machine *pm, uint64_t reg_base
 	u->size = size;
 	u->coherent = cfg->c;
 	u->rwbf = cfg->rwbf;
-	u->model = model_create(cfg, &unit_mem_ops, u);
+	u->model = dmar_model_create(cfg, &unit_mem_ops, u);
 	if (u->model) {
 		pm->nunits++;
 		if (!cfg->c && cfg->rwbf)
@@ -832,7 +832,7 @@ struct model *posix_machine_add_unit(struct posix_machine *pm, uint64_t reg_base
 	return u->model;
 }
 
-struct model *posix_machine_unit(struct posix_machine *pm, uint64_t reg_base)
+struct model *dmar_posix_machine_unit(struct posix_machine *pm, uint64_t reg_base)
 {
 	unsigned i;
 
@@ -842,33 +842,33 @@ struct model *posix_machine_unit(struct posix_machine *pm, uint64_t reg_base)
 	return NULL;
 }
 
-const struct dmar_os *posix_machine_os(struct posix_machine *pm)
+const struct dmar_os *dmar_posix_machine_os(struct posix_machine *pm)
 {
 	return &pm->os;
 }
 
-int posix_machine_dma(struct posix_machine *pm, struct model *unit, uint16_t sid,
+int dmar_posix_machine_dma(struct posix_machine *pm, struct model *unit, uint16_t sid,
 		      uint64_t iova, void *buf, size_t len, enum model_dir dir,
 		      struct model_fault *fault)
 {
 	int rc;
 
 	pm_lock(pm);
-	rc = model_dma(unit, sid, iova, buf, len, dir, fault);
+	rc = dmar_model_dma(unit, sid, iova, buf, len, dir, fault);
 	pm_unlock(pm);
 	return rc;
 }
 
-uint64_t posix_machine_allocs_outstanding(const struct posix_machine *pm) { return pm->allocs_out; }
-uint64_t posix_machine_pages_outstanding(const struct posix_machine *pm) { return pm->pages_out; }
-uint64_t posix_machine_dma_outstanding(const struct posix_machine *pm) { return pm->dma_out; }
-uint64_t posix_machine_alloc_calls(const struct posix_machine *pm) { return pm->calls; }
-bool posix_machine_failed(const struct posix_machine *pm) { return pm->failed; }
-uint64_t posix_machine_coherency_errors(const struct posix_machine *pm) { return pm->coherency_errors; }
-uint64_t posix_machine_os_errors(const struct posix_machine *pm) { return pm->os_errors; }
-uint64_t posix_machine_now(const struct posix_machine *pm) { return pm->clock; }
+uint64_t dmar_posix_machine_allocs_outstanding(const struct posix_machine *pm) { return pm->allocs_out; }
+uint64_t dmar_posix_machine_pages_outstanding(const struct posix_machine *pm) { return pm->pages_out; }
+uint64_t dmar_posix_machine_dma_outstanding(const struct posix_machine *pm) { return pm->dma_out; }
+uint64_t dmar_posix_machine_alloc_calls(const struct posix_machine *pm) { return pm->calls; }
+bool dmar_posix_machine_failed(const struct posix_machine *pm) { return pm->failed; }
+uint64_t dmar_posix_machine_coherency_errors(const struct posix_machine *pm) { return pm->coherency_errors; }
+uint64_t dmar_posix_machine_os_errors(const struct posix_machine *pm) { return pm->os_errors; }
+uint64_t dmar_posix_machine_now(const struct posix_machine *pm) { return pm->clock; }
 
-void posix_machine_fail_nth(struct posix_machine *pm, unsigned n)
+void dmar_posix_machine_fail_nth(struct posix_machine *pm, unsigned n)
 {
 	pm_lock(pm);
 	pm->fail_at = n;
@@ -877,7 +877,7 @@ void posix_machine_fail_nth(struct posix_machine *pm, unsigned n)
 	pm_unlock(pm);
 }
 
-uint64_t posix_machine_irqs(const struct posix_machine *pm, enum model_irq which)
+uint64_t dmar_posix_machine_irqs(const struct posix_machine *pm, enum model_irq which)
 {
 	return pm->irqs[which == MODEL_IRQ_FAULT ? 0 : 1];
 }

@@ -627,8 +627,8 @@ const char *dmar_acpi_finding_text(unsigned code)
 int dmar_acpi_finding_format(const struct dmar_acpi_finding *f, char *buf, size_t len)
 {
 	if (!f)
-		return dmar_snprintf(buf, len, "(null finding)");
-	return dmar_snprintf(buf, len, "0x%x %s: %s (value 0x%llx)", (unsigned)f->offset,
+		return dmar__snprintf(buf, len, "(null finding)");
+	return dmar__snprintf(buf, len, "0x%x %s: %s (value 0x%llx)", (unsigned)f->offset,
 			     dmar_acpi_finding_name(f->code), dmar_acpi_finding_text(f->code),
 			     (unsigned long long)f->value);
 }

@@ -28,10 +28,10 @@ static bool page_fits(const struct dmar_dma_tag *tag, uint64_t pa)
 {
 	if (tag->dev->mode == DMAR_BUSDMA_TRANSLATE)
 		return true; /* the device reaches it through its IOVA */
-	return busdma_addr_ok(tag, pa, DMAR_PAGE_SIZE) && !(pa & (tag->p.alignment - 1));
+	return dmar__busdma_addr_ok(tag, pa, DMAR_PAGE_SIZE) && !(pa & (tag->p.alignment - 1));
 }
 
-int bounce_alloc_fitting_page(struct dmar_dma_tag *tag, void **va, uint64_t *pa)
+int dmar__bounce_alloc_fitting_page(struct dmar_dma_tag *tag, void **va, uint64_t *pa)
 {
 	const struct dmar_os *os = tag->dev->bus->os;
 	struct reject *rejects = NULL;
@@ -94,7 +94,7 @@ static int pool_take(struct dmar_dma_tag *tag, unsigned need, struct bounce_page
 			rc = DMAR_ENOMEM;
 			break;
 		}
-		int arc = bounce_alloc_fitting_page(tag, &pg->va, &pg->pa);
+		int arc = dmar__bounce_alloc_fitting_page(tag, &pg->va, &pg->pa);
 		if (arc) {
 			os->ops->free(os->ctx, pg, sizeof(*pg));
 			rc = arc;
@@ -139,10 +139,10 @@ static int pool_take_waiting(struct dmar_dma_tag *tag, unsigned need, unsigned f
 	uint64_t deadline = 0;
 
 	for (;;) {
-		busdma_lock(bus, bus->lock);
+		dmar__busdma_lock(bus, bus->lock);
 		int rc = need > bus->pool_max ? DMAR_ENOSPC : pool_take(tag, need, out);
 		bool hopeless = need > bus->pool_max;
-		busdma_unlock(bus, bus->lock);
+		dmar__busdma_unlock(bus, bus->lock);
 		if (rc != DMAR_ENOSPC || !can_wait || hopeless)
 			return rc;
 		uint64_t now = ops->now_ns(bus->os->ctx);
@@ -163,7 +163,7 @@ static bool needs_bounce(const struct dmar_dma_tag *tag, const struct busdma_pie
 	uint64_t amask = dmar_min_u64(tag->p.alignment, DMAR_PAGE_SIZE) - 1;
 	if (p->pa & amask)
 		return true;
-	return tag->dev->mode == DMAR_BUSDMA_BOUNCE && !busdma_addr_ok(tag, p->pa, p->len);
+	return tag->dev->mode == DMAR_BUSDMA_BOUNCE && !dmar__busdma_addr_ok(tag, p->pa, p->len);
 }
 
 /* False when no piece can need a bounce page under the tag (no walk needed). */
@@ -179,7 +179,7 @@ static bool bounce_possible(const struct dmar_dma_tag *tag)
 static void release_pages(struct dmar_busdma *bus, struct bounce_page *list,
 			  struct busdma_bounce *b, unsigned n)
 {
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	while (list) {
 		struct bounce_page *next = list->next;
 		pool_push(bus, list);
@@ -187,7 +187,7 @@ static void release_pages(struct dmar_busdma *bus, struct bounce_page *list,
 	}
 	for (unsigned i = 0; i < n; i++)
 		pool_push(bus, b[i].page);
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 }
 
 /* Makes room for `need` bounce records in the map (kept for later loads). */
@@ -206,7 +206,7 @@ static int map_bounce_room(struct dmar_dmamap *map, unsigned need)
 	return 0;
 }
 
-int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
+int dmar__bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 {
 	struct dmar_dma_tag *tag = map->tag;
 	struct dmar_busdma *bus = tag->dev->bus;
@@ -218,8 +218,8 @@ int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned fla
 	map->nbounce = 0;
 	if (!bounce_possible(tag))
 		return 0;
-	busdma_src_rewind(src);
-	while ((rc = busdma_src_next(src, &p)) > 0) {
+	dmar__busdma_src_rewind(src);
+	while ((rc = dmar__busdma_src_next(src, &p)) > 0) {
 		if (!needs_bounce(tag, &p))
 			continue;
 		/* The CPU side of a bounced piece must be addressable for the copies. */
@@ -232,9 +232,9 @@ int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned fla
 	if (rc < 0 || !need)
 		return rc;
 
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	bool hopeless = need > bus->pool_max;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	if (hopeless)
 		return DMAR_ENOSPC; /* more than the pool may ever hold */
 	struct bounce_page *list = NULL;
@@ -244,8 +244,8 @@ int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned fla
 	rc = pool_take_waiting(tag, need, flags, &list);
 	if (rc)
 		return rc;
-	busdma_src_rewind(src);
-	while (busdma_src_next(src, &p) > 0) {
+	dmar__busdma_src_rewind(src);
+	while (dmar__busdma_src_next(src, &p) > 0) {
 		if (!needs_bounce(tag, &p))
 			continue;
 		struct busdma_bounce *b = &map->bounce[map->nbounce++];
@@ -256,13 +256,13 @@ int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned fla
 			       : (uint8_t *)os->ops->phys_to_virt(os->ctx, p.pa & ~BUSDMA_PAGE_MASK) +
 					 (p.pa & BUSDMA_PAGE_MASK);
 	}
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	bus->bounced_loads++;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	return 0;
 }
 
-uint64_t bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,
+uint64_t dmar__bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,
 			   unsigned *k)
 {
 	if (*k < map->nbounce && needs_bounce(map->tag, p))
@@ -270,32 +270,32 @@ uint64_t bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_pi
 	return p->pa;
 }
 
-int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
+int dmar__bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 {
 	struct busdma_piece p;
 	unsigned k = 0;
-	int rc = bounce_reserve(map, src, flags);
+	int rc = dmar__bounce_reserve(map, src, flags);
 	if (rc)
 		return rc;
-	busdma_src_rewind(src);
-	while ((rc = busdma_src_next(src, &p)) > 0) {
-		rc = busdma_seg_add(map, bounce_piece_addr(map, &p, &k), p.len);
+	dmar__busdma_src_rewind(src);
+	while ((rc = dmar__busdma_src_next(src, &p)) > 0) {
+		rc = dmar__busdma_seg_add(map, dmar__bounce_piece_addr(map, &p, &k), p.len);
 		if (rc)
 			break;
 	}
 	if (rc)
-		bounce_unload(map);
+		dmar__bounce_unload(map);
 	return rc;
 }
 
-void bounce_unload(struct dmar_dmamap *map)
+void dmar__bounce_unload(struct dmar_dmamap *map)
 {
 	if (map->nbounce)
 		release_pages(map->tag->dev->bus, NULL, map->bounce, map->nbounce);
 	map->nbounce = 0;
 }
 
-void bounce_sync(struct dmar_dmamap *map, unsigned op)
+void dmar__bounce_sync(struct dmar_dmamap *map, unsigned op)
 {
 	struct dmar_busdma *bus = map->tag->dev->bus;
 	uint64_t bytes = 0;
@@ -311,12 +311,12 @@ void bounce_sync(struct dmar_dmamap *map, unsigned op)
 			bytes += b->len;
 		}
 	}
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	bus->bounce_copies += bytes;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 }
 
-void bounce_pool_fini(struct dmar_busdma *bus)
+void dmar__bounce_pool_fini(struct dmar_busdma *bus)
 {
 	const struct dmar_os *os = bus->os;
 	struct bounce_page *pg = bus->pool_free;

@@ -6,24 +6,24 @@
 #include "busdma_impl.h"
 #include "lib/util.h"
 
-static void *os_alloc(const struct dmar_os *os, size_t size)
+static void *dmar__os_alloc(const struct dmar_os *os, size_t size)
 {
 	return os->ops->alloc(os->ctx, size);
 }
 
-static void os_free(const struct dmar_os *os, void *p, size_t size)
+static void dmar__os_free(const struct dmar_os *os, void *p, size_t size)
 {
 	if (p)
 		os->ops->free(os->ctx, p, size);
 }
 
-void busdma_lock(struct dmar_busdma *bus, void *lock)
+void dmar__busdma_lock(struct dmar_busdma *bus, void *lock)
 {
 	if (lock)
 		bus->os->ops->lock_acquire(bus->os->ctx, lock);
 }
 
-void busdma_unlock(struct dmar_busdma *bus, void *lock)
+void dmar__busdma_unlock(struct dmar_busdma *bus, void *lock)
 {
 	if (lock)
 		bus->os->ops->lock_release(bus->os->ctx, lock);
@@ -32,13 +32,13 @@ void busdma_unlock(struct dmar_busdma *bus, void *lock)
 /* Adjusts a count that the bus lock guards. */
 static void count_add(struct dmar_busdma *bus, unsigned *count, int delta)
 {
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	*count += (unsigned)delta;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 }
 
 /* A lock, or NULL (then *ok stays true) when the OS layer has no locks. */
-void *busdma_lock_new(const struct dmar_os *os, bool *ok)
+void *dmar__busdma_lock_new(const struct dmar_os *os, bool *ok)
 {
 	*ok = true;
 	if (!os->ops->lock_create)
@@ -48,7 +48,7 @@ void *busdma_lock_new(const struct dmar_os *os, bool *ok)
 	return l;
 }
 
-void busdma_lock_delete(const struct dmar_os *os, void *lock)
+void dmar__busdma_lock_delete(const struct dmar_os *os, void *lock)
 {
 	if (lock)
 		os->ops->lock_destroy(os->ctx, lock);
@@ -63,14 +63,14 @@ int dmar_busdma_create(const struct dmar_os *os, const struct dmar_config *cfg,
 	    !os->ops->page_alloc || !os->ops->page_free || !os->ops->virt_to_phys ||
 	    !os->ops->phys_to_virt)
 		return DMAR_EINVAL;
-	struct dmar_busdma *bus = os_alloc(os, sizeof(*bus));
+	struct dmar_busdma *bus = dmar__os_alloc(os, sizeof(*bus));
 	if (!bus)
 		return DMAR_ENOMEM;
 	dmar_memset(bus, 0, sizeof(*bus));
 	bool ok;
-	bus->lock = busdma_lock_new(os, &ok);
+	bus->lock = dmar__busdma_lock_new(os, &ok);
 	if (!ok) {
-		os_free(os, bus, sizeof(*bus));
+		dmar__os_free(os, bus, sizeof(*bus));
 		return DMAR_ENOMEM;
 	}
 	bus->os = os;
@@ -86,40 +86,40 @@ int dmar_busdma_destroy(struct dmar_busdma *bus)
 {
 	if (!bus)
 		return DMAR_EINVAL;
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	unsigned ndevs = bus->ndevs;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	if (ndevs)
 		return DMAR_EBUSY;
-	bounce_pool_fini(bus);
+	dmar__bounce_pool_fini(bus);
 	const struct dmar_os *os = bus->os;
-	busdma_lock_delete(os, bus->lock);
-	os_free(os, bus, sizeof(*bus));
+	dmar__busdma_lock_delete(os, bus->lock);
+	dmar__os_free(os, bus, sizeof(*bus));
 	return 0;
 }
 
 void dmar_busdma_set_bounce_limit(struct dmar_busdma *bus, unsigned max_pages)
 {
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	bus->pool_max = max_pages;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 }
 
 void dmar_busdma_set_identity_limit(struct dmar_busdma *bus, uint64_t limit)
 {
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	bus->identity_limit = limit;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 }
 
 void dmar_busdma_get_stats(struct dmar_busdma *bus, struct dmar_busdma_stats *st)
 {
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	st->pool_pages = bus->pool_pages;
 	st->pool_free = bus->pool_nfree;
 	st->bounced_loads = bus->bounced_loads;
 	st->bounce_copies = bus->bounce_copies;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 }
 
 /* ------------------------------------------------------------------ device --- */
@@ -131,7 +131,7 @@ int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 	if (!bus || !out || addr.dev > 31 || addr.fn > 7)
 		return DMAR_EINVAL;
 	const struct dmar_os *os = bus->os;
-	struct dmar_busdma_dev *dev = os_alloc(os, sizeof(*dev));
+	struct dmar_busdma_dev *dev = dmar__os_alloc(os, sizeof(*dev));
 	if (!dev)
 		return DMAR_ENOMEM;
 	dmar_memset(dev, 0, sizeof(*dev));
@@ -146,9 +146,9 @@ int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
 						 addr.fn, secondary_bus, ctx);
 	if (dev->unit) {
 		bool bounce = dmar_config_device_bounces(&bus->cfg, addr);
-		int rc = busdma_dmar_device_init(dev, bounce);
+		int rc = dmar__busdma_dmar_device_init(dev, bounce);
 		if (rc) {
-			os_free(os, dev, sizeof(*dev));
+			dmar__os_free(os, dev, sizeof(*dev));
 			return rc;
 		}
 	}
@@ -162,15 +162,15 @@ int dmar_busdma_device_destroy(struct dmar_busdma_dev *dev)
 	if (!dev)
 		return DMAR_EINVAL;
 	struct dmar_busdma *bus = dev->bus;
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	unsigned ntags = dev->ntags;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	if (ntags)
 		return DMAR_EBUSY;
 	if (dev->unit)
-		busdma_dmar_device_fini(dev);
+		dmar__busdma_dmar_device_fini(dev);
 	count_add(bus, &bus->ndevs, -1);
-	os_free(bus->os, dev, sizeof(*dev));
+	dmar__os_free(bus->os, dev, sizeof(*dev));
 	return 0;
 }
 
@@ -186,12 +186,12 @@ static int flush_spaces(struct dmar_busdma *bus, bool only_old)
 	const struct dmar_os *os = bus->os;
 	uint64_t now = only_old ? os->ops->now_ns(os->ctx) : 0;
 	int first = 0;
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	unsigned gen = ++bus->flush_gen;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	for (;;) {
 		struct busdma_space *pick = NULL;
-		busdma_lock(bus, bus->lock);
+		dmar__busdma_lock(bus, bus->lock);
 		for (struct busdma_space *sp = bus->spaces; sp && !pick; sp = sp->next) {
 			/* npending is read without the space lock: a stale answer only
 			 * moves a flush to the next call. */
@@ -204,16 +204,16 @@ static int flush_spaces(struct dmar_busdma *bus, bool only_old)
 			pick->refs++;
 			pick->flushed_gen = gen;
 		}
-		busdma_unlock(bus, bus->lock);
+		dmar__busdma_unlock(bus, bus->lock);
 		if (!pick)
 			return first;
 		/* Only deferred unloads of at least defer_us ago, for the tick. */
 		uint64_t due = only_old ? (now > bus->cfg.defer_ns ? now - bus->cfg.defer_ns : 0)
 					: UINT64_MAX;
-		int rc = busdma_space_flush(bus, pick, due);
+		int rc = dmar__busdma_space_flush(bus, pick, due);
 		if (rc && !first)
 			first = rc;
-		busdma_space_put(bus, pick);
+		dmar__busdma_space_put(bus, pick);
 	}
 }
 
@@ -294,7 +294,8 @@ int dmar_dma_tag_create(struct dmar_busdma_dev *dev, struct dmar_dma_tag *parent
 		const struct dmar_dma_tag_params *q = &parent->p;
 		p.alignment = dmar_max_u64(p.alignment, q->alignment);
 		if (q->boundary)
-			p.boundary = p.boundary ? dmar_min_u64(p.boundary, q->boundary) : q->boundary;
+			p.boundary = p.boundary ? dmar_min_u64(p.boundary,
+							       q->boundary) : q->boundary;
 		p.lowaddr = dmar_min_u64(p.lowaddr, q->lowaddr);
 		p.highaddr = dmar_max_u64(p.highaddr, q->highaddr);
 		p.maxsize = dmar_min_u64(p.maxsize, q->maxsize);
@@ -305,18 +306,18 @@ int dmar_dma_tag_create(struct dmar_busdma_dev *dev, struct dmar_dma_tag *parent
 	if (rc)
 		return rc;
 	struct dmar_busdma *bus = dev->bus;
-	struct dmar_dma_tag *tag = os_alloc(bus->os, sizeof(*tag));
+	struct dmar_dma_tag *tag = dmar__os_alloc(bus->os, sizeof(*tag));
 	if (!tag)
 		return DMAR_ENOMEM;
 	dmar_memset(tag, 0, sizeof(*tag));
 	tag->dev = dev;
 	tag->parent = parent;
 	tag->p = p;
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	dev->ntags++;
 	if (parent)
 		parent->nchildren++;
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	*out = tag;
 	return 0;
 }
@@ -326,16 +327,16 @@ int dmar_dma_tag_destroy(struct dmar_dma_tag *tag)
 	if (!tag)
 		return DMAR_EINVAL;
 	struct dmar_busdma *bus = tag->dev->bus;
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	if (tag->nmaps || tag->nchildren) {
-		busdma_unlock(bus, bus->lock);
+		dmar__busdma_unlock(bus, bus->lock);
 		return DMAR_EBUSY;
 	}
 	tag->dev->ntags--;
 	if (tag->parent)
 		tag->parent->nchildren--;
-	busdma_unlock(bus, bus->lock);
-	os_free(bus->os, tag, sizeof(*tag));
+	dmar__busdma_unlock(bus, bus->lock);
+	dmar__os_free(bus->os, tag, sizeof(*tag));
 	return 0;
 }
 
@@ -344,7 +345,7 @@ void dmar_dma_tag_get_params(const struct dmar_dma_tag *tag, struct dmar_dma_tag
 	*p = tag->p;
 }
 
-bool busdma_addr_ok(const struct dmar_dma_tag *tag, uint64_t pa, uint64_t len)
+bool dmar__busdma_addr_ok(const struct dmar_dma_tag *tag, uint64_t pa, uint64_t len)
 {
 	uint64_t last = pa + len - 1;
 	if (last < pa || last > tag->dev->phys_limit)
@@ -360,14 +361,14 @@ int dmar_dmamap_create(struct dmar_dma_tag *tag, unsigned flags, struct dmar_dma
 	if (!tag || !out || flags)
 		return DMAR_EINVAL;
 	struct dmar_busdma *bus = tag->dev->bus;
-	struct dmar_dmamap *map = os_alloc(bus->os, sizeof(*map));
+	struct dmar_dmamap *map = dmar__os_alloc(bus->os, sizeof(*map));
 	if (!map)
 		return DMAR_ENOMEM;
 	dmar_memset(map, 0, sizeof(*map));
 	map->maxsegs = tag->p.nsegments;
-	map->segs = os_alloc(bus->os, (size_t)map->maxsegs * sizeof(*map->segs));
+	map->segs = dmar__os_alloc(bus->os, (size_t)map->maxsegs * sizeof(*map->segs));
 	if (!map->segs) {
-		os_free(bus->os, map, sizeof(*map));
+		dmar__os_free(bus->os, map, sizeof(*map));
 		return DMAR_ENOMEM;
 	}
 	map->tag = tag;
@@ -384,9 +385,9 @@ int dmar_dmamap_destroy(struct dmar_dma_tag *tag, struct dmar_dmamap *map)
 		return DMAR_EBUSY;
 	struct dmar_busdma *bus = tag->dev->bus;
 	count_add(bus, &tag->nmaps, -1);
-	os_free(bus->os, map->bounce, (size_t)map->bounce_cap * sizeof(*map->bounce));
-	os_free(bus->os, map->segs, (size_t)map->maxsegs * sizeof(*map->segs));
-	os_free(bus->os, map, sizeof(*map));
+	dmar__os_free(bus->os, map->bounce, (size_t)map->bounce_cap * sizeof(*map->bounce));
+	dmar__os_free(bus->os, map->segs, (size_t)map->maxsegs * sizeof(*map->segs));
+	dmar__os_free(bus->os, map, sizeof(*map));
 	return 0;
 }
 
@@ -422,7 +423,7 @@ int dmar_dmamem_alloc(struct dmar_dma_tag *tag, void **vaddr, unsigned flags,
 	if (tag->p.maxsize > DMAR_PAGE_SIZE) {
 		rc = dmamem_contig(tag, map);
 	} else if (tag->dev->mode == DMAR_BUSDMA_BOUNCE) {
-		rc = bounce_alloc_fitting_page(tag, &map->mem_va, &map->mem_pa);
+		rc = dmar__bounce_alloc_fitting_page(tag, &map->mem_va, &map->mem_pa);
 	} else {
 		const struct dmar_os *os = tag->dev->bus->os;
 		map->mem_va = os->ops->page_alloc(os->ctx, &map->mem_pa);
@@ -457,13 +458,13 @@ int dmar_dmamem_free(struct dmar_dma_tag *tag, void *vaddr, struct dmar_dmamap *
 
 /* ----------------------------------------------------------------- sources --- */
 
-void busdma_src_rewind(struct busdma_src *s)
+void dmar__busdma_src_rewind(struct busdma_src *s)
 {
 	s->done = 0;
 	s->idx = 0;
 }
 
-int busdma_src_next(struct busdma_src *s, struct busdma_piece *p)
+int dmar__busdma_src_next(struct busdma_src *s, struct busdma_piece *p)
 {
 	uint64_t left, in_page;
 
@@ -521,7 +522,7 @@ int busdma_src_next(struct busdma_src *s, struct busdma_piece *p)
 
 /* -------------------------------------------------------------- segments --- */
 
-int busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len)
+int dmar__busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len)
 {
 	const struct dmar_dma_tag_params *p = &map->tag->p;
 	uint64_t bmask = p->boundary ? p->boundary - 1 : UINT64_MAX;
@@ -591,8 +592,8 @@ static int load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, struct busdma
 		return DMAR_EINVAL;
 	src->os = tag->dev->bus->os;
 	map->nsegs = 0;
-	int rc = tag->dev->mode == DMAR_BUSDMA_TRANSLATE ? busdma_dmar_load(map, src, flags)
-							  : bounce_load(map, src, flags);
+	int rc = tag->dev->mode == DMAR_BUSDMA_TRANSLATE ? dmar__busdma_dmar_load(map, src, flags)
+							  : dmar__bounce_load(map, src, flags);
 	if (rc) {
 		map->nsegs = 0;
 		return rc;
@@ -654,7 +655,7 @@ int dmar_dmamap_sync(struct dmar_dma_tag *tag, struct dmar_dmamap *map, unsigned
 	if (!tag || !map || map->tag != tag || !map->loaded || (op & ~all))
 		return DMAR_EINVAL;
 	if (map->nbounce)
-		bounce_sync(map, op);
+		dmar__bounce_sync(map, op);
 	const struct dmar_os *os = tag->dev->bus->os;
 	if ((op & DMAR_DMASYNC_PREWRITE) && os->ops->wmb)
 		os->ops->wmb(os->ctx);
@@ -668,11 +669,11 @@ int dmar_dmamap_unload(struct dmar_dma_tag *tag, struct dmar_dmamap *map)
 	if (!map->loaded)
 		return 0;
 	if (tag->dev->mode == DMAR_BUSDMA_TRANSLATE) {
-		int rc = busdma_dmar_unload(map);
+		int rc = dmar__busdma_dmar_unload(map);
 		if (rc)
 			return rc;
 	} else {
-		bounce_unload(map);
+		dmar__bounce_unload(map);
 	}
 	map->nsegs = 0;
 	map->loaded = false;

@@ -19,11 +19,11 @@ static int reserve_rmrrs(struct dmar_busdma_dev *dev)
 		return DMAR_ENOMEM;
 	n = dmar_domain_reserved_ranges(sp->dom, r, n);
 	int rc = 0;
-	busdma_lock(dev->bus, sp->lock);
+	dmar__busdma_lock(dev->bus, sp->lock);
 	/* A range a device sharing the space reserved already merges with itself. */
 	for (unsigned i = 0; !rc && i < n; i++)
-		rc = iova_reserve(&sp->iova, r[i].start, r[i].end - r[i].start);
-	busdma_unlock(dev->bus, sp->lock);
+		rc = dmar__iova_reserve(&sp->iova, r[i].start, r[i].end - r[i].start);
+	dmar__busdma_unlock(dev->bus, sp->lock);
 	os->ops->free(os->ctx, r, n * sizeof(*r));
 	return rc;
 }
@@ -38,8 +38,8 @@ static void space_free(struct dmar_busdma *bus, struct busdma_space *sp)
 	if (sp->dom)
 		(void)dmar_domain_destroy(sp->dom);
 	if (sp->mode == DMAR_BUSDMA_TRANSLATE)
-		iova_fini(&sp->iova);
-	busdma_lock_delete(bus->os, sp->lock);
+		dmar__iova_fini(&sp->iova);
+	dmar__busdma_lock_delete(bus->os, sp->lock);
 	bus->os->ops->free(bus->os->ctx, sp, sizeof(*sp));
 }
 
@@ -60,7 +60,7 @@ static int space_new(struct dmar_busdma_dev *dev, bool bounce, struct busdma_spa
 	dmar_memset(sp, 0, sizeof(*sp));
 	sp->mode = DMAR_BUSDMA_BOUNCE;
 	sp->phys_limit = UINT64_MAX;
-	sp->lock = busdma_lock_new(os, &ok);
+	sp->lock = dmar__busdma_lock_new(os, &ok);
 	int rc = ok ? 0 : DMAR_ENOMEM;
 	if (bounce) {
 		params.kind = DMAR_DOMAIN_PASSTHROUGH;
@@ -79,11 +79,11 @@ static int space_new(struct dmar_busdma_dev *dev, bool bounce, struct busdma_spa
 	} else {
 		uint64_t last = info.width >= 64 ? UINT64_MAX : (1ull << info.width) - 1;
 		/* Page 0 is never handed out: a zero device address looks like a bug. */
-		rc = iova_init(&sp->iova, os, DMAR_PAGE_SIZE, last, bus->cfg.guard_pages);
+		rc = dmar__iova_init(&sp->iova, os, DMAR_PAGE_SIZE, last, bus->cfg.guard_pages);
 		if (!rc) {
 			sp->mode = DMAR_BUSDMA_TRANSLATE;
 			if (last >= IOVA_INTR_START)
-				rc = iova_reserve(&sp->iova, IOVA_INTR_START,
+				rc = dmar__iova_reserve(&sp->iova, IOVA_INTR_START,
 						  IOVA_INTR_END - IOVA_INTR_START + 1);
 		}
 		if (rc) {
@@ -109,7 +109,7 @@ static struct busdma_space *space_shared(struct dmar_busdma_dev *dev)
 		struct dmar_domain *dom = dmar_device_domain(dev->unit, ids[i]);
 		if (!dom)
 			continue;
-		busdma_lock(bus, bus->lock);
+		dmar__busdma_lock(bus, bus->lock);
 		for (struct busdma_space *sp = bus->spaces; sp; sp = sp->next) {
 			if (sp->dom == dom) {
 				sp->refs++;
@@ -117,15 +117,15 @@ static struct busdma_space *space_shared(struct dmar_busdma_dev *dev)
 				break;
 			}
 		}
-		busdma_unlock(bus, bus->lock);
+		dmar__busdma_unlock(bus, bus->lock);
 	}
 	return found;
 }
 
 /* Drops a reference; the last one unlinks and frees the space. */
-void busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp)
+void dmar__busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp)
 {
-	busdma_lock(bus, bus->lock);
+	dmar__busdma_lock(bus, bus->lock);
 	bool last = --sp->refs == 0;
 	if (last) {
 		for (struct busdma_space **pp = &bus->spaces; *pp; pp = &(*pp)->next) {
@@ -135,12 +135,12 @@ void busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp)
 			}
 		}
 	}
-	busdma_unlock(bus, bus->lock);
+	dmar__busdma_unlock(bus, bus->lock);
 	if (last)
 		space_free(bus, sp);
 }
 
-int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce)
+int dmar__busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce)
 {
 	struct dmar_busdma *bus = dev->bus;
 	struct busdma_space *sp = space_shared(dev);
@@ -166,27 +166,27 @@ int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce)
 		if (fresh)
 			space_free(bus, sp);
 		else
-			busdma_space_put(bus, sp);
+			dmar__busdma_space_put(bus, sp);
 		return rc;
 	}
 	if (fresh) {
-		busdma_lock(bus, bus->lock);
+		dmar__busdma_lock(bus, bus->lock);
 		sp->next = bus->spaces;
 		bus->spaces = sp;
-		busdma_unlock(bus, bus->lock);
+		dmar__busdma_unlock(bus, bus->lock);
 	}
 	dev->mode = sp->mode;
 	dev->phys_limit = sp->phys_limit;
 	return 0;
 }
 
-void busdma_dmar_device_fini(struct dmar_busdma_dev *dev)
+void dmar__busdma_dmar_device_fini(struct dmar_busdma_dev *dev)
 {
 	struct busdma_space *sp = dev->space;
 	if (!sp)
 		return;
 	(void)dmar_domain_detach_device(sp->dom, dev->addr.bus, dev->addr.dev, dev->addr.fn);
-	busdma_space_put(dev->bus, sp);
+	dmar__busdma_space_put(dev->bus, sp);
 	dev->space = NULL;
 }
 
@@ -226,9 +226,9 @@ static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *
 	unsigned k = 0;
 	int rc;
 
-	busdma_src_rewind(src);
-	while ((rc = busdma_src_next(src, &p)) > 0) {
-		p.pa = bounce_piece_addr(map, &p, &k);
+	dmar__busdma_src_rewind(src);
+	while ((rc = dmar__busdma_src_next(src, &p)) > 0) {
+		p.pa = dmar__bounce_piece_addr(map, &p, &k);
 		uint64_t off = p.pa & BUSDMA_PAGE_MASK;
 		uint64_t dev_addr;
 		if (have_prev && prev_end == p.pa && off) {
@@ -253,7 +253,7 @@ static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *
 		}
 		/* Device-contiguous pieces go to the segment list as one range. */
 		if (l->dom && seg_len && dev_addr != seg_start + seg_len) {
-			rc = busdma_seg_add(map, seg_start, seg_len);
+			rc = dmar__busdma_seg_add(map, seg_start, seg_len);
 			if (rc)
 				return rc;
 			seg_len = 0;
@@ -268,16 +268,16 @@ static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *
 		return rc;
 	if (!l->dom)
 		return 0;
-	rc = seg_len ? busdma_seg_add(map, seg_start, seg_len) : 0;
+	rc = seg_len ? dmar__busdma_seg_add(map, seg_start, seg_len) : 0;
 	return rc ? rc : layout_flush(l);
 }
 
-int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
+int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 {
 	struct dmar_dma_tag *tag = map->tag;
 	struct dmar_busdma_dev *dev = tag->dev;
 	uint64_t pages;
-	int rc = bounce_reserve(map, src, flags);
+	int rc = dmar__bounce_reserve(map, src, flags);
 	if (rc)
 		return rc;
 
@@ -298,7 +298,7 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 		struct layout count = { 0 };
 		rc = layout(&count, map, src);
 		if (rc) {
-			bounce_unload(map);
+			dmar__bounce_unload(map);
 			return rc;
 		}
 		pages = count.pages;
@@ -315,18 +315,19 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	};
 	uint64_t iova;
 	struct busdma_space *sp = dev->space;
-	busdma_lock(dev->bus, sp->lock);
-	rc = iova_alloc(&sp->iova, &req, &iova);
+	dmar__busdma_lock(dev->bus, sp->lock);
+	rc = dmar__iova_alloc(&sp->iova, &req, &iova);
 	bool deferred = sp->npending != 0;
-	busdma_unlock(dev->bus, sp->lock);
-	if (rc == DMAR_ENOSPC && deferred && busdma_space_flush(dev->bus, sp, UINT64_MAX) == 0) {
+	dmar__busdma_unlock(dev->bus, sp->lock);
+	if (rc == DMAR_ENOSPC && deferred && dmar__busdma_space_flush(dev->bus, sp,
+								      UINT64_MAX) == 0) {
 		/* No room: the ranges of deferred unloads come back with a flush. */
-		busdma_lock(dev->bus, sp->lock);
-		rc = iova_alloc(&sp->iova, &req, &iova);
-		busdma_unlock(dev->bus, sp->lock);
+		dmar__busdma_lock(dev->bus, sp->lock);
+		rc = dmar__iova_alloc(&sp->iova, &req, &iova);
+		dmar__busdma_unlock(dev->bus, sp->lock);
 	}
 	if (rc) {
-		bounce_unload(map);
+		dmar__bounce_unload(map);
 		return rc == DMAR_EINVAL ? DMAR_ENOSPC : rc;
 	}
 
@@ -344,10 +345,10 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 			map->nbounce = 0;
 			return rc;
 		}
-		bounce_unload(map);
-		busdma_lock(dev->bus, sp->lock);
-		iova_free(&sp->iova, iova, size);
-		busdma_unlock(dev->bus, sp->lock);
+		dmar__bounce_unload(map);
+		dmar__busdma_lock(dev->bus, sp->lock);
+		dmar__iova_free(&sp->iova, iova, size);
+		dmar__busdma_unlock(dev->bus, sp->lock);
 		return rc;
 	}
 	map->iova = iova;
@@ -355,18 +356,18 @@ int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned f
 	return 0;
 }
 
-int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due)
+int dmar__busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due)
 {
-	busdma_lock(bus, sp->lock);
+	dmar__busdma_lock(bus, sp->lock);
 	int rc = 0;
 	if (sp->npending && sp->oldest_ns <= due) {
 		rc = dmar_domain_flush(sp->dom);
 		for (unsigned i = 0; !rc && i < sp->npending; i++)
-			(void)iova_free(&sp->iova, sp->pending[i].iova, sp->pending[i].size);
+			(void)dmar__iova_free(&sp->iova, sp->pending[i].iova, sp->pending[i].size);
 		if (!rc)
 			__atomic_store_n(&sp->npending, 0, __ATOMIC_RELAXED);
 	}
-	busdma_unlock(bus, sp->lock);
+	dmar__busdma_unlock(bus, sp->lock);
 	return rc;
 }
 
@@ -377,35 +378,35 @@ static int unload_deferred(struct dmar_busdma_dev *dev, struct dmar_dmamap *map)
 	struct dmar_busdma *bus = dev->bus;
 	struct busdma_space *sp = dev->space;
 	const struct dmar_os *os = bus->os;
-	busdma_lock(bus, sp->lock);
+	dmar__busdma_lock(bus, sp->lock);
 	if (!sp->pending) {
 		unsigned cap = bus->cfg.defer_max ? bus->cfg.defer_max : 1;
 		sp->pending = os->ops->alloc(os->ctx, cap * sizeof(*sp->pending));
 		sp->pending_cap = sp->pending ? cap : 0;
 	}
 	bool room = sp->npending < sp->pending_cap;
-	busdma_unlock(bus, sp->lock);
+	dmar__busdma_unlock(bus, sp->lock);
 	if (!room)
 		return 1;
 	int rc = dmar_unmap_deferred(sp->dom, map->iova, map->iova_size);
 	if (rc)
 		return rc;
-	busdma_lock(bus, sp->lock);
+	dmar__busdma_lock(bus, sp->lock);
 	if (sp->npending == 0)
 		sp->oldest_ns = os->ops->now_ns(os->ctx);
 	sp->pending[sp->npending].iova = map->iova;
 	sp->pending[sp->npending].size = map->iova_size;
 	__atomic_store_n(&sp->npending, sp->npending + 1, __ATOMIC_RELAXED);
 	bool full = sp->npending == sp->pending_cap;
-	busdma_unlock(bus, sp->lock);
+	dmar__busdma_unlock(bus, sp->lock);
 	map->iova = map->iova_size = 0;
 	/* The count bound of the window; a failed flush leaves them for the next one. */
 	if (full)
-		(void)busdma_space_flush(bus, sp, UINT64_MAX);
+		(void)dmar__busdma_space_flush(bus, sp, UINT64_MAX);
 	return 0;
 }
 
-int busdma_dmar_unload(struct dmar_dmamap *map)
+int dmar__busdma_dmar_unload(struct dmar_dmamap *map)
 {
 	struct dmar_busdma_dev *dev = map->tag->dev;
 	struct busdma_space *sp = dev->space;
@@ -417,10 +418,10 @@ int busdma_dmar_unload(struct dmar_dmamap *map)
 	int rc = dmar_unmap(sp->dom, map->iova, map->iova_size);
 	if (rc)
 		return rc;
-	bounce_unload(map);
-	busdma_lock(dev->bus, sp->lock);
-	iova_free(&sp->iova, map->iova, map->iova_size);
-	busdma_unlock(dev->bus, sp->lock);
+	dmar__bounce_unload(map);
+	dmar__busdma_lock(dev->bus, sp->lock);
+	dmar__iova_free(&sp->iova, map->iova, map->iova_size);
+	dmar__busdma_unlock(dev->bus, sp->lock);
 	map->iova = map->iova_size = 0;
 	return 0;
 }

@@ -113,49 +113,49 @@ struct busdma_piece {
 	const uint8_t *va; /* NULL when the load gave no virtual address */
 };
 
-void busdma_src_rewind(struct busdma_src *s);
+void dmar__busdma_src_rewind(struct busdma_src *s);
 /* 1 with the next piece, 0 at the end, DMAR_EINVAL for untranslatable memory. */
-int busdma_src_next(struct busdma_src *s, struct busdma_piece *p);
+int dmar__busdma_src_next(struct busdma_src *s, struct busdma_piece *p);
 
 /* Appends [addr, addr + len) to the map's segments, merging with the last segment
  * when contiguous, splitting at maxsegsz and boundary. DMAR_ERANGE past nsegments,
  * DMAR_EINVAL for a segment start the tag's alignment forbids. */
-int busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len);
+int dmar__busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len);
 
-void busdma_lock(struct dmar_busdma *bus, void *lock);
+void dmar__busdma_lock(struct dmar_busdma *bus, void *lock);
 /* A lock from the OS layer (NULL without lock ops; *ok false when creation failed). */
-void *busdma_lock_new(const struct dmar_os *os, bool *ok);
-void busdma_lock_delete(const struct dmar_os *os, void *lock);
-void busdma_unlock(struct dmar_busdma *bus, void *lock);
+void *dmar__busdma_lock_new(const struct dmar_os *os, bool *ok);
+void dmar__busdma_lock_delete(const struct dmar_os *os, void *lock);
+void dmar__busdma_unlock(struct dmar_busdma *bus, void *lock);
 
 /* True when [pa, pa + len) is reachable by the device under the tag's window. */
-bool busdma_addr_ok(const struct dmar_dma_tag *tag, uint64_t pa, uint64_t len);
+bool dmar__busdma_addr_ok(const struct dmar_dma_tag *tag, uint64_t pa, uint64_t len);
 
 /* busdma_dmar.c */
-int busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce);
-void busdma_dmar_device_fini(struct dmar_busdma_dev *dev);
-int busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
-int busdma_dmar_unload(struct dmar_dmamap *map);
+int dmar__busdma_dmar_device_init(struct dmar_busdma_dev *dev, bool bounce);
+void dmar__busdma_dmar_device_fini(struct dmar_busdma_dev *dev);
+int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+int dmar__busdma_dmar_unload(struct dmar_dmamap *map);
 /* Completes the space's deferred unloads (its lock taken here, held across the core's
  * flush) and gives their IOVA ranges back; only when the oldest was unloaded at or
  * before `due` (UINT64_MAX: always). */
-int busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due);
+int dmar__busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due);
 /* Drops a reference to a space; the last one unlinks and frees it. */
-void busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp);
+void dmar__busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp);
 
 /* bounce.c */
-int bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+int dmar__bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
 /* Takes bounce pages for the pieces of src that need one (map->nbounce of them, in
- * piece order); 0 with map->nbounce = 0 when none does. Undo with bounce_unload. */
-int bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+ * piece order); 0 with map->nbounce = 0 when none does. Undo with dmar__bounce_unload. */
+int dmar__bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
 /* The address a piece is transferred at: its own, or its bounce page's. `k` counts the
  * bounced pieces seen so far in a walk (start at 0). */
-uint64_t bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,
+uint64_t dmar__bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,
 			   unsigned *k);
-void bounce_unload(struct dmar_dmamap *map);
-void bounce_sync(struct dmar_dmamap *map, unsigned op);
+void dmar__bounce_unload(struct dmar_dmamap *map);
+void dmar__bounce_sync(struct dmar_dmamap *map, unsigned op);
 /* One page the device can reach under the tag, from page_alloc (not the pool). */
-int bounce_alloc_fitting_page(struct dmar_dma_tag *tag, void **va, uint64_t *pa);
-void bounce_pool_fini(struct dmar_busdma *bus);
+int dmar__bounce_alloc_fitting_page(struct dmar_dma_tag *tag, void **va, uint64_t *pa);
+void dmar__bounce_pool_fini(struct dmar_busdma *bus);
 
 #endif

@@ -14,7 +14,7 @@
  *    free_down augmentation). Priorities are a hash of the start page, so nothing is
  *    stored;
  *  - per-page marks of the allocations the tree holds (iova_marks.c): the first page
- *    of each, and the last one of each of up to IOVA_CACHE_PAGES pages, so iova_free
+ *    of each, and the last one of each of up to IOVA_CACHE_PAGES pages, so dmar__iova_free
  *    checks what it is given in O(1) there too;
  *  - per-size-class stacks of the start pages of freed ranges of the tree that stay in
  *    it (Linux keeps freed IOVAs in per-size caches for the same reason).
@@ -101,12 +101,12 @@ static uint32_t cache_cap(const struct iova_cache_class *c)
 
 static inline void *mem_alloc(struct iova_space *s, size_t bytes)
 {
-	return iova_mem_alloc(s->os, &s->memory, bytes);
+	return dmar__iova_mem_alloc(s->os, &s->memory, bytes);
 }
 
 static inline void mem_free(struct iova_space *s, void *p, size_t bytes)
 {
-	iova_mem_free(s->os, &s->memory, p, bytes);
+	dmar__iova_mem_free(s->os, &s->memory, p, bytes);
 }
 
 /* Adds a slab of nodes to the free list; node 0 (the first of slab 0) stays unused so
@@ -609,18 +609,18 @@ static int chunk_carve(struct iova_space *s, unsigned k, uint64_t max_start,
 	w.max_start = max_start;
 	if (!tree_search(s, &w, &a))
 		return 0;
-	if (iova_dir_reserve(&s->chunk_dir) || !(x = node_get(s)))
+	if (dmar__iova_dir_reserve(&s->chunk_dir) || !(x = node_get(s)))
 		return DMAR_ENOMEM;
 	c = mem_alloc(s, iova_chunk_size(slots, rounded));
 	if (!c) {
 		node_put(s, x);
 		return DMAR_ENOMEM;
 	}
-	iova_chunk_init(c, a, (uint32_t)(class_pages(k) + s->guard), slots, k, rounded);
+	dmar__iova_chunk_init(c, a, (uint32_t)(class_pages(k) + s->guard), slots, k, rounded);
 	N(s, x)->start = a;
 	N(s, x)->end = a + chunk_pages(s);
 	insert_extent(s, x);
-	iova_dir_put(&s->chunk_dir, chunk_key(s, a, k), c);
+	dmar__iova_dir_put(&s->chunk_dir, chunk_key(s, a, k), c);
 	s->chunks++;
 	chunk_list(s, c);
 	*out = c;
@@ -649,7 +649,7 @@ static void chunk_drop(struct iova_space *s, struct iova_chunk *c)
 	recent_forget(&s->cache[c->klass], c);
 	if (c->listed)
 		chunk_unlist(s, c);
-	iova_dir_del(&s->chunk_dir, chunk_key(s, c->base, c->klass));
+	dmar__iova_dir_del(&s->chunk_dir, chunk_key(s, c->base, c->klass));
 	s->chunks--;
 	mem_free(s, c, iova_chunk_size(c->slots, c->rounded));
 }
@@ -823,20 +823,20 @@ static inline int64_t chunk_live_slot(struct iova_space *s, const struct iova_ch
 
 /* ----------------------------------------------------------------- the API --- */
 
-void iova_fini(struct iova_space *s)
+void dmar__iova_fini(struct iova_space *s)
 {
 	if (!s || !s->os)
 		return;
 	for (uint32_t i = 0; i < s->slab_count; i++)
 		mem_free(s, s->slabs[i], SLAB_NODES * sizeof(struct iova_node));
 	mem_free(s, s->slabs, s->slab_cap * sizeof(*s->slabs));
-	iova_marks_fini(&s->marks);
+	dmar__iova_marks_fini(&s->marks);
 	if (s->chunks) {
 		struct iova_chunk *c;
 		IOVA_DIR_FOREACH(&s->chunk_dir, i, c)
 			mem_free(s, c, iova_chunk_size(c->slots, c->rounded));
 	}
-	iova_dir_fini(&s->chunk_dir);
+	dmar__iova_dir_fini(&s->chunk_dir);
 	if (s->cache) {
 		for (unsigned k = 0; k < IOVA_CLASSES; k++)
 			mem_free(s, s->cache[k].pages, s->cache[k].cap * sizeof(uint64_t));
@@ -853,7 +853,7 @@ static unsigned default_chunk_shift(uint64_t span)
 	return b < 6 ? 0 : b > (int)IOVA_CHUNK_MAX_SHIFT ? IOVA_CHUNK_MAX_SHIFT : (unsigned)b;
 }
 
-int iova_set_chunk_shift(struct iova_space *s, unsigned shift)
+int dmar__iova_set_chunk_shift(struct iova_space *s, unsigned shift)
 {
 	if (!s || !s->os || (shift && (shift < 6 || shift > IOVA_CHUNK_MAX_SHIFT)) || s->chunks)
 		return DMAR_EINVAL;
@@ -867,7 +867,7 @@ int iova_set_chunk_shift(struct iova_space *s, unsigned shift)
 	return DMAR_OK;
 }
 
-int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
+int dmar__iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
 	      unsigned guard_pages)
 {
 	struct iova_node *n;
@@ -883,16 +883,16 @@ int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, ui
 	s->first = first >> PG_SHIFT;
 	s->end = last == UINT64_MAX ? END_MAX : (last + 1) >> PG_SHIFT;
 	s->guard = guard_pages;
-	iova_marks_init(&s->marks, os);
-	iova_dir_init(&s->chunk_dir, os, &s->memory);
+	dmar__iova_marks_init(&s->marks, os);
+	dmar__iova_dir_init(&s->chunk_dir, os, &s->memory);
 	s->cache = mem_alloc(s, IOVA_CLASSES * sizeof(*s->cache));
 	if (s->cache)
 		dmar_memset(s->cache, 0, IOVA_CLASSES * sizeof(*s->cache));
 	if (!s->cache || !(s->sentinel = node_get(s))) {
-		iova_fini(s);
+		dmar__iova_fini(s);
 		return DMAR_ENOMEM;
 	}
-	iova_set_chunk_shift(s, default_chunk_shift(s->end - s->first));
+	dmar__iova_set_chunk_shift(s, default_chunk_shift(s->end - s->first));
 	n = N(s, s->sentinel);
 	n->start = n->end = s->end;
 	n->gap = sat32(s->end - s->first);
@@ -906,7 +906,7 @@ static bool is_reservation(struct iova_space *s, const struct iova_node *n)
 	return !chunk_of(s, n->start) && !iova_marks_test(&s->marks, IOVA_MARK_START, n->start);
 }
 
-int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
+int dmar__iova_reserve(struct iova_space *s, uint64_t start, uint64_t size)
 {
 	uint64_t rs, re, us, ue, key = 0;
 	unsigned merging = 0;
@@ -984,7 +984,7 @@ static bool tree_place(struct iova_space *s, struct want *w, uint64_t exact, uin
 	return tree_search(s, w, out);
 }
 
-/* iova_alloc for any request (s, req and addr already checked). */
+/* dmar__iova_alloc for any request (s, req and addr already checked). */
 static DMAR_NOINLINE int alloc_any(struct iova_space *s, const struct iova_request *req,
 				   uint64_t *addr)
 {
@@ -1072,7 +1072,7 @@ counted:
 	return 0;
 }
 
-int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
+int dmar__iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr)
 {
 	uint64_t size, pages;
 
@@ -1142,7 +1142,7 @@ static DMAR_ALWAYS_INLINE int find_live(struct iova_space *s, uint64_t addr, uin
 	return tree_live(s, page, pages) ? LIVE_TREE : LIVE_NONE;
 }
 
-/* iova_free of a live allocation of the tree. */
+/* dmar__iova_free of a live allocation of the tree. */
 static DMAR_NOINLINE void free_tree(struct iova_space *s, uint64_t page, uint64_t pages)
 {
 	bool exact;
@@ -1165,7 +1165,7 @@ static DMAR_NOINLINE void free_tree(struct iova_space *s, uint64_t page, uint64_
 	release(s, page);
 }
 
-int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
+int dmar__iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 {
 	struct iova_chunk *c = NULL;
 	uint32_t slot = 0;
@@ -1186,7 +1186,7 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t size)
 	return 0;
 }
 
-int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent)
+int dmar__iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent)
 {
 	uint64_t page = addr >> PG_SHIFT;
 	struct iova_chunk *c = NULL;
@@ -1206,17 +1206,17 @@ int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *ex
 	return 0;
 }
 
-uint64_t iova_live(const struct iova_space *s)
+uint64_t dmar__iova_live(const struct iova_space *s)
 {
 	return s ? s->live : 0;
 }
 
-uint64_t iova_chunk_count(const struct iova_space *s)
+uint64_t dmar__iova_chunk_count(const struct iova_space *s)
 {
 	return s ? s->chunks : 0;
 }
 
-size_t iova_memory(const struct iova_space *s)
+size_t dmar__iova_memory(const struct iova_space *s)
 {
 	return s ? s->memory + s->marks.memory : 0;
 }

@@ -8,9 +8,9 @@
  * owns the extent [a, a + (n + guard) pages): the n pages handed out plus `guard`
  * unmapped guard pages after them (default 1, 0 allowed), so a device overrunning its
  * buffer faults instead of hitting a neighbour. Extents never overlap one another nor a
- * reservation, and lie wholly inside [first, last]. Nothing is reserved by iova_init:
+ * reservation, and lie wholly inside [first, last]. Nothing is reserved by dmar__iova_init:
  * the caller reserves the interrupt window (IOVA_INTR_START..IOVA_INTR_END) and the
- * RMRRs of the devices in the domain with iova_reserve.
+ * RMRRs of the devices in the domain with dmar__iova_reserve.
  *
  * Requests (struct iova_request):
  *   size      bytes, a nonzero multiple of 4 KiB;
@@ -33,8 +33,8 @@
  * extent fits, the request gets an exact one (n + guard pages) rather than fail.
  *
  * Chunks. A class whose size + guard fits IOVA_CHUNK_MIN_SLOTS times in a window of
- * 2^chunk_shift pages (iova_init takes a sixteenth of the space, at most 2^14 pages =
- * 64 MiB; iova_set_chunk_shift changes it, 0 for none) is served from chunks
+ * 2^chunk_shift pages (dmar__iova_init takes a sixteenth of the space, at most 2^14 pages =
+ * 64 MiB; dmar__iova_set_chunk_shift changes it, 0 for none) is served from chunks
  * (iova_chunk.h): whole aligned windows taken from the tree as one extent and cut into
  * slots of the class's extent, one bit per slot saying whether it is live. A request
  * of the class with no alignment beyond a page and no boundary below the window takes
@@ -65,13 +65,13 @@
  *
  * Memory: a chunk takes 72 bytes plus a bit per slot (and a byte per slot for rounded
  * classes); 32-byte nodes (one per allocation in the tree, cached range, chunk and
- * reservation) come from slabs allocated with os->alloc and kept until iova_fini; the
+ * reservation) come from slabs allocated with os->alloc and kept until dmar__iova_fini; the
  * marks take about 0.4 bytes per page of the span the tree ever used. A class's stack
  * holds at most 12 ranges plus a quarter of the class's live allocations in the tree.
  * A chunk left empty goes back to the tree unless it is its class's only one with
  * room. A failed call changes no allocation or reservation (it may have given chunks
- * back to the tree); pools it grew before failing stay for later calls (iova_memory
- * shows them) and are freed by iova_fini.
+ * back to the tree); pools it grew before failing stay for later calls (dmar__iova_memory
+ * shows them) and are freed by dmar__iova_fini.
  *
  * Concurrency: no lock inside. The caller serialises every call on one space (in the
  * library: the domain's lock); different spaces are independent.
@@ -161,44 +161,44 @@ struct iova_space {
 /* Prepares an empty space [first, last] (first 4 KiB-aligned, last + 1 4 KiB-aligned
  * or last = UINT64_MAX; first <= last) with guard_pages (0..IOVA_MAX_GUARD) after each
  * allocation. os must outlive the space. DMAR_EINVAL, DMAR_ENOMEM (then nothing is held
- * and iova_fini is harmless). */
-int iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
+ * and dmar__iova_fini is harmless). */
+int dmar__iova_init(struct iova_space *s, const struct dmar_os *os, uint64_t first, uint64_t last,
 	      unsigned guard_pages);
 /* Sets the size of the windows given to size classes as chunks of slots (see Chunks
  * above): 2^shift pages, shift 6..IOVA_CHUNK_MAX_SHIFT, or 0 for none (every
- * allocation then comes from the tree, lowest address first). iova_init picks a
+ * allocation then comes from the tree, lowest address first). dmar__iova_init picks a
  * sixteenth of the space, at most 2^14 pages (64 MiB). Only while the space has no
  * chunk (before the first allocation); DMAR_EINVAL otherwise. */
-int iova_set_chunk_shift(struct iova_space *s, unsigned shift);
+int dmar__iova_set_chunk_shift(struct iova_space *s, unsigned shift);
 
 /* Frees every byte the space holds; live allocations are forgotten. Safe after a failed
  * init and twice. */
-void iova_fini(struct iova_space *s);
+void dmar__iova_fini(struct iova_space *s);
 
 /* Marks [start, start + size) never to be handed out (rounded out to whole pages,
  * clipped to the space; nothing to do outside it). Overlapping or adjacent reservations
  * merge. DMAR_EINVAL (size 0 or wrap-around), DMAR_EBUSY (it overlaps the extent of a
  * live allocation; nothing changed), DMAR_ENOMEM (nothing changed). */
-int iova_reserve(struct iova_space *s, uint64_t start, uint64_t size);
+int dmar__iova_reserve(struct iova_space *s, uint64_t start, uint64_t size);
 
 /* Finds an address for req and stores it in *addr. DMAR_EINVAL for an impossible
  * request, DMAR_ENOSPC when no placement exists, DMAR_ENOMEM when node storage cannot
  * be allocated; on failure nothing changed and *addr is untouched. */
-int iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr);
+int dmar__iova_alloc(struct iova_space *s, const struct iova_request *req, uint64_t *addr);
 
-/* Returns [addr, addr + size) from iova_alloc (size as requested). DMAR_ENOENT, with
+/* Returns [addr, addr + size) from dmar__iova_alloc (size as requested). DMAR_ENOENT, with
  * nothing changed, when no live allocation starts at addr with that size. */
-int iova_free(struct iova_space *s, uint64_t addr, uint64_t size);
+int dmar__iova_free(struct iova_space *s, uint64_t addr, uint64_t size);
 
 /* The extent of the live allocation of `size` bytes at addr: *extent gets its bytes from
  * addr, rounding to its size class and guard pages included (what no other allocation
- * may use until it is freed). DMAR_ENOENT as for iova_free. O(log n): for diagnostics
+ * may use until it is freed). DMAR_ENOENT as for dmar__iova_free. O(log n): for diagnostics
  * and tests. */
-int iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent);
+int dmar__iova_extent(struct iova_space *s, uint64_t addr, uint64_t size, uint64_t *extent);
 
 /* Live allocations, bytes of memory the space holds from os->alloc, and chunks. */
-uint64_t iova_live(const struct iova_space *s);
-size_t iova_memory(const struct iova_space *s);
-uint64_t iova_chunk_count(const struct iova_space *s);
+uint64_t dmar__iova_live(const struct iova_space *s);
+size_t dmar__iova_memory(const struct iova_space *s);
+uint64_t dmar__iova_chunk_count(const struct iova_space *s);
 
 #endif

@@ -5,7 +5,7 @@
 
 #include "lib/util.h"
 
-void iova_chunk_init(struct iova_chunk *c, uint64_t base, uint32_t stride, uint32_t slots,
+void dmar__iova_chunk_init(struct iova_chunk *c, uint64_t base, uint32_t stride, uint32_t slots,
 		     unsigned klass, bool rounded)
 {
 	uint32_t words = iova_chunk_words(slots);

@@ -63,7 +63,7 @@ static inline uint8_t *iova_chunk_slack(const struct iova_chunk *c, uint32_t slo
 
 /* Prepares chunk c (iova_chunk_size(slots, rounded) bytes) over [base, base +
  * slots * stride): every slot free. */
-void iova_chunk_init(struct iova_chunk *c, uint64_t base, uint32_t stride, uint32_t slots,
+void dmar__iova_chunk_init(struct iova_chunk *c, uint64_t base, uint32_t stride, uint32_t slots,
 		     unsigned klass, bool rounded);
 
 /* What iova_chunk_div multiplies by instead of dividing by stride. */

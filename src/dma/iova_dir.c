@@ -8,7 +8,7 @@
 
 #define DIR_MIN_BITS 4u
 
-void *iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes)
+void *dmar__iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes)
 {
 	void *p = os->ops->alloc(os->ctx, bytes);
 	if (p)
@@ -16,7 +16,7 @@ void *iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes)
 	return p;
 }
 
-void iova_mem_free(const struct dmar_os *os, size_t *memory, void *p, size_t bytes)
+void dmar__iova_mem_free(const struct dmar_os *os, size_t *memory, void *p, size_t bytes)
 {
 	if (!p)
 		return;
@@ -24,21 +24,22 @@ void iova_mem_free(const struct dmar_os *os, size_t *memory, void *p, size_t byt
 	*memory -= bytes;
 }
 
-void iova_dir_init(struct iova_dir *d, const struct dmar_os *os, size_t *memory)
+void dmar__iova_dir_init(struct iova_dir *d, const struct dmar_os *os, size_t *memory)
 {
 	dmar_memset(d, 0, sizeof(*d));
 	d->os = os;
 	d->memory = memory;
 }
 
-void iova_dir_fini(struct iova_dir *d)
+void dmar__iova_dir_fini(struct iova_dir *d)
 {
 	if (d->slots)
-		iova_mem_free(d->os, d->memory, d->slots, ((size_t)1 << d->bits) * sizeof(*d->slots));
-	iova_dir_init(d, d->os, d->memory);
+		dmar__iova_mem_free(d->os, d->memory, d->slots,
+				    ((size_t)1 << d->bits) * sizeof(*d->slots));
+	dmar__iova_dir_init(d, d->os, d->memory);
 }
 
-void *iova_dir_find_slow(struct iova_dir *d, uint64_t key)
+void *dmar__iova_dir_find_slow(struct iova_dir *d, uint64_t key)
 {
 	size_t mask = ((size_t)1 << d->bits) - 1;
 
@@ -63,7 +64,7 @@ static void slot_put(struct iova_dir_slot *slots, unsigned bits, uint64_t key, v
 	slots[i].value = value;
 }
 
-int iova_dir_reserve(struct iova_dir *d)
+int dmar__iova_dir_reserve(struct iova_dir *d)
 {
 	unsigned bits;
 	size_t n;
@@ -75,7 +76,7 @@ int iova_dir_reserve(struct iova_dir *d)
 	if (bits >= sizeof(size_t) * 8 - 5)
 		return DMAR_ENOMEM;
 	n = (size_t)1 << bits;
-	slots = iova_mem_alloc(d->os, d->memory, n * sizeof(*slots));
+	slots = dmar__iova_mem_alloc(d->os, d->memory, n * sizeof(*slots));
 	if (!slots)
 		return DMAR_ENOMEM;
 	dmar_memset(slots, 0, n * sizeof(*slots));
@@ -83,20 +84,21 @@ int iova_dir_reserve(struct iova_dir *d)
 		for (size_t i = 0; i < (size_t)1 << d->bits; i++)
 			if (d->slots[i].key)
 				slot_put(slots, bits, d->slots[i].key, d->slots[i].value);
-		iova_mem_free(d->os, d->memory, d->slots, ((size_t)1 << d->bits) * sizeof(*slots));
+		dmar__iova_mem_free(d->os, d->memory, d->slots,
+				    ((size_t)1 << d->bits) * sizeof(*slots));
 	}
 	d->slots = slots;
 	d->bits = bits;
 	return DMAR_OK;
 }
 
-void iova_dir_put(struct iova_dir *d, uint64_t window, void *value)
+void dmar__iova_dir_put(struct iova_dir *d, uint64_t window, void *value)
 {
 	slot_put(d->slots, d->bits, window + 1, value);
 	d->count++;
 }
 
-void iova_dir_del(struct iova_dir *d, uint64_t window)
+void dmar__iova_dir_del(struct iova_dir *d, uint64_t window)
 {
 	uint64_t key = window + 1;
 	size_t mask, i, j;

@@ -36,13 +36,13 @@ struct iova_dir {
 };
 
 /* Allocation through os, counted in *memory (shared by the allocator's files). */
-void *iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes);
-void iova_mem_free(const struct dmar_os *os, size_t *memory, void *p, size_t bytes);
+void *dmar__iova_mem_alloc(const struct dmar_os *os, size_t *memory, size_t bytes);
+void dmar__iova_mem_free(const struct dmar_os *os, size_t *memory, void *p, size_t bytes);
 
 /* Prepares an empty map whose table is counted in *memory; holds nothing yet. */
-void iova_dir_init(struct iova_dir *d, const struct dmar_os *os, size_t *memory);
+void dmar__iova_dir_init(struct iova_dir *d, const struct dmar_os *os, size_t *memory);
 /* Frees the table (not the values); the map is empty and usable again. */
-void iova_dir_fini(struct iova_dir *d);
+void dmar__iova_dir_fini(struct iova_dir *d);
 
 /* Private: where a key's search starts. */
 static inline size_t iova_dir_home(unsigned bits, uint64_t key)
@@ -51,7 +51,7 @@ static inline size_t iova_dir_home(unsigned bits, uint64_t key)
 }
 
 /* Private: iova_dir_find past the remembered entry and the home slot. */
-void *iova_dir_find_slow(struct iova_dir *d, uint64_t key);
+void *dmar__iova_dir_find_slow(struct iova_dir *d, uint64_t key);
 
 /* The value of window `window`, or NULL. */
 static inline void *iova_dir_find(struct iova_dir *d, uint64_t window)
@@ -69,17 +69,17 @@ static inline void *iova_dir_find(struct iova_dir *d, uint64_t window)
 		d->last = home->value;
 		return d->last;
 	}
-	return iova_dir_find_slow(d, key);
+	return dmar__iova_dir_find_slow(d, key);
 }
 
-/* Makes room for one more entry, so that the next iova_dir_put cannot fail.
+/* Makes room for one more entry, so that the next dmar__iova_dir_put cannot fail.
  * DMAR_ENOMEM with nothing changed. */
-int iova_dir_reserve(struct iova_dir *d);
+int dmar__iova_dir_reserve(struct iova_dir *d);
 /* Adds window -> value (value not NULL, window absent); room must have been
  * reserved. */
-void iova_dir_put(struct iova_dir *d, uint64_t window, void *value);
+void dmar__iova_dir_put(struct iova_dir *d, uint64_t window, void *value);
 /* Removes window's entry (nothing to do if absent). */
-void iova_dir_del(struct iova_dir *d, uint64_t window);
+void dmar__iova_dir_del(struct iova_dir *d, uint64_t window);
 
 /* Slots of the table, and the value in slot i (NULL: empty); for visiting every entry
  * while removing some: a removal may move a later entry into slot i. */

@@ -6,36 +6,36 @@
 #include "dmar/error.h"
 #include "lib/util.h"
 
-void iova_marks_init(struct iova_marks *m, const struct dmar_os *os)
+void dmar__iova_marks_init(struct iova_marks *m, const struct dmar_os *os)
 {
 	m->memory = 0;
-	iova_dir_init(&m->dir, os, &m->memory);
+	dmar__iova_dir_init(&m->dir, os, &m->memory);
 }
 
-void iova_marks_fini(struct iova_marks *m)
+void dmar__iova_marks_fini(struct iova_marks *m)
 {
 	struct iova_marks_leaf *leaf;
 
 	IOVA_DIR_FOREACH(&m->dir, i, leaf)
-		iova_mem_free(m->dir.os, &m->memory, leaf, sizeof(*leaf));
-	iova_dir_fini(&m->dir);
+		dmar__iova_mem_free(m->dir.os, &m->memory, leaf, sizeof(*leaf));
+	dmar__iova_dir_fini(&m->dir);
 }
 
-int iova_marks_grow(struct iova_marks *m, uint64_t page)
+int dmar__iova_marks_grow(struct iova_marks *m, uint64_t page)
 {
 	struct iova_marks_leaf *leaf;
 
-	if (iova_dir_reserve(&m->dir))
+	if (dmar__iova_dir_reserve(&m->dir))
 		return DMAR_ENOMEM;
-	leaf = iova_mem_alloc(m->dir.os, &m->memory, sizeof(*leaf));
+	leaf = dmar__iova_mem_alloc(m->dir.os, &m->memory, sizeof(*leaf));
 	if (!leaf)
 		return DMAR_ENOMEM;
 	dmar_memset(leaf, 0, sizeof(*leaf));
-	iova_dir_put(&m->dir, page >> IOVA_MARKS_LEAF_SHIFT, leaf);
+	dmar__iova_dir_put(&m->dir, page >> IOVA_MARKS_LEAF_SHIFT, leaf);
 	return DMAR_OK;
 }
 
-bool iova_marks_any(struct iova_marks *m, enum iova_mark kind, uint64_t first, uint64_t last)
+bool dmar__iova_marks_any(struct iova_marks *m, enum iova_mark kind, uint64_t first, uint64_t last)
 {
 	for (uint64_t p = first; p <= last;) {
 		/* the word holding p: bits p..min(last, end of word) */

@@ -1,6 +1,6 @@
 /*
  * iova_marks.h - per-page marks for the IOVA allocator: a sparse set of a few bits per
- * 4 KiB page of an IOVA space, so that iova_free can check what it is given without a
+ * 4 KiB page of an IOVA space, so that dmar__iova_free can check what it is given without a
  * tree walk. Pure: no register, no OS call but alloc/free of its own storage.
  *
  * Layout. Pages are grouped in leaves of IOVA_MARKS_LEAF_PAGES pages; a leaf holds,
@@ -11,7 +11,7 @@
  * touches one or two cache lines whatever the size of the space; big leaves (16384
  * pages, 6 KiB) keep that table small enough to stay in the CPU caches with a million
  * live allocations. A leaf stays until
- * iova_marks_fini: the memory follows the span of pages ever marked (about 0.4 bytes
+ * dmar__iova_marks_fini: the memory follows the span of pages ever marked (about 0.4 bytes
  * per page of that span, one leaf at least), not the number of marks.
  *
  * Concurrency: none inside; the IOVA space's caller serialises.
@@ -64,18 +64,18 @@ static inline uint64_t *iova_marks_word(struct iova_marks_leaf *leaf, enum iova_
 }
 
 /* Prepares an empty set; holds nothing yet. */
-void iova_marks_init(struct iova_marks *m, const struct dmar_os *os);
+void dmar__iova_marks_init(struct iova_marks *m, const struct dmar_os *os);
 /* Frees everything; the set is empty (and usable) again. */
-void iova_marks_fini(struct iova_marks *m);
+void dmar__iova_marks_fini(struct iova_marks *m);
 
 /* Private: iova_marks_prepare when the leaf is missing. */
-int iova_marks_grow(struct iova_marks *m, uint64_t page);
+int dmar__iova_marks_grow(struct iova_marks *m, uint64_t page);
 
 /* Makes sure the leaf of `page` exists, so that marks of that page can be set.
  * DMAR_ENOMEM with nothing changed. */
 static inline int iova_marks_prepare(struct iova_marks *m, uint64_t page)
 {
-	return iova_marks_find(m, page) ? 0 : iova_marks_grow(m, page);
+	return iova_marks_find(m, page) ? 0 : dmar__iova_marks_grow(m, page);
 }
 /* Sets a mark; the page's leaf must have been prepared. */
 static inline void iova_marks_set(struct iova_marks *m, enum iova_mark kind, uint64_t page)
@@ -123,7 +123,7 @@ static inline void iova_marks_alloc(struct iova_marks *m, uint64_t first, uint64
 }
 
 /* Whether any page of [first, last] has the mark: O((last - first) / 64). */
-bool iova_marks_any(struct iova_marks *m, enum iova_mark kind, uint64_t first, uint64_t last);
+bool dmar__iova_marks_any(struct iova_marks *m, enum iova_mark kind, uint64_t first, uint64_t last);
 
 /* Whether [first, last] is marked as one allocation: START at first, END at last and
  * at no page before it (every small allocation has its END mark, so a smaller one at
@@ -138,7 +138,7 @@ static inline bool iova_marks_span(struct iova_marks *m, uint64_t first, uint64_
 		return false;
 	if ((first ^ last) >> 6) /* not in one word */
 		return iova_marks_test(m, IOVA_MARK_END, last) &&
-		       (first == last || !iova_marks_any(m, IOVA_MARK_END, first, last - 1));
+		       (first == last || !dmar__iova_marks_any(m, IOVA_MARK_END, first, last - 1));
 	end_mask = (~0ull << (first & 63)) & (~0ull >> (63 - (last & 63)));
 	return (*iova_marks_word(leaf, IOVA_MARK_END, first) & end_mask) == 1ull << (last & 63);
 }

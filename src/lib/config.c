@@ -107,7 +107,7 @@ static void warn_word(dmar_config_warn_fn warn, void *ctx, const char *what, str
 	char line[160];
 	if (!warn)
 		return;
-	dmar_snprintf(line, sizeof(line), "tunable %.*s=%.*s: %s", (int)key.n, key.s,
+	dmar__snprintf(line, sizeof(line), "tunable %.*s=%.*s: %s", (int)key.n, key.s,
 		      (int)val.n, val.s, what);
 	warn(ctx, line);
 }

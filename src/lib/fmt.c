@@ -60,7 +60,7 @@ static void put_num(struct out *o, uint64_t v, int neg, unsigned base, int upper
 		put_rep(o, ' ', width - total);
 }
 
-int dmar_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+int dmar__vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
 	struct out o = { buf, size, 0 };
 	va_list args;
@@ -182,11 +182,11 @@ int dmar_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 	return (int)o.len;
 }
 
-int dmar_snprintf(char *buf, size_t size, const char *fmt, ...)
+int dmar__snprintf(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = dmar_vsnprintf(buf, size, fmt, ap);
+	int n = dmar__vsnprintf(buf, size, fmt, ap);
 	va_end(ap);
 	return n;
 }

@@ -18,8 +18,8 @@ static inline size_t dmar_strlen(const char *s) { size_t n = 0; while (s[n]) n++
 /* printf subset into a buffer, always NUL-terminated when size > 0; returns the
  * length the full output would have. Conversions: %d %i %u %x %X %o %c %s %p %%, flags
  * '-' '0' ' ' '+' '#', width and precision (also '*'), length modifiers hh h l ll z j t. */
-int dmar_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
-int dmar_snprintf(char *buf, size_t size, const char *fmt, ...)
+int dmar__vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+int dmar__snprintf(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static inline int dmar_ffs64(uint64_t v) { return v ? __builtin_ctzll(v) : -1; }

@@ -62,7 +62,7 @@ unsigned dmar_device_requester_ids(struct dmar_system *sys, uint16_t segment, ui
 	return n;
 }
 
-struct dmar_attached *attached_find(const struct dmar_unit *u, uint16_t bdf)
+struct dmar_attached *dmar__attached_find(const struct dmar_unit *u, uint16_t bdf)
 {
 	for (struct dmar_attached *a = u->attached; a; a = a->next)
 		if (a->bdf == bdf)
@@ -70,7 +70,7 @@ struct dmar_attached *attached_find(const struct dmar_unit *u, uint16_t bdf)
 	return NULL;
 }
 
-struct dmar_attached *attached_holder(const struct dmar_unit *u, uint16_t id,
+struct dmar_attached *dmar__attached_holder(const struct dmar_unit *u, uint16_t id,
 				      const struct dmar_attached *except)
 {
 	for (struct dmar_attached *a = u->attached; a; a = a->next) {
@@ -83,7 +83,7 @@ struct dmar_attached *attached_holder(const struct dmar_unit *u, uint16_t id,
 	return NULL;
 }
 
-void attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t len)
+void dmar__attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t len)
 {
 	size_t used = 0;
 	buf[0] = '\0';
@@ -94,7 +94,7 @@ void attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t le
 		for (unsigned i = 1; i < a->nids; i++) {
 			if (a->ids[i] != sid || used >= len)
 				continue;
-			used += (size_t)dmar_snprintf(buf + used, len - used, "%s%02x:%02x.%x",
+			used += (size_t)dmar__snprintf(buf + used, len - used, "%s%02x:%02x.%x",
 						      used ? " " : "; an alias of ", a->bdf >> 8,
 						      (a->bdf >> 3) & 0x1f, a->bdf & 7);
 		}
@@ -102,11 +102,11 @@ void attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t le
 	os_unlock(&u->sys->os, u->lock);
 }
 
-void attached_free_all(struct dmar_unit *u)
+void dmar__attached_free_all(struct dmar_unit *u)
 {
 	while (u->attached) {
 		struct dmar_attached *a = u->attached;
 		u->attached = a->next;
-		os_free(&u->sys->os, a, sizeof(*a));
+		dmar__os_free(&u->sys->os, a, sizeof(*a));
 	}
 }

@@ -122,7 +122,7 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 	va_list ap;
 	va_start(ap, fmt);
 	size_t room = o->pos < o->len ? o->len - o->pos : 0;
-	int n = dmar_vsnprintf(room ? o->buf + o->pos : NULL, room, fmt, ap);
+	int n = dmar__vsnprintf(room ? o->buf + o->pos : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n > 0)
 		o->pos += (size_t)n;

@@ -18,7 +18,7 @@ static uint64_t *ctx_entry(const struct dmar_unit *u, uint16_t sid)
 	return t ? (uint64_t *)t + 2 * VTD_SID_DEVFN(sid) : NULL;
 }
 
-int context_did(const struct dmar_unit *u, uint16_t sid)
+int dmar__context_did(const struct dmar_unit *u, uint16_t sid)
 {
 	const uint64_t *e = ctx_entry(u, sid);
 	if (!e || !(e[0] & VTD_CTX_LO_P))
@@ -26,7 +26,7 @@ int context_did(const struct dmar_unit *u, uint16_t sid)
 	return (int)VTD_CTX_HI_DID_GET(e[1]);
 }
 
-int context_did_peek(const struct dmar_unit *u, uint16_t sid)
+int dmar__context_did_peek(const struct dmar_unit *u, uint16_t sid)
 {
 	const volatile uint64_t *t = *(void *const volatile *)&u->ctx[VTD_SID_BUS(sid)];
 	if (!t)
@@ -61,7 +61,7 @@ static int ensure_ctx_table(struct dmar_unit *u, uint8_t bus)
 	return DMAR_OK;
 }
 
-int context_tables_for(struct dmar_unit *u, const uint16_t *ids, unsigned n)
+int dmar__context_tables_for(struct dmar_unit *u, const uint16_t *ids, unsigned n)
 {
 	const struct dmar_os *os = &u->sys->os;
 	void *page[DMAR_MAX_REQUESTER_IDS];
@@ -106,15 +106,15 @@ static unsigned levels_for_width(unsigned width)
  * domain iotlb_did, and waits for both. */
 static int flush_device(struct dmar_unit *u, uint16_t sid, uint16_t ctx_did, uint16_t iotlb_did)
 {
-	int rc = inval_context(u, VTD_CC_DEVICE, ctx_did, sid);
+	int rc = dmar__inval_context(u, VTD_CC_DEVICE, ctx_did, sid);
 	if (!rc)
-		rc = inval_iotlb(u, VTD_IOTLB_DOMAIN, iotlb_did, 0, 0, false);
+		rc = dmar__inval_iotlb(u, VTD_IOTLB_DOMAIN, iotlb_did, 0, 0, false);
 	if (!rc)
-		rc = inval_sync(u);
+		rc = dmar__inval_sync(u);
 	return rc;
 }
 
-int context_clear(struct dmar_unit *u, uint16_t sid)
+int dmar__context_clear(struct dmar_unit *u, uint16_t sid)
 {
 	uint64_t *e = ctx_entry(u, sid);
 	if (!e || !(e[0] & VTD_CTX_LO_P))
@@ -127,14 +127,14 @@ int context_clear(struct dmar_unit *u, uint16_t sid)
 	return flush_device(u, sid, old, old);
 }
 
-int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
+int dmar__context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 {
 	int rc = ensure_ctx_table(u, VTD_SID_BUS(sid));
 	if (rc)
 		return rc;
 	uint64_t *e = ctx_entry(u, sid);
 	if (e[0] & VTD_CTX_LO_P) {
-		rc = context_clear(u, sid);
+		rc = dmar__context_clear(u, sid);
 		if (rc)
 			return rc;
 	}
@@ -142,7 +142,8 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	if (dom->passthrough_tt) {
 		/* AW must name a supported width even though no table is walked (9.3). */
 		lo = VTD_CTX_LO_TT(VTD_TT_PASSTHROUGH) | VTD_CTX_LO_P;
-		hi = VTD_CTX_HI_AW(aw_for_levels(levels_for_width(unit_widest_agaw(u)))) | VTD_CTX_HI_DID(dom->did);
+		hi = VTD_CTX_HI_AW(aw_for_levels(levels_for_width(dmar__unit_widest_agaw(u)))) |
+		     VTD_CTX_HI_DID(dom->did);
 	} else {
 		lo = (dom->pt.root_phys & VTD_CTX_LO_SLPTPTR_MASK) | VTD_CTX_LO_TT(VTD_TT_SLPT) |
 		     VTD_CTX_LO_P;
@@ -153,7 +154,7 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	e[0] = lo;
 	unit_flush_table(u, e, 16);
 	/* Caching mode: not-present entries are cached under domain id 0 (6.1). */
-	rc = u->cm ? flush_device(u, sid, 0, dom->did) : unit_flush_write_buffer(u);
+	rc = u->cm ? flush_device(u, sid, 0, dom->did) : dmar__unit_flush_write_buffer(u);
 	if (rc) {
 		/* The unit did not confirm; take the entry back out so no half state stays. */
 		e[0] = 0;
@@ -163,7 +164,7 @@ int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom)
 	return rc;
 }
 
-void context_free_tables(struct dmar_unit *u)
+void dmar__context_free_tables(struct dmar_unit *u)
 {
 	const struct dmar_os *os = &u->sys->os;
 	for (unsigned b = 0; b < 256; b++) {

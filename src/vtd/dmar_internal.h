@@ -140,14 +140,14 @@ struct dmar_system {
 };
 
 /* log.c */
-void dmar_log(const struct dmar_system *sys, enum dmar_log_level level, const char *fmt, ...)
+void dmar__log(const struct dmar_system *sys, enum dmar_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* OS layer wrappers (locks are optional). */
-void *os_alloc(const struct dmar_os *os, size_t size);   /* zeroed */
-void os_free(const struct dmar_os *os, void *p, size_t size);
-void *os_lock_create(const struct dmar_os *os, bool *failed);
-void os_lock_destroy(const struct dmar_os *os, void *lock);
+void *dmar__os_alloc(const struct dmar_os *os, size_t size);   /* zeroed */
+void dmar__os_free(const struct dmar_os *os, void *p, size_t size);
+void *dmar__os_lock_create(const struct dmar_os *os, bool *failed);
+void dmar__os_lock_destroy(const struct dmar_os *os, void *lock);
 static inline void os_lock(const struct dmar_os *os, void *lock)
 {
 	if (lock)
@@ -172,80 +172,83 @@ static inline unsigned did_map_words(const struct dmar_unit *u)
 }
 
 /* unit.c: register access and handshakes */
-uint32_t unit_read32(const struct dmar_unit *u, unsigned off);
-uint64_t unit_read64(const struct dmar_unit *u, unsigned off);
-void unit_write32(const struct dmar_unit *u, unsigned off, uint32_t v);
-void unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v);
+uint32_t dmar__unit_read32(const struct dmar_unit *u, unsigned off);
+uint64_t dmar__unit_read64(const struct dmar_unit *u, unsigned off);
+void dmar__unit_write32(const struct dmar_unit *u, unsigned off, uint32_t v);
+void dmar__unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v);
 /* Calls done() with growing pauses until it returns 1 (DMAR_OK) or a negative error
  * (returned as is); DMAR_ETIMEDOUT, logged, after the configured timeout. */
 typedef int (*unit_poll_fn)(struct dmar_unit *u, void *arg);
-int unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *what);
+int dmar__unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *what);
 /* Polls a register until (value & mask) == want, within the configured timeout. */
-int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
+int dmar__unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
 	      const char *what);
 /* Sets (on) or clears a persistent GCMD enable and waits for its GSTS bit. */
-int unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on, const char *what);
+int dmar__unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on,
+			   const char *what);
 /* Turns translation on if it is off (unit lock held), then switches off protected
  * memory regions firmware left enabled. */
-int unit_translation_on(struct dmar_unit *u);
+int dmar__unit_translation_on(struct dmar_unit *u);
 /* Widest address width the unit supports for second-level tables (SAGAW), in bits. */
-unsigned unit_widest_agaw(const struct dmar_unit *u);
+unsigned dmar__unit_widest_agaw(const struct dmar_unit *u);
 /* Flushes the write buffer when CAP.RWBF says it must be. */
-int unit_flush_write_buffer(struct dmar_unit *u);
-int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct dmar_unit **out);
-void unit_destroy(struct dmar_unit *u);
+int dmar__unit_flush_write_buffer(struct dmar_unit *u);
+int dmar__unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base,
+		      struct dmar_unit **out);
+void dmar__unit_destroy(struct dmar_unit *u);
 
 /* inval.c */
-extern const struct inval_backend inval_reg_backend;
-extern const struct inval_backend inval_qi_backend;
-int inval_qi_start(struct dmar_unit *u);
-void inval_qi_stop(struct dmar_unit *u);
+extern const struct inval_backend dmar__inval_reg_backend;
+extern const struct inval_backend dmar__inval_qi_backend;
+int dmar__inval_qi_start(struct dmar_unit *u);
+void dmar__inval_qi_stop(struct dmar_unit *u);
 /* One context-cache or IOTLB invalidation through the unit's backend, counted in the
- * unit's stats. Queued: call inval_sync. */
-int inval_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid);
-int inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr, unsigned am,
+ * unit's stats. Queued: call dmar__inval_sync. */
+int dmar__inval_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid);
+int dmar__inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr, unsigned am,
 		bool ih);
 /* Invalidates the IOTLB for [start, end) of a domain: one page-selective invalidation
  * whose mask covers the range when PSI and MAMV allow, else domain-selective. Queued:
- * call inval_sync. */
-int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end, bool ih);
-int inval_sync(struct dmar_unit *u);
+ * call dmar__inval_sync. */
+int dmar__inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end,
+			    bool ih);
+int dmar__inval_sync(struct dmar_unit *u);
 
 /* context.c (unit lock held) */
-int context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom);
-int context_clear(struct dmar_unit *u, uint16_t sid);
+int dmar__context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom);
+int dmar__context_clear(struct dmar_unit *u, uint16_t sid);
 /* Makes sure the context tables of the ids' buses exist: all of them, or (DMAR_ENOMEM)
  * none of those it had to allocate. */
-int context_tables_for(struct dmar_unit *u, const uint16_t *ids, unsigned n);
+int dmar__context_tables_for(struct dmar_unit *u, const uint16_t *ids, unsigned n);
 /* DID of the present context entry of sid, or -1. */
-int context_did(const struct dmar_unit *u, uint16_t sid);
-void context_free_tables(struct dmar_unit *u);
+int dmar__context_did(const struct dmar_unit *u, uint16_t sid);
+void dmar__context_free_tables(struct dmar_unit *u);
 
 /* DID of the context entry of sid, read without the unit lock (for fault draining in
  * an interrupt; context tables live as long as the unit), or -1. */
-int context_did_peek(const struct dmar_unit *u, uint16_t sid);
+int dmar__context_did_peek(const struct dmar_unit *u, uint16_t sid);
 
 /* alias.c (unit lock held) */
 /* The attached function whose own id is bdf, or NULL. */
-struct dmar_attached *attached_find(const struct dmar_unit *u, uint16_t bdf);
+struct dmar_attached *dmar__attached_find(const struct dmar_unit *u, uint16_t bdf);
 /* An attached function other than `except` whose requester ids include id, or NULL. */
-struct dmar_attached *attached_holder(const struct dmar_unit *u, uint16_t id,
+struct dmar_attached *dmar__attached_holder(const struct dmar_unit *u, uint16_t id,
 				      const struct dmar_attached *except);
 /* Names the attached functions that reach the unit as `sid` without it being their own
  * id ("; an alias of 02:03.0 02:04.0"), or writes "" when there are none. */
-void attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t len);
-void attached_free_all(struct dmar_unit *u);
+void dmar__attached_alias_note(struct dmar_unit *u, uint16_t sid, char *buf, size_t len);
+void dmar__attached_free_all(struct dmar_unit *u);
 
 /* domain.c */
-void domain_free(struct dmar_domain *dom);
+void dmar__domain_free(struct dmar_domain *dom);
 /* The domain with that id, pinned so that a concurrent destroy does not free it
  * (takes the unit lock), or NULL; dmar_domain_unpin releases it. */
-struct dmar_domain *domain_pin(struct dmar_unit *u, int did);
-void domain_unpin(struct dmar_domain *dom);
+struct dmar_domain *dmar__domain_pin(struct dmar_unit *u, int did);
+void dmar__domain_unpin(struct dmar_domain *dom);
 
 /* fault.c */
-int fault_ring_init(struct dmar_system *sys);
-void fault_ring_fini(struct dmar_system *sys);
-int fault_drain_unit(struct dmar_unit *u, bool explain);
+int dmar__fault_ring_init(struct dmar_system *sys);
+void dmar__fault_ring_fini(struct dmar_system *sys);
+int dmar__fault_drain_unit(struct dmar_unit *u, bool explain);
 
 #endif

@@ -62,7 +62,7 @@ static int identity_fill(struct dmar_domain *dom, uint64_t limit)
 		return DMAR_EINVAL;
 	if (dom->width < 64 && limit > (1ull << dom->width))
 		return DMAR_ERANGE;
-	return pgtable_map(&dom->pt, 0, 0, limit, DMAR_PROT_RW);
+	return dmar__pgtable_map(&dom->pt, 0, 0, limit, DMAR_PROT_RW);
 }
 
 int dmar_domain_create(struct dmar_unit *u, const struct dmar_domain_params *p,
@@ -79,22 +79,22 @@ int dmar_domain_create(struct dmar_unit *u, const struct dmar_domain_params *p,
 	rc = pick_width(u, p->width, &width, &levels);
 	if (rc)
 		return rc;
-	dom = os_alloc(os, sizeof(*dom));
+	dom = dmar__os_alloc(os, sizeof(*dom));
 	if (!dom)
 		return DMAR_ENOMEM;
 	dom->unit = u;
 	dom->kind = p->kind;
 	dom->caller_holds_deferred = p->caller_holds_deferred;
 	dom->width = width;
-	dom->lock = os_lock_create(os, &lock_failed);
+	dom->lock = dmar__os_lock_create(os, &lock_failed);
 	if (lock_failed) {
-		os_free(os, dom, sizeof(*dom));
+		dmar__os_free(os, dom, sizeof(*dom));
 		return DMAR_ENOMEM;
 	}
 	bool pt_hw = (u->ecap & VTD_ECAP_PT) != 0;
 	dom->passthrough_tt = p->kind == DMAR_DOMAIN_PASSTHROUGH && pt_hw;
 	if (!dom->passthrough_tt) {
-		rc = pgtable_init(&dom->pt, os, levels, (unsigned)VTD_CAP_SLLPS(u->cap) & 3u,
+		rc = dmar__pgtable_init(&dom->pt, os, levels, (unsigned)VTD_CAP_SLLPS(u->cap) & 3u,
 				  u->coherent);
 		if (rc)
 			goto fail;
@@ -117,7 +117,7 @@ int dmar_domain_create(struct dmar_unit *u, const struct dmar_domain_params *p,
 	}
 	os_unlock(os, u->lock);
 	if (rc) {
-		dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: out of domain ids (%u)", u->index,
+		dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: out of domain ids (%u)", u->index,
 			 u->ndomains);
 		goto fail;
 	}
@@ -125,9 +125,9 @@ int dmar_domain_create(struct dmar_unit *u, const struct dmar_domain_params *p,
 	return DMAR_OK;
 fail:
 	if (dom->has_pgtable)
-		pgtable_fini(&dom->pt);
-	os_lock_destroy(os, dom->lock);
-	os_free(os, dom, sizeof(*dom));
+		dmar__pgtable_fini(&dom->pt);
+	dmar__os_lock_destroy(os, dom->lock);
+	dmar__os_free(os, dom, sizeof(*dom));
 	return rc;
 }
 
@@ -138,12 +138,12 @@ static void domain_release(struct dmar_domain *dom)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
 	if (dom->has_pgtable) {
-		pgtable_flush_done(&dom->pt, &dom->owed.fl);
-		pgtable_flush_done(&dom->pt, &dom->deferred.fl);
-		pgtable_fini(&dom->pt);
+		dmar__pgtable_flush_done(&dom->pt, &dom->owed.fl);
+		dmar__pgtable_flush_done(&dom->pt, &dom->deferred.fl);
+		dmar__pgtable_fini(&dom->pt);
 	}
-	os_lock_destroy(os, dom->lock);
-	os_free(os, dom, sizeof(*dom));
+	dmar__os_lock_destroy(os, dom->lock);
+	dmar__os_free(os, dom, sizeof(*dom));
 }
 
 /* Unlinks a domain and frees its id (unit lock held). */
@@ -160,7 +160,7 @@ static void domain_unlink(struct dmar_domain *dom)
 }
 
 /* Unlinks and frees a domain (unit lock held, or the unit is being destroyed). */
-void domain_free(struct dmar_domain *dom)
+void dmar__domain_free(struct dmar_domain *dom)
 {
 	domain_unlink(dom);
 	domain_release(dom);
@@ -192,7 +192,7 @@ static struct dmar_domain *domain_by_did(struct dmar_unit *u, int did)
 	return NULL;
 }
 
-struct dmar_domain *domain_pin(struct dmar_unit *u, int did)
+struct dmar_domain *dmar__domain_pin(struct dmar_unit *u, int did)
 {
 	os_lock(&u->sys->os, u->lock);
 	struct dmar_domain *d = did < 0 ? NULL : domain_by_did(u, did);
@@ -202,7 +202,7 @@ struct dmar_domain *domain_pin(struct dmar_unit *u, int did)
 	return d;
 }
 
-void domain_unpin(struct dmar_domain *dom)
+void dmar__domain_unpin(struct dmar_domain *dom)
 {
 	struct dmar_unit *u = dom->unit;
 	os_lock(&u->sys->os, u->lock);
@@ -232,7 +232,7 @@ struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom)
 struct dmar_domain *dmar_device_domain(struct dmar_unit *u, uint16_t sid)
 {
 	os_lock(&u->sys->os, u->lock);
-	int did = context_did(u, sid);
+	int did = dmar__context_did(u, sid);
 	struct dmar_domain *d = did < 0 ? NULL : domain_by_did(u, did);
 	os_unlock(&u->sys->os, u->lock);
 	return d;
@@ -291,11 +291,11 @@ static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
 		}
 	}
 	os_lock(os, u->lock);
-	int rc = inval_iotlb_range(u, dom->did, start, end, ih);
+	int rc = dmar__inval_iotlb_range(u, dom->did, start, end, ih);
 	if (!rc && ts != te)
-		rc = inval_iotlb_range(u, dom->did, ts, te, false);
+		rc = dmar__inval_iotlb_range(u, dom->did, ts, te, false);
 	if (!rc)
-		rc = inval_sync(u);
+		rc = dmar__inval_sync(u);
 	os_unlock(os, u->lock);
 	return rc;
 }
@@ -309,7 +309,7 @@ static int owed_settle(struct dmar_domain *dom)
 	int rc = flush_iotlb(dom, &dom->owed.fl);
 	if (rc)
 		return rc;
-	pgtable_flush_done(&dom->pt, &dom->owed.fl);
+	dmar__pgtable_flush_done(&dom->pt, &dom->owed.fl);
 	dmar_memset(&dom->owed.fl, 0, sizeof(dom->owed.fl));
 	dom->owed.pending = false;
 	return DMAR_OK;
@@ -320,7 +320,7 @@ static int owed_settle(struct dmar_domain *dom)
  * DMAR_MAX_OWED failed unmaps the last listed range grows to cover the new one). */
 static void owed_add(struct dmar_domain *dom, struct pgtable_flush *fl, const struct dmar_range *r)
 {
-	pgtable_flush_merge(&dom->pt, &dom->owed.fl, fl);
+	dmar__pgtable_flush_merge(&dom->pt, &dom->owed.fl, fl);
 	dom->owed.pending = true;
 	if (!r)
 		return;
@@ -352,7 +352,7 @@ static bool owed_retry(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 static void map_undo(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 {
 	struct pgtable_flush fl;
-	if (pgtable_unmap(&dom->pt, iova, size, &fl) == DMAR_OK)
+	if (dmar__pgtable_unmap(&dom->pt, iova, size, &fl) == DMAR_OK)
 		owed_add(dom, &fl, NULL);
 }
 
@@ -384,7 +384,7 @@ static int deferred_settle(struct dmar_domain *dom)
 	int rc = flush_iotlb(dom, fl);
 	if (rc)
 		return rc;
-	pgtable_flush_done(&dom->pt, &dom->deferred.fl);
+	dmar__pgtable_flush_done(&dom->pt, &dom->deferred.fl);
 	dmar_memset(&dom->deferred, 0, sizeof(dom->deferred));
 	return DMAR_OK;
 }
@@ -410,17 +410,17 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 	if (u->cm) {
 		/* Caching mode: the unit may have cached the not-present entries (6.1). */
 		struct pgtable_flush fl;
-		rc = pgtable_map_flush(&dom->pt, iova, phys, size, prot, &fl);
+		rc = dmar__pgtable_map_flush(&dom->pt, iova, phys, size, prot, &fl);
 		if (rc == DMAR_OK) {
 			rc = flush_iotlb(dom, &fl);
 			if (rc)
 				map_undo(dom, iova, size);
 		}
 	} else {
-		rc = pgtable_map(&dom->pt, iova, phys, size, prot);
+		rc = dmar__pgtable_map(&dom->pt, iova, phys, size, prot);
 		if (rc == DMAR_OK && u->rwbf) {
 			os_lock(os, u->lock);
-			rc = unit_flush_write_buffer(u);
+			rc = dmar__unit_flush_write_buffer(u);
 			os_unlock(os, u->lock);
 			if (rc)
 				map_undo(dom, iova, size);
@@ -436,14 +436,14 @@ static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	int rc = owed_settle(dom);
 	if (rc)
 		return rc;
-	rc = pgtable_unmap(&dom->pt, iova, size, &fl);
+	rc = dmar__pgtable_unmap(&dom->pt, iova, size, &fl);
 	if (rc == DMAR_ENOENT && owed_retry(dom, iova, size))
 		return DMAR_OK;
 	if (rc)
 		return rc;
 	/* Deferred unmaps ride along: one invalidation settles them too. */
 	if (dom->deferred.count) {
-		pgtable_flush_merge(&dom->pt, &fl, &dom->deferred.fl);
+		dmar__pgtable_flush_merge(&dom->pt, &fl, &dom->deferred.fl);
 		dom->deferred.count = 0;
 	}
 	rc = flush_iotlb(dom, &fl);
@@ -453,7 +453,7 @@ static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 		return rc;
 	}
 	/* Detached table pages are freed only now that the unit has let go of them. */
-	pgtable_flush_done(&dom->pt, &fl);
+	dmar__pgtable_flush_done(&dom->pt, &fl);
 	return DMAR_OK;
 }
 
@@ -492,9 +492,9 @@ int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = pgtable_unmap(&dom->pt, iova, size, &fl);
+	rc = dmar__pgtable_unmap(&dom->pt, iova, size, &fl);
 	if (rc == DMAR_OK) {
-		pgtable_flush_merge(&dom->pt, &dom->deferred.fl, &fl);
+		dmar__pgtable_flush_merge(&dom->pt, &dom->deferred.fl, &fl);
 		dom->deferred.count++;
 	}
 	os_unlock(os, dom->lock);
@@ -575,7 +575,7 @@ static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim 
 					  (uint8_t)(VTD_SID_DEVFN(sid) & 7), sys->topology,
 					  sys->topology_ctx, &cursor, &r) == DMAR_OK) {
 		if (r.limit < r.base || r.limit == UINT64_MAX) {
-			dmar_log(sys, DMAR_LOG_WARN,
+			dmar__log(sys, DMAR_LOG_WARN,
 				 "RMRR at table offset 0x%x: empty range 0x%llx-0x%llx; skipped",
 				 r.offset, (unsigned long long)r.base, (unsigned long long)r.limit);
 			continue;
@@ -583,7 +583,7 @@ static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim 
 		struct dmar_range rg = { r.base & ~(uint64_t)(DMAR_PAGE_SIZE - 1),
 					 (r.limit | (DMAR_PAGE_SIZE - 1)) + 1 };
 		if (rg.start != r.base || rg.end != r.limit + 1)
-			dmar_log(sys, DMAR_LOG_WARN,
+			dmar__log(sys, DMAR_LOG_WARN,
 				 "RMRR at table offset 0x%x: 0x%llx-0x%llx not page-aligned; "
 				 "mapped as 0x%llx-0x%llx", r.offset, (unsigned long long)r.base,
 				 (unsigned long long)r.limit, (unsigned long long)rg.start,
@@ -600,7 +600,8 @@ static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim 
 			continue;
 		}
 		if (dom->nreserved == DMAR_MAX_RESERVED) {
-			dmar_log(sys, DMAR_LOG_WARN, "domain %u: more than %u RMRRs; 0x%llx skipped",
+			dmar__log(sys, DMAR_LOG_WARN,
+				 "domain %u: more than %u RMRRs; 0x%llx skipped",
 				 dom->did, DMAR_MAX_RESERVED, (unsigned long long)rg.start);
 			continue;
 		}
@@ -611,7 +612,7 @@ static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim 
 		if (rc == DMAR_ENOMEM || rc == DMAR_ETIMEDOUT || rc == DMAR_EHW)
 			break;
 		if (rc) {
-			dmar_log(sys, DMAR_LOG_WARN,
+			dmar__log(sys, DMAR_LOG_WARN,
 				 "RMRR 0x%llx-0x%llx for %02x:%02x.%x: %s; skipped",
 				 (unsigned long long)rg.start, (unsigned long long)rg.end - 1,
 				 VTD_SID_BUS(sid), VTD_SID_DEVFN(sid) >> 3, VTD_SID_DEVFN(sid) & 7,
@@ -648,28 +649,28 @@ int dmar_domain_attach(struct dmar_domain *dom, uint16_t sid)
 	if (rc)
 		return rc;
 	os_lock(os, u->lock);
-	int old_did = context_did(u, sid);
+	int old_did = dmar__context_did(u, sid);
 	if (old_did == dom->did) {
 		os_unlock(os, u->lock);
 		unclaim_rmrrs(dom, &claim);
 		return DMAR_EEXIST;
 	}
-	struct dmar_attached *holder = attached_holder(u, sid, NULL);
+	struct dmar_attached *holder = dmar__attached_holder(u, sid, NULL);
 	if (holder && holder->dom != dom) {
 		os_unlock(os, u->lock);
 		unclaim_rmrrs(dom, &claim);
 		return DMAR_EBUSY;
 	}
 	struct dmar_domain *old = old_did < 0 ? NULL : domain_by_did(u, old_did);
-	rc = context_set(u, sid, dom);
+	rc = dmar__context_set(u, sid, dom);
 	if (rc == DMAR_OK) {
 		dom->ndevices++;
 		if (old)
 			old->ndevices--;
-		rc = unit_translation_on(u);
+		rc = dmar__unit_translation_on(u);
 		if (rc) {
 			/* Translation could not be turned on: undo the attach. */
-			(void)context_clear(u, sid);
+			(void)dmar__context_clear(u, sid);
 			dom->ndevices--;
 			if (old)
 				old->ndevices++;
@@ -687,15 +688,15 @@ int dmar_domain_detach(struct dmar_domain *dom, uint16_t sid)
 	const struct dmar_os *os = &u->sys->os;
 	int rc;
 	os_lock(os, u->lock);
-	if (context_did(u, sid) != dom->did) {
+	if (dmar__context_did(u, sid) != dom->did) {
 		os_unlock(os, u->lock);
 		return DMAR_ENOENT;
 	}
-	if (attached_holder(u, sid, NULL)) {
+	if (dmar__attached_holder(u, sid, NULL)) {
 		os_unlock(os, u->lock);
 		return DMAR_EBUSY; /* dmar_domain_detach_device owns it */
 	}
-	rc = context_clear(u, sid);
+	rc = dmar__context_clear(u, sid);
 	if (rc != DMAR_ENOENT)
 		dom->ndevices--; /* the entry is gone even if the flush timed out */
 	os_unlock(os, u->lock);
@@ -714,7 +715,7 @@ int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned
 		return DMAR_ENOENT;
 	uint64_t page_size;
 	os_lock(os, dom->lock);
-	int rc = pgtable_lookup(&dom->pt, iova, phys, prot, &page_size);
+	int rc = dmar__pgtable_lookup(&dom->pt, iova, phys, prot, &page_size);
 	os_unlock(os, dom->lock);
 	return rc;
 }
@@ -724,9 +725,9 @@ int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned
 static int context_take(struct dmar_unit *u, uint16_t id, struct dmar_domain *dom,
 			struct dmar_domain **moved_from)
 {
-	int old_did = context_did(u, id);
+	int old_did = dmar__context_did(u, id);
 	*moved_from = old_did < 0 ? NULL : domain_by_did(u, old_did);
-	int rc = context_set(u, id, dom);
+	int rc = dmar__context_set(u, id, dom);
 	if (rc)
 		return rc;
 	dom->ndevices++;
@@ -743,7 +744,7 @@ int dmar_domain_attach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev,
 	if (dev > 31 || fn > 7)
 		return DMAR_EINVAL;
 	uint16_t bdf = VTD_SID(bus, dev, fn);
-	struct dmar_attached *rec = os_alloc(os, sizeof(*rec));
+	struct dmar_attached *rec = dmar__os_alloc(os, sizeof(*rec));
 	if (!rec)
 		return DMAR_ENOMEM;
 	rec->dom = dom;
@@ -753,18 +754,18 @@ int dmar_domain_attach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev,
 	struct rmrr_claim claim;
 	int rc = claim_rmrrs(dom, bdf, &claim);
 	if (rc) {
-		os_free(os, rec, sizeof(*rec));
+		dmar__os_free(os, rec, sizeof(*rec));
 		return rc;
 	}
 	os_lock(os, u->lock);
-	if (attached_find(u, bdf)) {
+	if (dmar__attached_find(u, bdf)) {
 		rc = DMAR_EEXIST;
 		goto unlock;
 	}
 	for (unsigned i = 0; i < rec->nids; i++) {
-		struct dmar_attached *h = attached_holder(u, rec->ids[i], NULL);
+		struct dmar_attached *h = dmar__attached_holder(u, rec->ids[i], NULL);
 		if (h && h->dom != dom) {
-			dmar_log(sys, DMAR_LOG_ERR,
+			dmar__log(sys, DMAR_LOG_ERR,
 				 "dmar%u: %02x:%02x.%x shares requester id %02x:%02x.%x with "
 				 "%02x:%02x.%x, attached to domain %u: the unit cannot tell them "
 				 "apart, so they can only be in one domain together", u->index,
@@ -776,19 +777,19 @@ int dmar_domain_attach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev,
 		}
 	}
 	/* Every table first, so that running out of memory changes nothing. */
-	rc = context_tables_for(u, rec->ids, rec->nids);
+	rc = dmar__context_tables_for(u, rec->ids, rec->nids);
 	if (rc)
 		goto unlock;
 	struct dmar_domain *was[DMAR_MAX_REQUESTER_IDS] = { 0 };
 	bool taken[DMAR_MAX_REQUESTER_IDS] = { 0 };
 	for (unsigned i = 0; i < rec->nids && !rc; i++) {
-		if (context_did(u, rec->ids[i]) == dom->did)
+		if (dmar__context_did(u, rec->ids[i]) == dom->did)
 			continue; /* a function sharing this id has it in dom already */
 		rc = context_take(u, rec->ids[i], dom, &was[i]);
 		taken[i] = rc == DMAR_OK;
 	}
 	if (!rc)
-		rc = unit_translation_on(u);
+		rc = dmar__unit_translation_on(u);
 	if (rc) {
 		/* Put every entry this call changed back as it was. */
 		for (unsigned i = 0; i < rec->nids; i++) {
@@ -797,7 +798,7 @@ int dmar_domain_attach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev,
 				continue;
 			if (was[i])
 				(void)context_take(u, rec->ids[i], was[i], &back);
-			else if (context_clear(u, rec->ids[i]) != DMAR_ENOENT)
+			else if (dmar__context_clear(u, rec->ids[i]) != DMAR_ENOENT)
 				dom->ndevices--;
 		}
 		goto unlock;
@@ -809,7 +810,7 @@ unlock:
 	os_unlock(os, u->lock);
 	if (rec) {
 		unclaim_rmrrs(dom, &claim);
-		os_free(os, rec, sizeof(*rec));
+		dmar__os_free(os, rec, sizeof(*rec));
 	}
 	return rc;
 }
@@ -820,7 +821,7 @@ int dmar_domain_detach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev,
 	const struct dmar_os *os = &u->sys->os;
 	int rc = DMAR_OK;
 	os_lock(os, u->lock);
-	struct dmar_attached *rec = attached_find(u, VTD_SID(bus, dev, fn));
+	struct dmar_attached *rec = dmar__attached_find(u, VTD_SID(bus, dev, fn));
 	if (!rec || rec->dom != dom) {
 		os_unlock(os, u->lock);
 		return DMAR_ENOENT;
@@ -832,15 +833,16 @@ int dmar_domain_detach_device(struct dmar_domain *dom, uint8_t bus, uint8_t dev,
 		}
 	}
 	for (unsigned i = 0; i < rec->nids; i++) {
-		if (attached_holder(u, rec->ids[i], NULL) || context_did(u, rec->ids[i]) != dom->did)
+		if (dmar__attached_holder(u, rec->ids[i], NULL) ||
+		    dmar__context_did(u, rec->ids[i]) != dom->did)
 			continue; /* still needed by a function sharing it */
-		int crc = context_clear(u, rec->ids[i]);
+		int crc = dmar__context_clear(u, rec->ids[i]);
 		if (crc != DMAR_ENOENT)
 			dom->ndevices--; /* the entry is gone even if the flush timed out */
 		if (crc && !rc)
 			rc = crc;
 	}
 	os_unlock(os, u->lock);
-	os_free(os, rec, sizeof(*rec));
+	dmar__os_free(os, rec, sizeof(*rec));
 	return rc;
 }

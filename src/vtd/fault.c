@@ -6,21 +6,21 @@
 #include "dmar/fault_reason.h"
 #include "dmar_internal.h"
 
-int fault_ring_init(struct dmar_system *sys)
+int dmar__fault_ring_init(struct dmar_system *sys)
 {
 	bool failed;
 	sys->ring_size = sys->cfg.fault_log_size ? sys->cfg.fault_log_size : 1;
-	sys->ring = os_alloc(&sys->os, sys->ring_size * sizeof(*sys->ring));
+	sys->ring = dmar__os_alloc(&sys->os, sys->ring_size * sizeof(*sys->ring));
 	if (!sys->ring)
 		return DMAR_ENOMEM;
-	sys->fault_lock = os_lock_create(&sys->os, &failed);
+	sys->fault_lock = dmar__os_lock_create(&sys->os, &failed);
 	return failed ? DMAR_ENOMEM : DMAR_OK;
 }
 
-void fault_ring_fini(struct dmar_system *sys)
+void dmar__fault_ring_fini(struct dmar_system *sys)
 {
-	os_free(&sys->os, sys->ring, sys->ring_size * sizeof(*sys->ring));
-	os_lock_destroy(&sys->os, sys->fault_lock);
+	dmar__os_free(&sys->os, sys->ring, sys->ring_size * sizeof(*sys->ring));
+	dmar__os_lock_destroy(&sys->os, sys->fault_lock);
 	sys->ring = NULL;
 	sys->fault_lock = NULL;
 }
@@ -49,7 +49,7 @@ static void report(struct dmar_system *sys, const struct dmar_fault_record *rec,
 		dmar_fault_format(sys, rec, line, sizeof(line));
 	else
 		fault_format_record(rec, line, sizeof(line));
-	dmar_log(sys, DMAR_LOG_ERR, "%s", line);
+	dmar__log(sys, DMAR_LOG_ERR, "%s", line);
 	dmar_fault_fn cb;
 	void *cb_ctx;
 	os_lock(&sys->os, sys->fault_lock);
@@ -73,7 +73,7 @@ static void report(struct dmar_system *sys, const struct dmar_fault_record *rec,
  * clear slot would find nothing, for good.) Fault register lock held. */
 static unsigned take_records(struct dmar_unit *u, struct dmar_fault_record *out, unsigned max)
 {
-	uint32_t fsts = unit_read32(u, VTD_FSTS_REG);
+	uint32_t fsts = dmar__unit_read32(u, VTD_FSTS_REG);
 	unsigned n = 0;
 	if (!(fsts & VTD_FSTS_PPF))
 		return 0;
@@ -82,10 +82,10 @@ static unsigned take_records(struct dmar_unit *u, struct dmar_fault_record *out,
 		i = 0;
 	for (unsigned k = 0; k < u->nfr && n < max; k++, i = (i + 1) % u->nfr) {
 		unsigned off = u->frcd_off + i * VTD_FRCD_SIZE;
-		uint64_t hi = unit_read64(u, off + 8);
+		uint64_t hi = dmar__unit_read64(u, off + 8);
 		if (!(hi & VTD_FRCD_HI_F))
 			continue;
-		uint64_t lo = unit_read64(u, off);
+		uint64_t lo = dmar__unit_read64(u, off);
 		uint16_t sid = (uint16_t)VTD_FRCD_HI_SID(hi);
 		out[n++] = (struct dmar_fault_record){
 			.unit = u->index,
@@ -96,15 +96,15 @@ static unsigned take_records(struct dmar_unit *u, struct dmar_fault_record *out,
 			.is_read = (hi & VTD_FRCD_HI_T) != 0,
 			.has_pasid = (hi & VTD_FRCD_HI_PP) != 0,
 			.pasid = (uint32_t)VTD_FRCD_HI_PV(hi),
-			.did = context_did_peek(u, sid),
+			.did = dmar__context_did_peek(u, sid),
 		};
 		/* F is write-1-to-clear in the upper dword. */
-		unit_write32(u, off + 12, (uint32_t)(VTD_FRCD_HI_F >> 32));
+		dmar__unit_write32(u, off + 12, (uint32_t)(VTD_FRCD_HI_F >> 32));
 	}
 	return n;
 }
 
-int fault_drain_unit(struct dmar_unit *u, bool explain)
+int dmar__fault_drain_unit(struct dmar_unit *u, bool explain)
 {
 	struct dmar_system *sys = u->sys;
 	struct dmar_fault_record batch[FAULT_BATCH];
@@ -126,16 +126,16 @@ int fault_drain_unit(struct dmar_unit *u, bool explain)
 	}
 	/* Clear the write-1-to-clear status bits acted on (not IQE: QI owns it). */
 	os_lock(&sys->os, u->fault_lock);
-	uint32_t fsts = unit_read32(u, VTD_FSTS_REG) &
+	uint32_t fsts = dmar__unit_read32(u, VTD_FSTS_REG) &
 			(uint32_t)(VTD_FSTS_PFO | VTD_FSTS_AFO | VTD_FSTS_APF);
 	if (fsts)
-		unit_write32(u, VTD_FSTS_REG, fsts);
+		dmar__unit_write32(u, VTD_FSTS_REG, fsts);
 	os_unlock(&sys->os, u->fault_lock);
 	if (fsts & VTD_FSTS_PFO) {
 		os_lock(&sys->os, sys->fault_lock);
 		sys->fault_counters.overflows++;
 		os_unlock(&sys->os, sys->fault_lock);
-		dmar_log(sys, DMAR_LOG_WARN,
+		dmar__log(sys, DMAR_LOG_WARN,
 			 "dmar%u: fault overflow: the unit dropped faults it could not record",
 			 u->index);
 	}
@@ -150,12 +150,12 @@ int dmar_unit_set_fault_interrupt(struct dmar_unit *u, uint32_t data, uint64_t a
 		return DMAR_EINVAL;
 	os_lock(os, u->lock);
 	/* Mask first so no interrupt is sent half-programmed; unmask last (10.4.6). */
-	unit_write32(u, VTD_FECTL_REG, (uint32_t)VTD_FECTL_IM);
+	dmar__unit_write32(u, VTD_FECTL_REG, (uint32_t)VTD_FECTL_IM);
 	if (enable) {
-		unit_write32(u, VTD_FEDATA_REG, data);
-		unit_write32(u, VTD_FEADDR_REG, (uint32_t)addr);
-		unit_write32(u, VTD_FEUADDR_REG, (uint32_t)(addr >> 32));
-		unit_write32(u, VTD_FECTL_REG, 0);
+		dmar__unit_write32(u, VTD_FEDATA_REG, data);
+		dmar__unit_write32(u, VTD_FEADDR_REG, (uint32_t)addr);
+		dmar__unit_write32(u, VTD_FEUADDR_REG, (uint32_t)(addr >> 32));
+		dmar__unit_write32(u, VTD_FECTL_REG, 0);
 	}
 	os_unlock(os, u->lock);
 	return DMAR_OK;
@@ -165,7 +165,7 @@ int dmar_fault_poll(struct dmar_system *sys)
 {
 	int total = 0;
 	for (unsigned i = 0; i < sys->nunits; i++)
-		total += fault_drain_unit(sys->units[i], true);
+		total += dmar__fault_drain_unit(sys->units[i], true);
 	return total;
 }
 
@@ -173,7 +173,7 @@ int dmar_fault_poll_irq(struct dmar_system *sys)
 {
 	int total = 0;
 	for (unsigned i = 0; i < sys->nunits; i++)
-		total += fault_drain_unit(sys->units[i], false);
+		total += dmar__fault_drain_unit(sys->units[i], false);
 	return total;
 }
 
@@ -209,45 +209,45 @@ static int explain_walk(struct dmar_system *sys, const struct dmar_fault_record 
 			char *buf, size_t len)
 {
 	if (rec->unit >= sys->nunits)
-		return dmar_snprintf(buf, len, "no such unit");
+		return dmar__snprintf(buf, len, "no such unit");
 	if (rec->did < 0)
-		return dmar_snprintf(buf, len, "device was attached to no domain "
+		return dmar__snprintf(buf, len, "device was attached to no domain "
 					       "(context entry not present)");
 	struct dmar_unit *u = sys->units[rec->unit];
 	/* The domain the device was in when the fault was drained, pinned while walked. */
-	struct dmar_domain *dom = domain_pin(u, rec->did);
+	struct dmar_domain *dom = dmar__domain_pin(u, rec->did);
 	int n;
 	if (!dom)
-		return dmar_snprintf(buf, len, "domain %d (the device's when drained) no longer "
+		return dmar__snprintf(buf, len, "domain %d (the device's when drained) no longer "
 					       "exists", rec->did);
 	if (dom->passthrough_tt) {
-		n = dmar_snprintf(buf, len, "domain %u is pass-through", dom->did);
+		n = dmar__snprintf(buf, len, "domain %u is pass-through", dom->did);
 	} else if (dom->width < 64 && rec->addr >= (1ull << dom->width)) {
-		n = dmar_snprintf(buf, len, "domain %u: address beyond its %u-bit width",
+		n = dmar__snprintf(buf, len, "domain %u: address beyond its %u-bit width",
 				  dom->did, dom->width);
 	} else {
 		struct pgtable_walk w;
 		os_lock(&sys->os, dom->lock);
-		int rc = pgtable_explain(&dom->pt, rec->addr, &w);
+		int rc = dmar__pgtable_explain(&dom->pt, rec->addr, &w);
 		os_unlock(&sys->os, dom->lock);
 		if (rc) {
-			n = dmar_snprintf(buf, len, "domain %u: walk failed (%s)", dom->did,
+			n = dmar__snprintf(buf, len, "domain %u: walk failed (%s)", dom->did,
 					  dmar_strerror(rc));
 		} else {
 			char what[128];
-			pgtable_walk_format(&w, what, sizeof(what));
-			n = dmar_snprintf(buf, len, "domain %u (%u-level): %s", dom->did,
+			dmar__pgtable_walk_format(&w, what, sizeof(what));
+			n = dmar__snprintf(buf, len, "domain %u (%u-level): %s", dom->did,
 					  dom->pt.levels, what);
 		}
 	}
-	domain_unpin(dom);
+	dmar__domain_unpin(dom);
 	return n;
 }
 
 /* The record alone, as dmar_fault_format prints it before "; walk: ". */
 static int fault_format_record(const struct dmar_fault_record *rec, char *buf, size_t len)
 {
-	return dmar_snprintf(buf, len,
+	return dmar__snprintf(buf, len,
 			     "dmar%u: DMA %s fault #%llu from %04x:%02x:%02x.%x (sid 0x%04x) at "
 			     "0x%llx: reason 0x%02x (%s)",
 			     rec->unit, rec->is_read ? "read" : "write",
@@ -263,7 +263,7 @@ int dmar_fault_format(struct dmar_system *sys, const struct dmar_fault_record *r
 	char head[320], walk[160], alias[96] = "";
 	fault_format_record(rec, head, sizeof(head));
 	if (rec->unit < sys->nunits)
-		attached_alias_note(sys->units[rec->unit], rec->sid, alias, sizeof(alias));
+		dmar__attached_alias_note(sys->units[rec->unit], rec->sid, alias, sizeof(alias));
 	explain_walk(sys, rec, walk, sizeof(walk));
-	return dmar_snprintf(buf, len, "%s%s; walk: %s", head, alias, walk);
+	return dmar__snprintf(buf, len, "%s%s; walk: %s", head, alias, walk);
 }

@@ -4,13 +4,13 @@
  */
 #include "dmar_internal.h"
 
-int inval_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid)
+int dmar__inval_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid)
 {
 	u->stats.ctx_invalidations++;
 	return u->inval->context(u, gran, did, sid, 0);
 }
 
-int inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr, unsigned am,
+int dmar__inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr, unsigned am,
 		bool ih)
 {
 	if (gran == VTD_IOTLB_GLOBAL)
@@ -22,7 +22,8 @@ int inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr,
 	return u->inval->iotlb(u, gran, did, addr, am, ih);
 }
 
-int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end, bool ih)
+int dmar__inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end,
+			    bool ih)
 {
 	if (end <= start)
 		return DMAR_OK;
@@ -32,12 +33,12 @@ int inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_
 	while (am < 52 && (start >> (DMAR_PAGE_SHIFT + am)) != ((end - 1) >> (DMAR_PAGE_SHIFT + am)))
 		am++;
 	if (!(u->cap & VTD_CAP_PSI) || am > VTD_CAP_MAMV(u->cap))
-		return inval_iotlb(u, VTD_IOTLB_DOMAIN, did, 0, 0, false);
+		return dmar__inval_iotlb(u, VTD_IOTLB_DOMAIN, did, 0, 0, false);
 	uint64_t addr = start & ~((1ull << (DMAR_PAGE_SHIFT + am)) - 1);
-	return inval_iotlb(u, VTD_IOTLB_PAGE, did, addr, am, ih);
+	return dmar__inval_iotlb(u, VTD_IOTLB_PAGE, did, addr, am, ih);
 }
 
-int inval_sync(struct dmar_unit *u)
+int dmar__inval_sync(struct dmar_unit *u)
 {
 	int rc = u->inval->sync(u);
 	if (!rc)

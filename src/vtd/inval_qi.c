@@ -18,21 +18,21 @@ static uint64_t *slot(struct dmar_unit *u, unsigned i)
 static void qi_kick(struct dmar_unit *u)
 {
 	u->sys->os.ops->wmb(u->sys->os.ctx);
-	unit_write64(u, VTD_IQT_REG, (uint64_t)u->qi.tail << VTD_IQ_INDEX_SHIFT);
+	dmar__unit_write64(u, VTD_IQT_REG, (uint64_t)u->qi.tail << VTD_IQ_INDEX_SHIFT);
 }
 
 static int qi_recover(struct dmar_unit *u)
 {
-	uint64_t head = unit_read64(u, VTD_IQH_REG);
+	uint64_t head = dmar__unit_read64(u, VTD_IQH_REG);
 	unsigned h = (unsigned)((head & VTD_IQ_INDEX_MASK) >> VTD_IQ_INDEX_SHIFT);
-	dmar_log(u->sys, DMAR_LOG_ERR,
+	dmar__log(u->sys, DMAR_LOG_ERR,
 		 "dmar%u: invalidation queue error at descriptor %u (0x%016llx 0x%016llx); "
 		 "queued requests dropped", u->index, h, (unsigned long long)slot(u, h)[0],
 		 (unsigned long long)slot(u, h)[1]);
 	u->qi.tail = h;
 	u->qi.head = h;
-	unit_write64(u, VTD_IQT_REG, (uint64_t)h << VTD_IQ_INDEX_SHIFT);
-	unit_write32(u, VTD_FSTS_REG, (uint32_t)VTD_FSTS_IQE);
+	dmar__unit_write64(u, VTD_IQT_REG, (uint64_t)h << VTD_IQ_INDEX_SHIFT);
+	dmar__unit_write32(u, VTD_FSTS_REG, (uint32_t)VTD_FSTS_IQE);
 	return DMAR_EHW;
 }
 
@@ -54,9 +54,9 @@ static int qi_submit(struct dmar_unit *u, uint64_t lo, uint64_t hi)
 static int head_moved(struct dmar_unit *u, void *arg)
 {
 	unsigned next = *(const unsigned *)arg;
-	if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
+	if (dmar__unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
 		return qi_recover(u);
-	uint64_t head = unit_read64(u, VTD_IQH_REG);
+	uint64_t head = dmar__unit_read64(u, VTD_IQH_REG);
 	u->qi.head = (unsigned)((head & VTD_IQ_INDEX_MASK) >> VTD_IQ_INDEX_SHIFT);
 	return next != u->qi.head;
 }
@@ -66,7 +66,7 @@ static int qi_wait_head(struct dmar_unit *u, unsigned next)
 	if (next != u->qi.head)
 		return DMAR_OK; /* room, as far as the last look at IQH knows */
 	qi_kick(u);
-	return unit_poll(u, head_moved, &next, "room in the invalidation queue");
+	return dmar__unit_poll(u, head_moved, &next, "room in the invalidation queue");
 }
 
 static int qi_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid,
@@ -97,7 +97,7 @@ static int wait_done(struct dmar_unit *u, void *arg)
 {
 	if (*u->qi.status == *(const uint32_t *)arg)
 		return 1;
-	if (unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
+	if (dmar__unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
 		return qi_recover(u);
 	return 0;
 }
@@ -113,7 +113,7 @@ static int qi_sync(struct dmar_unit *u)
 	if (rc)
 		return rc;
 	qi_kick(u);
-	rc = unit_poll(u, wait_done, &seq, "the invalidation wait descriptor");
+	rc = dmar__unit_poll(u, wait_done, &seq, "the invalidation wait descriptor");
 	if (rc)
 		return rc;
 	/* Everything up to the tail has been consumed. */
@@ -121,7 +121,7 @@ static int qi_sync(struct dmar_unit *u)
 	return DMAR_OK;
 }
 
-int inval_qi_start(struct dmar_unit *u)
+int dmar__inval_qi_start(struct dmar_unit *u)
 {
 	const struct dmar_os *os = &u->sys->os;
 	u->qi.ring = os->ops->page_alloc(os->ctx, &u->qi.ring_phys);
@@ -129,29 +129,29 @@ int inval_qi_start(struct dmar_unit *u)
 		return DMAR_ENOMEM;
 	u->qi.status_page = os->ops->page_alloc(os->ctx, &u->qi.status_phys);
 	if (!u->qi.status_page)
-		return DMAR_ENOMEM; /* unit_destroy -> inval_qi_stop frees the ring */
+		return DMAR_ENOMEM; /* dmar__unit_destroy -> dmar__inval_qi_stop frees the ring */
 	u->qi.status = (volatile uint32_t *)u->qi.status_page;
 	u->qi.tail = 0;
 	u->qi.head = 0;
-	unit_write64(u, VTD_IQT_REG, 0);
-	unit_write64(u, VTD_IQA_REG, u->qi.ring_phys & VTD_IQA_ADDR_MASK); /* QS 0: 256 */
-	int rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES, true,
+	dmar__unit_write64(u, VTD_IQT_REG, 0);
+	dmar__unit_write64(u, VTD_IQA_REG, u->qi.ring_phys & VTD_IQA_ADDR_MASK); /* QS 0: 256 */
+	int rc = dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES, true,
 				  "queued invalidation enable");
 	if (rc)
 		return rc;
-	u->inval = &inval_qi_backend;
+	u->inval = &dmar__inval_qi_backend;
 	return DMAR_OK;
 }
 
-void inval_qi_stop(struct dmar_unit *u)
+void dmar__inval_qi_stop(struct dmar_unit *u)
 {
 	const struct dmar_os *os = &u->sys->os;
-	if (u->inval == &inval_qi_backend) {
+	if (u->inval == &dmar__inval_qi_backend) {
 		/* Let the unit finish what was queued, then turn the queue off. */
 		(void)qi_sync(u);
-		(void)unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES,
+		(void)dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES,
 				       false, "queued invalidation disable");
-		u->inval = &inval_reg_backend;
+		u->inval = &dmar__inval_reg_backend;
 	}
 	if (u->qi.status_page)
 		os->ops->page_free(os->ctx, u->qi.status_page, u->qi.status_phys);
@@ -161,7 +161,7 @@ void inval_qi_stop(struct dmar_unit *u)
 	u->qi.ring = NULL;
 }
 
-const struct inval_backend inval_qi_backend = {
+const struct inval_backend dmar__inval_qi_backend = {
 	.name = "queued",
 	.context = qi_context,
 	.iotlb = qi_iotlb,

@@ -7,14 +7,15 @@
 static int reg_context(struct dmar_unit *u, unsigned gran, uint16_t did, uint16_t sid,
 		       unsigned fm)
 {
-	unit_write64(u, VTD_CCMD_REG,
+	dmar__unit_write64(u, VTD_CCMD_REG,
 		     VTD_CCMD_ICC | VTD_CCMD_CIRG(gran) | VTD_CCMD_FM(fm) | VTD_CCMD_SID(sid) |
 			     VTD_CCMD_DID(did));
-	int rc = unit_wait(u, VTD_CCMD_REG, true, VTD_CCMD_ICC, 0, "context-cache invalidation");
+	int rc = dmar__unit_wait(u, VTD_CCMD_REG, true, VTD_CCMD_ICC, 0,
+				 "context-cache invalidation");
 	if (rc)
 		return rc;
-	if (VTD_CCMD_CAIG(unit_read64(u, VTD_CCMD_REG)) == 0) {
-		dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: context-cache invalidation rejected",
+	if (VTD_CCMD_CAIG(dmar__unit_read64(u, VTD_CCMD_REG)) == 0) {
+		dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: context-cache invalidation rejected",
 			 u->index);
 		return DMAR_EHW;
 	}
@@ -32,15 +33,15 @@ static int reg_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t 
 	if (u->cap & VTD_CAP_DWD)
 		cmd |= VTD_IOTLB_DW;
 	if (gran == VTD_IOTLB_PAGE)
-		unit_write64(u, u->iotlb_off + VTD_IVA_OFF,
+		dmar__unit_write64(u, u->iotlb_off + VTD_IVA_OFF,
 			     (addr & VTD_IVA_ADDR_MASK) | VTD_IVA_AM(am) | (ih ? VTD_IVA_IH : 0));
-	unit_write64(u, u->iotlb_off + VTD_IOTLB_OFF, cmd);
-	int rc = unit_wait(u, u->iotlb_off + VTD_IOTLB_OFF, true, VTD_IOTLB_IVT, 0,
+	dmar__unit_write64(u, u->iotlb_off + VTD_IOTLB_OFF, cmd);
+	int rc = dmar__unit_wait(u, u->iotlb_off + VTD_IOTLB_OFF, true, VTD_IOTLB_IVT, 0,
 			   "IOTLB invalidation");
 	if (rc)
 		return rc;
-	if (VTD_IOTLB_IAIG(unit_read64(u, u->iotlb_off + VTD_IOTLB_OFF)) == 0) {
-		dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: IOTLB invalidation rejected", u->index);
+	if (VTD_IOTLB_IAIG(dmar__unit_read64(u, u->iotlb_off + VTD_IOTLB_OFF)) == 0) {
+		dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: IOTLB invalidation rejected", u->index);
 		return DMAR_EHW;
 	}
 	return DMAR_OK;
@@ -52,7 +53,7 @@ static int reg_sync(struct dmar_unit *u)
 	return DMAR_OK;
 }
 
-const struct inval_backend inval_reg_backend = {
+const struct inval_backend dmar__inval_reg_backend = {
 	.name = "register-based",
 	.context = reg_context,
 	.iotlb = reg_iotlb,

@@ -1,19 +1,19 @@
 /* Log lines and OS-layer conveniences shared by the core. */
 #include "dmar_internal.h"
 
-void dmar_log(const struct dmar_system *sys, enum dmar_log_level level, const char *fmt, ...)
+void dmar__log(const struct dmar_system *sys, enum dmar_log_level level, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
 	if (!sys->os.ops->log)
 		return;
 	va_start(ap, fmt);
-	dmar_vsnprintf(line, sizeof(line), fmt, ap);
+	dmar__vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	sys->os.ops->log(sys->os.ctx, level, line);
 }
 
-void *os_alloc(const struct dmar_os *os, size_t size)
+void *dmar__os_alloc(const struct dmar_os *os, size_t size)
 {
 	void *p = os->ops->alloc(os->ctx, size);
 	if (p)
@@ -21,13 +21,13 @@ void *os_alloc(const struct dmar_os *os, size_t size)
 	return p;
 }
 
-void os_free(const struct dmar_os *os, void *p, size_t size)
+void dmar__os_free(const struct dmar_os *os, void *p, size_t size)
 {
 	if (p)
 		os->ops->free(os->ctx, p, size);
 }
 
-void *os_lock_create(const struct dmar_os *os, bool *failed)
+void *dmar__os_lock_create(const struct dmar_os *os, bool *failed)
 {
 	*failed = false;
 	if (!os->ops->lock_create)
@@ -38,7 +38,7 @@ void *os_lock_create(const struct dmar_os *os, bool *failed)
 	return l;
 }
 
-void os_lock_destroy(const struct dmar_os *os, void *lock)
+void dmar__os_lock_destroy(const struct dmar_os *os, void *lock)
 {
 	if (lock)
 		os->ops->lock_destroy(os->ctx, lock);

@@ -208,7 +208,7 @@ static void defer_page(struct pgtable *pt, struct pgtable_flush *flush, uint64_t
 	flush->deferred_pages++;
 }
 
-void pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush)
+void dmar__pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush)
 {
 	uint64_t *va;
 	uint64_t phys;
@@ -245,7 +245,7 @@ static void range_union(uint64_t *s, uint64_t *e, uint64_t a, uint64_t b)
 	*e = dmar_max_u64(*e, b);
 }
 
-void pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
+void dmar__pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
 			 struct pgtable_flush *from)
 {
 	range_union(&into->start, &into->end, from->start, from->end);
@@ -338,7 +338,7 @@ static void forget_kept(struct pgtable *pt)
 
 /* --- init / fini -------------------------------------------------------------------- */
 
-int pgtable_init(struct pgtable *pt, const struct dmar_os *os, unsigned levels,
+int dmar__pgtable_init(struct pgtable *pt, const struct dmar_os *os, unsigned levels,
 		 unsigned sp_levels, bool coherent)
 {
 	const struct dmar_os_ops *ops;
@@ -383,7 +383,7 @@ static void free_tree(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t 
 	pt->pages--;
 }
 
-void pgtable_fini(struct pgtable *pt)
+void dmar__pgtable_fini(struct pgtable *pt)
 {
 	if (!pt || !pt->root)
 		return;
@@ -483,7 +483,7 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 		flush_entries(pt, t, lo, hi);
 }
 
-int pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
+int dmar__pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
 		      unsigned prot, struct pgtable_flush *flush)
 {
 	struct map_ctx c;
@@ -519,10 +519,10 @@ int pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t
 	return DMAR_OK;
 }
 
-int pgtable_map(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
+int dmar__pgtable_map(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
 		unsigned prot)
 {
-	return pgtable_map_flush(pt, iova, phys, size, prot, NULL);
+	return dmar__pgtable_map_flush(pt, iova, phys, size, prot, NULL);
 }
 
 /* --- unmap -------------------------------------------------------------------------- */
@@ -729,7 +729,7 @@ static void keep_empty(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t
 	pt->kept.present = 0;
 }
 
-int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
+int dmar__pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush)
 {
 	struct unmap_scan u;
@@ -763,7 +763,7 @@ int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 	return DMAR_OK;
 }
 
-int pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush)
+int dmar__pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush)
 {
 	struct unmap_ctx c;
 
@@ -803,7 +803,7 @@ static void walk_stop(struct pgtable_walk *w, enum pgtable_walk_result r, unsign
 	w->table_phys = table_phys;
 }
 
-int pgtable_explain(const struct pgtable *pt, uint64_t iova, struct pgtable_walk *w)
+int dmar__pgtable_explain(const struct pgtable *pt, uint64_t iova, struct pgtable_walk *w)
 {
 	const uint64_t *t;
 	uint64_t tphys;
@@ -858,11 +858,11 @@ int pgtable_explain(const struct pgtable *pt, uint64_t iova, struct pgtable_walk
 	}
 }
 
-int pgtable_lookup(const struct pgtable *pt, uint64_t iova, uint64_t *phys,
+int dmar__pgtable_lookup(const struct pgtable *pt, uint64_t iova, uint64_t *phys,
 		   unsigned *prot, uint64_t *page_size)
 {
 	struct pgtable_walk w;
-	int rc = pgtable_explain(pt, iova, &w);
+	int rc = dmar__pgtable_explain(pt, iova, &w);
 
 	if (rc)
 		return rc;
@@ -877,7 +877,7 @@ int pgtable_lookup(const struct pgtable *pt, uint64_t iova, uint64_t *phys,
 	return DMAR_OK;
 }
 
-const char *pgtable_walk_result_str(enum pgtable_walk_result r)
+const char *dmar__pgtable_walk_result_str(enum pgtable_walk_result r)
 {
 	switch (r) {
 	case PGTABLE_WALK_MAPPED: return "mapped read/write";
@@ -889,16 +889,17 @@ const char *pgtable_walk_result_str(enum pgtable_walk_result r)
 	return "unknown walk result";
 }
 
-int pgtable_walk_format(const struct pgtable_walk *w, char *buf, size_t size)
+int dmar__pgtable_walk_format(const struct pgtable_walk *w, char *buf, size_t size)
 {
-	int n = dmar_snprintf(buf, size, "iova 0x%llx: level %u index %u entry 0x%llx: %s",
+	int n = dmar__snprintf(buf, size, "iova 0x%llx: level %u index %u entry 0x%llx: %s",
 			      (unsigned long long)w->iova, w->level, w->index,
-			      (unsigned long long)w->entry, pgtable_walk_result_str(w->result));
+			      (unsigned long long)w->entry,
+			      dmar__pgtable_walk_result_str(w->result));
 
 	if (w->page_size && n >= 0) {
 		size_t used = (size_t)n < size ? (size_t)n : (size ? size - 1 : 0);
 
-		n += dmar_snprintf(size ? buf + used : buf, size ? size - used : 0,
+		n += dmar__snprintf(size ? buf + used : buf, size ? size - used : 0,
 				   " -> phys 0x%llx (%llu KiB page)", (unsigned long long)w->phys,
 				   (unsigned long long)(w->page_size >> 10));
 	}

@@ -26,7 +26,7 @@
  * after an unload at the same IOVA then writes one entry, allocates nothing and needs
  * no paging-structure invalidation). At most one table is kept: it is detached when a
  * later unmap leaves another one empty (reported in pgtable_flush.tables_start/end),
- * by pgtable_trim, or at fini. A map over a region that holds the kept table (or the
+ * by dmar__pgtable_trim, or at fini. A map over a region that holds the kept table (or the
  * tables leading to it) fills that table rather than a superpage there.
  *
  * Failure: a call that fails changes nothing (map and unmap allocate every page they
@@ -55,7 +55,7 @@ struct pgtable {
 	void *root;            /* top-level table page (virtual) */
 	uint64_t root_phys;    /* its physical address, for the context entry */
 	uint64_t pages;        /* table pages in use, including the root and the pages an
-				  unmap detached until pgtable_flush_done frees them */
+				  unmap detached until dmar__pgtable_flush_done frees them */
 	/* Private: the table an unmap left empty most recently, still linked (level 0:
 	 * none), covering [base, base + 512 entries of its level), and how many of its
 	 * entries are present now (maps may have filled it since): it is the kept empty
@@ -75,7 +75,7 @@ struct pgtable {
 };
 
 /* What the caller must invalidate after a change, and (private) the table pages an
- * unmap detached; those stay allocated until pgtable_flush_done. */
+ * unmap detached; those stay allocated until dmar__pgtable_flush_done. */
 struct pgtable_flush {
 	uint64_t start, end;   /* IOVA range, end exclusive; start == end: nothing */
 	bool tables_changed;   /* a non-leaf entry changed or a table was detached: the
@@ -91,12 +91,12 @@ struct pgtable_flush {
 };
 
 /* Allocates the root table. levels: 3..5; sp_levels: any of PGTABLE_SP_*. os must stay
- * valid until pgtable_fini. DMAR_EINVAL on bad arguments, DMAR_ENOMEM. */
-int pgtable_init(struct pgtable *pt, const struct dmar_os *os, unsigned levels,
+ * valid until dmar__pgtable_fini. DMAR_EINVAL on bad arguments, DMAR_ENOMEM. */
+int dmar__pgtable_init(struct pgtable *pt, const struct dmar_os *os, unsigned levels,
 		 unsigned sp_levels, bool coherent);
 /* Frees every table page, the root included. The table must not be in use by a unit.
  * Safe on a table whose init failed or that was already finished. */
-void pgtable_fini(struct pgtable *pt);
+void dmar__pgtable_fini(struct pgtable *pt);
 
 /* Maps [iova, iova+size) to [phys, phys+size) with prot (DMAR_PROT_READ/WRITE, at least
  * one). Uses the largest leaf that the alignment of both addresses, the remaining size
@@ -104,12 +104,12 @@ void pgtable_fini(struct pgtable *pt);
  * (DMAR_EINVAL); the range must fit the table's width and phys must fit 52 bits
  * (DMAR_ERANGE). DMAR_EEXIST if any page of the range is already mapped, DMAR_ENOMEM;
  * on error nothing changed. */
-int pgtable_map(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
+int dmar__pgtable_map(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
 		unsigned prot);
 /* The same, reporting in *flush (may be NULL) what turned from not present to present,
  * for units in caching mode (CAP.CM) that cache not-present entries: [iova, iova+size),
  * and tables_changed when a new table was linked. Never defers pages. */
-int pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
+int dmar__pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
 		      unsigned prot, struct pgtable_flush *flush);
 
 /* Unmaps [iova, iova+size), any 4 KiB-aligned sub-range of what is mapped: a superpage
@@ -119,29 +119,29 @@ int pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t
  * On success *flush says what to invalidate: the range, widened to whole superpages that
  * were split or removed, and tables_changed. With flush != NULL, detached table pages
  * stay allocated (the unit may still walk them through its paging-structure caches):
- * the caller invalidates, waits, then calls pgtable_flush_done(pt, flush), exactly once
+ * the caller invalidates, waits, then calls dmar__pgtable_flush_done(pt, flush), exactly once
  * per successful unmap. With flush == NULL they are freed at once (for a table no unit
- * uses). On failure *flush is empty and needs no pgtable_flush_done. The table the unmap
+ * uses). On failure *flush is empty and needs no dmar__pgtable_flush_done. The table the unmap
  * started in, if left empty, stays linked (see "Empty tables" above). */
-int pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
+int dmar__pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush);
 /* Frees the table pages an unmap detached. Call after the invalidation completed. */
-void pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush);
+void dmar__pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush);
 /* Moves what `from` owes into `into` (ranges joined, detached pages chained) and
  * empties `from`: one invalidation covering `into` then settles both. */
-void pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
+void dmar__pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
 			 struct pgtable_flush *from);
 
 /* Detaches the empty table kept by an earlier unmap, if any, with the ancestors that
  * leaves empty; then nothing but mapped leaves holds table pages. *flush (may be NULL:
  * pages freed at once) reports the region to invalidate, tables_changed set, and needs
- * pgtable_flush_done as after an unmap. DMAR_EINVAL without a table. */
-int pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush);
+ * dmar__pgtable_flush_done as after an unmap. DMAR_EINVAL without a table. */
+int dmar__pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush);
 
 /* Translation of iova (any byte address): physical address, rights (DMAR_PROT_*) and
  * size of the leaf (4 KiB, 2 MiB or 1 GiB); out pointers may be NULL. DMAR_ENOENT when
  * not mapped, DMAR_ERANGE beyond the width, DMAR_EINVAL without a table. */
-int pgtable_lookup(const struct pgtable *pt, uint64_t iova, uint64_t *phys,
+int dmar__pgtable_lookup(const struct pgtable *pt, uint64_t iova, uint64_t *phys,
 		   unsigned *prot, uint64_t *page_size);
 
 /* Why a walk ends where it does, for fault reports. */
@@ -175,11 +175,11 @@ struct pgtable_walk {
 /* Walks the table for iova as the unit would and records it in *w. Returns 0 (also
  * when the address is not mapped: see w->result), DMAR_ERANGE beyond the width,
  * DMAR_EINVAL without a table. */
-int pgtable_explain(const struct pgtable *pt, uint64_t iova, struct pgtable_walk *w);
+int dmar__pgtable_explain(const struct pgtable *pt, uint64_t iova, struct pgtable_walk *w);
 /* One line describing a walk, e.g. "iova 0x1000: level 1 index 1 entry 0x0: not
- * present". Returns what dmar_snprintf returns. */
-int pgtable_walk_format(const struct pgtable_walk *w, char *buf, size_t size);
+ * present". Returns what dmar__snprintf returns. */
+int dmar__pgtable_walk_format(const struct pgtable_walk *w, char *buf, size_t size);
 /* Short text for a walk result. Never NULL. */
-const char *pgtable_walk_result_str(enum pgtable_walk_result r);
+const char *dmar__pgtable_walk_result_str(enum pgtable_walk_result r);
 
 #endif

@@ -18,7 +18,7 @@ int dmar_system_add_unit(struct dmar_system *sys, uint16_t segment, uint64_t reg
 	for (unsigned i = 0; i < sys->nunits; i++)
 		if (sys->units[i]->base == reg_base)
 			return DMAR_EEXIST;
-	int rc = unit_create(sys, segment, reg_base, &u);
+	int rc = dmar__unit_create(sys, segment, reg_base, &u);
 	if (rc)
 		return rc;
 	sys->units[sys->nunits++] = u;
@@ -35,13 +35,13 @@ int dmar_system_create(const struct dmar_os *os, const struct dmar_config *cfg,
 	*out = NULL;
 	if (!os || !os->ops || !cfg)
 		return DMAR_EINVAL;
-	sys = os_alloc(os, sizeof(*sys));
+	sys = dmar__os_alloc(os, sizeof(*sys));
 	if (!sys)
 		return DMAR_ENOMEM;
 	sys->os = *os;
 	sys->cfg = *cfg;
 	sys->table = table;
-	rc = fault_ring_init(sys);
+	rc = dmar__fault_ring_init(sys);
 	if (rc)
 		goto fail;
 	if (table) {
@@ -51,14 +51,14 @@ int dmar_system_create(const struct dmar_os *os, const struct dmar_config *cfg,
 			if (dmar_acpi_drhd_get(table, i, &d) != DMAR_OK)
 				continue;
 			if (d.base == 0 || (d.base & (DMAR_PAGE_SIZE - 1))) {
-				dmar_log(sys, DMAR_LOG_WARN,
+				dmar__log(sys, DMAR_LOG_WARN,
 					 "DRHD %u: register base 0x%llx is unusable; unit skipped",
 					 i, (unsigned long long)d.base);
 				continue;
 			}
 			rc = dmar_system_add_unit(sys, d.segment, d.base, NULL);
 			if (rc == DMAR_EEXIST) {
-				dmar_log(sys, DMAR_LOG_WARN,
+				dmar__log(sys, DMAR_LOG_WARN,
 					 "DRHD %u: register base 0x%llx repeated; ignored", i,
 					 (unsigned long long)d.base);
 				continue;
@@ -79,9 +79,9 @@ void dmar_system_destroy(struct dmar_system *sys)
 	if (!sys)
 		return;
 	while (sys->nunits)
-		unit_destroy(sys->units[--sys->nunits]);
-	fault_ring_fini(sys);
-	os_free(&sys->os, sys, sizeof(*sys));
+		dmar__unit_destroy(sys->units[--sys->nunits]);
+	dmar__fault_ring_fini(sys);
+	dmar__os_free(&sys->os, sys, sizeof(*sys));
 }
 
 void dmar_system_set_topology(struct dmar_system *sys, dmar_secondary_bus_fn fn, void *ctx)

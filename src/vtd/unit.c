@@ -4,31 +4,31 @@
  */
 #include "dmar_internal.h"
 
-uint32_t unit_read32(const struct dmar_unit *u, unsigned off)
+uint32_t dmar__unit_read32(const struct dmar_unit *u, unsigned off)
 {
 	const struct dmar_os *os = &u->sys->os;
 	return os->ops->mmio_read32(os->ctx, u->base + off);
 }
 
-uint64_t unit_read64(const struct dmar_unit *u, unsigned off)
+uint64_t dmar__unit_read64(const struct dmar_unit *u, unsigned off)
 {
 	const struct dmar_os *os = &u->sys->os;
 	return os->ops->mmio_read64(os->ctx, u->base + off);
 }
 
-void unit_write32(const struct dmar_unit *u, unsigned off, uint32_t v)
+void dmar__unit_write32(const struct dmar_unit *u, unsigned off, uint32_t v)
 {
 	const struct dmar_os *os = &u->sys->os;
 	os->ops->mmio_write32(os->ctx, u->base + off, v);
 }
 
-void unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v)
+void dmar__unit_write64(const struct dmar_unit *u, unsigned off, uint64_t v)
 {
 	const struct dmar_os *os = &u->sys->os;
 	os->ops->mmio_write64(os->ctx, u->base + off, v);
 }
 
-int unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *what)
+int dmar__unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *what)
 {
 	const struct dmar_os *os = &u->sys->os;
 	int rc = done(u, arg);
@@ -44,7 +44,7 @@ int unit_poll(struct dmar_unit *u, unit_poll_fn done, void *arg, const char *wha
 		if (rc)
 			return rc < 0 ? rc : DMAR_OK;
 		if (os->ops->now_ns(os->ctx) - start > u->sys->cfg.timeout_ns) {
-			dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: timeout waiting for %s", u->index,
+			dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: timeout waiting for %s", u->index,
 				 what);
 			return DMAR_ETIMEDOUT;
 		}
@@ -60,49 +60,50 @@ struct reg_wait {
 static int reg_reached(struct dmar_unit *u, void *arg)
 {
 	const struct reg_wait *w = arg;
-	uint64_t v = w->is64 ? unit_read64(u, w->off) : unit_read32(u, w->off);
+	uint64_t v = w->is64 ? dmar__unit_read64(u, w->off) : dmar__unit_read32(u, w->off);
 	return (v & w->mask) == w->want;
 }
 
-int unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
+int dmar__unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask, uint64_t want,
 	      const char *what)
 {
 	struct reg_wait w = { off, is64, mask, want };
-	return unit_poll(u, reg_reached, &w, what);
+	return dmar__unit_poll(u, reg_reached, &w, what);
 }
 
 /* GCMD takes the persistent enables from GSTS plus the one command changed (11.4.4). */
 static void gcmd_write(struct dmar_unit *u, uint32_t set, uint32_t clear)
 {
-	uint32_t sts = unit_read32(u, VTD_GSTS_REG);
+	uint32_t sts = dmar__unit_read32(u, VTD_GSTS_REG);
 	uint32_t cmd = (uint32_t)(sts & VTD_GSTS_PERSISTENT);
 	cmd = (cmd | set) & ~clear;
-	unit_write32(u, VTD_GCMD_REG, cmd);
+	dmar__unit_write32(u, VTD_GCMD_REG, cmd);
 }
 
-int unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on, const char *what)
+int dmar__unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on,
+			   const char *what)
 {
 	if (on)
 		gcmd_write(u, cmd, 0);
 	else
 		gcmd_write(u, 0, cmd);
-	return unit_wait(u, VTD_GSTS_REG, false, sts, on ? sts : 0, what);
+	return dmar__unit_wait(u, VTD_GSTS_REG, false, sts, on ? sts : 0, what);
 }
 
-int unit_flush_write_buffer(struct dmar_unit *u)
+int dmar__unit_flush_write_buffer(struct dmar_unit *u)
 {
 	if (!u->rwbf)
 		return DMAR_OK;
 	u->stats.wbf++;
 	gcmd_write(u, (uint32_t)VTD_GCMD_WBF, 0);
-	return unit_wait(u, VTD_GSTS_REG, false, VTD_GSTS_WBFS, 0, "write buffer flush");
+	return dmar__unit_wait(u, VTD_GSTS_REG, false, VTD_GSTS_WBFS, 0, "write buffer flush");
 }
 
 static int set_root_table(struct dmar_unit *u)
 {
-	unit_write64(u, VTD_RTADDR_REG, u->root_phys);
+	dmar__unit_write64(u, VTD_RTADDR_REG, u->root_phys);
 	gcmd_write(u, (uint32_t)VTD_GCMD_SRTP, 0);
-	return unit_wait(u, VTD_GSTS_REG, false, VTD_GSTS_RTPS, VTD_GSTS_RTPS,
+	return dmar__unit_wait(u, VTD_GSTS_REG, false, VTD_GSTS_RTPS, VTD_GSTS_RTPS,
 			 "root table pointer");
 }
 
@@ -110,20 +111,20 @@ static int set_root_table(struct dmar_unit *u)
 static int check_caps(struct dmar_unit *u)
 {
 	if (u->cap == 0 || u->cap == UINT64_MAX || u->ver == UINT32_MAX) {
-		dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: no registers at 0x%llx (CAP 0x%llx)",
+		dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: no registers at 0x%llx (CAP 0x%llx)",
 			 u->index, (unsigned long long)u->base, (unsigned long long)u->cap);
 		return DMAR_ENOTSUP;
 	}
 	u->sagaw = (unsigned)VTD_CAP_SAGAW(u->cap) & (VTD_SAGAW_39 | VTD_SAGAW_48 | VTD_SAGAW_57);
 	u->mgaw = (unsigned)VTD_CAP_MGAW(u->cap);
 	if (!u->sagaw) {
-		dmar_log(u->sys, DMAR_LOG_ERR,
+		dmar__log(u->sys, DMAR_LOG_ERR,
 			 "dmar%u: unusable: SAGAW 0x%llx offers no 3-, 4- or 5-level table",
 			 u->index, (unsigned long long)VTD_CAP_SAGAW(u->cap));
 		return DMAR_ENOTSUP;
 	}
 	if (u->mgaw < 32) {
-		dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: unusable: MGAW %u below 32 bits",
+		dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: unusable: MGAW %u below 32 bits",
 			 u->index, u->mgaw);
 		return DMAR_ENOTSUP;
 	}
@@ -133,14 +134,14 @@ static int check_caps(struct dmar_unit *u)
 	/* Offset 0 would alias VER/CAP; real units put these at 0x100 and above, QEMU's
 	 * IOTLB registers at 0xf0, after the architectural registers (up to 0xe8). */
 	if (u->iotlb_off < 0xf0 || u->frcd_off < 0xf0) {
-		dmar_log(u->sys, DMAR_LOG_ERR,
+		dmar__log(u->sys, DMAR_LOG_ERR,
 			 "dmar%u: unusable: IOTLB (0x%x) or fault (0x%x) registers overlap the "
 			 "architectural ones", u->index, u->iotlb_off, u->frcd_off);
 		return DMAR_ENOTSUP;
 	}
 	unsigned nd = (unsigned)VTD_CAP_ND(u->cap);
 	if (nd > 6) {
-		dmar_log(u->sys, DMAR_LOG_ERR, "dmar%u: unusable: CAP.ND %u is reserved",
+		dmar__log(u->sys, DMAR_LOG_ERR, "dmar%u: unusable: CAP.ND %u is reserved",
 			 u->index, nd);
 		return DMAR_ENOTSUP;
 	}
@@ -154,19 +155,20 @@ static int check_caps(struct dmar_unit *u)
 /* Brings the unit to a known state: translation and QI off, our root table set. */
 static int unit_bring_up(struct dmar_unit *u)
 {
-	uint32_t sts = unit_read32(u, VTD_GSTS_REG);
+	uint32_t sts = dmar__unit_read32(u, VTD_GSTS_REG);
 	int rc;
 	if (sts & VTD_GSTS_TES) {
-		dmar_log(u->sys, DMAR_LOG_WARN,
+		dmar__log(u->sys, DMAR_LOG_WARN,
 			 "dmar%u: translation was left enabled by firmware; disabling it to "
 			 "install the driver's tables", u->index);
-		rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, false,
+		rc = dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, false,
 				      "translation disable");
 		if (rc)
 			return rc;
 	}
 	if (sts & VTD_GSTS_QIES) {
-		rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES, false,
+		rc = dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_QIE, (uint32_t)VTD_GSTS_QIES,
+					    false,
 				      "queued invalidation disable");
 		if (rc)
 			return rc;
@@ -177,31 +179,32 @@ static int unit_bring_up(struct dmar_unit *u)
 	int want_qi = u->sys->cfg.qi;
 	bool has_qi = (u->ecap & VTD_ECAP_QI) != 0;
 	if (want_qi == 1 && !has_qi) {
-		dmar_log(u->sys, DMAR_LOG_ERR,
+		dmar__log(u->sys, DMAR_LOG_ERR,
 			 "dmar%u: hw.dmar.qi=1 but the unit has no queued invalidation", u->index);
 		return DMAR_ENOTSUP;
 	}
-	u->inval = &inval_reg_backend;
+	u->inval = &dmar__inval_reg_backend;
 	if (has_qi && want_qi != 0) {
-		rc = inval_qi_start(u);
+		rc = dmar__inval_qi_start(u);
 		if (rc)
 			return rc;
 	}
 	/* The caches may hold anything from before: flush them all (6.5). */
-	rc = inval_context(u, VTD_CC_GLOBAL, 0, 0);
+	rc = dmar__inval_context(u, VTD_CC_GLOBAL, 0, 0);
 	if (!rc)
-		rc = inval_iotlb(u, VTD_IOTLB_GLOBAL, 0, 0, 0, false);
+		rc = dmar__inval_iotlb(u, VTD_IOTLB_GLOBAL, 0, 0, 0, false);
 	if (!rc)
-		rc = inval_sync(u);
+		rc = dmar__inval_sync(u);
 	if (!rc)
-		rc = unit_flush_write_buffer(u);
+		rc = dmar__unit_flush_write_buffer(u);
 	return rc;
 }
 
-int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct dmar_unit **out)
+int dmar__unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base,
+		      struct dmar_unit **out)
 {
 	const struct dmar_os *os = &sys->os;
-	struct dmar_unit *u = os_alloc(os, sizeof(*u));
+	struct dmar_unit *u = dmar__os_alloc(os, sizeof(*u));
 	bool lock_failed;
 	int rc = DMAR_ENOMEM;
 	*out = NULL;
@@ -211,20 +214,20 @@ int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct
 	u->index = sys->nunits;
 	u->segment = segment;
 	u->base = base;
-	u->ver = unit_read32(u, VTD_VER_REG);
-	u->cap = unit_read64(u, VTD_CAP_REG);
-	u->ecap = unit_read64(u, VTD_ECAP_REG);
+	u->ver = dmar__unit_read32(u, VTD_VER_REG);
+	u->cap = dmar__unit_read64(u, VTD_CAP_REG);
+	u->ecap = dmar__unit_read64(u, VTD_ECAP_REG);
 	rc = check_caps(u);
 	if (rc)
 		goto fail;
 	rc = DMAR_ENOMEM;
-	u->lock = os_lock_create(os, &lock_failed);
+	u->lock = dmar__os_lock_create(os, &lock_failed);
 	if (lock_failed)
 		goto fail;
-	u->fault_lock = os_lock_create(os, &lock_failed);
+	u->fault_lock = dmar__os_lock_create(os, &lock_failed);
 	if (lock_failed)
 		goto fail;
-	u->did_map = os_alloc(os, did_map_words(u) * sizeof(uint64_t));
+	u->did_map = dmar__os_alloc(os, did_map_words(u) * sizeof(uint64_t));
 	if (!u->did_map)
 		goto fail;
 	/* With caching mode, domain id 0 tags cached not-present entries (6.1). */
@@ -237,7 +240,7 @@ int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct
 	rc = unit_bring_up(u);
 	if (rc)
 		goto fail;
-	dmar_log(sys, DMAR_LOG_INFO,
+	dmar__log(sys, DMAR_LOG_INFO,
 		 "dmar%u: unit at 0x%llx segment %u: VER %u.%u CAP 0x%016llx ECAP 0x%016llx, "
 		 "%u domains, %s invalidation", u->index, (unsigned long long)base, segment,
 		 (unsigned)VTD_VER_MAJOR(u->ver), (unsigned)VTD_VER_MINOR(u->ver),
@@ -246,58 +249,59 @@ int unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base, struct
 	*out = u;
 	return DMAR_OK;
 fail:
-	unit_destroy(u);
+	dmar__unit_destroy(u);
 	return rc;
 }
 
-void unit_destroy(struct dmar_unit *u)
+void dmar__unit_destroy(struct dmar_unit *u)
 {
 	const struct dmar_os *os = &u->sys->os;
 	if (u->root) {
 		/* Stop translating before the tables go away; ignore timeouts here: there
 		 * is nothing better to do on a dead unit than to free our memory. */
-		if (unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES)
-			(void)unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES,
+		if (dmar__unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES)
+			(void)dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE,
+						     (uint32_t)VTD_GSTS_TES,
 					       false, "translation disable");
 	}
-	attached_free_all(u);
+	dmar__attached_free_all(u);
 	while (u->domains)
-		domain_free(u->domains);
-	inval_qi_stop(u);
-	context_free_tables(u);
+		dmar__domain_free(u->domains);
+	dmar__inval_qi_stop(u);
+	dmar__context_free_tables(u);
 	if (u->root)
 		os->ops->page_free(os->ctx, u->root, u->root_phys);
 	if (u->did_map)
-		os_free(os, u->did_map, did_map_words(u) * sizeof(uint64_t));
-	os_lock_destroy(os, u->lock);
-	os_lock_destroy(os, u->fault_lock);
-	os_free(os, u, sizeof(*u));
+		dmar__os_free(os, u->did_map, did_map_words(u) * sizeof(uint64_t));
+	dmar__os_lock_destroy(os, u->lock);
+	dmar__os_lock_destroy(os, u->fault_lock);
+	dmar__os_free(os, u, sizeof(*u));
 }
 
-int unit_translation_on(struct dmar_unit *u)
+int dmar__unit_translation_on(struct dmar_unit *u)
 {
 	int rc = DMAR_OK;
-	if (!(unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES))
-		rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, true,
+	if (!(dmar__unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES))
+		rc = dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, true,
 				      "translation enable");
 	if (rc || !(u->cap & (VTD_CAP_PLMR | VTD_CAP_PHMR)) ||
-	    !(unit_read32(u, VTD_PMEN_REG) & VTD_PMEN_PRS))
+	    !(dmar__unit_read32(u, VTD_PMEN_REG) & VTD_PMEN_PRS))
 		return rc;
 	/* Firmware (or a pre-boot DMA protection) left the protected memory regions on:
 	 * their checks still apply to translated DMA and would block buffers the driver
 	 * maps there. Translation protects memory now; switch them off (as Linux does). */
-	dmar_log(u->sys, DMAR_LOG_INFO,
+	dmar__log(u->sys, DMAR_LOG_INFO,
 		 "dmar%u: disabling the protected memory regions left enabled by firmware",
 		 u->index);
-	unit_write32(u, VTD_PMEN_REG, 0);
-	return unit_wait(u, VTD_PMEN_REG, false, VTD_PMEN_PRS, 0,
+	dmar__unit_write32(u, VTD_PMEN_REG, 0);
+	return dmar__unit_wait(u, VTD_PMEN_REG, false, VTD_PMEN_PRS, 0,
 			 "protected memory regions disable");
 }
 
 int dmar_unit_enable_translation(struct dmar_unit *u)
 {
 	os_lock(&u->sys->os, u->lock);
-	int rc = unit_translation_on(u);
+	int rc = dmar__unit_translation_on(u);
 	os_unlock(&u->sys->os, u->lock);
 	return rc;
 }
@@ -305,13 +309,13 @@ int dmar_unit_enable_translation(struct dmar_unit *u)
 int dmar_unit_disable_translation(struct dmar_unit *u)
 {
 	os_lock(&u->sys->os, u->lock);
-	int rc = unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, false,
+	int rc = dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_TE, (uint32_t)VTD_GSTS_TES, false,
 				  "translation disable");
 	os_unlock(&u->sys->os, u->lock);
 	return rc;
 }
 
-unsigned unit_widest_agaw(const struct dmar_unit *u)
+unsigned dmar__unit_widest_agaw(const struct dmar_unit *u)
 {
 	return (u->sagaw & VTD_SAGAW_57) ? 57 : (u->sagaw & VTD_SAGAW_48) ? 48 : 39;
 }
@@ -325,11 +329,11 @@ void dmar_unit_get_info(const struct dmar_unit *u, struct dmar_unit_info *info)
 	info->ver = u->ver;
 	info->cap = u->cap;
 	info->ecap = u->ecap;
-	info->max_width = dmar_min_u64(unit_widest_agaw(u), u->mgaw);
+	info->max_width = dmar_min_u64(dmar__unit_widest_agaw(u), u->mgaw);
 	info->domains = u->ndomains;
 	info->nfr = u->nfr;
-	info->qi = u->inval == &inval_qi_backend;
-	info->translating = (unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES) != 0;
+	info->qi = u->inval == &dmar__inval_qi_backend;
+	info->translating = (dmar__unit_read32(u, VTD_GSTS_REG) & VTD_GSTS_TES) != 0;
 	info->coherent = u->coherent;
 	info->caching_mode = u->cm;
 	info->passthrough = (u->ecap & VTD_ECAP_PT) != 0;

@@ -88,13 +88,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	len -= 3;
 	fail_countdown = 0;
 	blocks = 0;
-	if (iova_init(&s, &f_os, first * PG, end * PG - 1, guard))
+	if (dmar__iova_init(&s, &f_os, first * PG, end * PG - 1, guard))
 		FAIL("init");
-	/* chunks: as iova_init sets them (none below 1024 pages), none, or windows of 64
+	/* chunks: as dmar__iova_init sets them (none below 1024 pages), none, or windows of 64
 	 * or 128 pages */
 	static const unsigned shifts[] = {1, 0, 6, 7};
 	unsigned shift = shifts[shift_pick];
-	if (shift != 1 && iova_set_chunk_shift(&s, shift))
+	if (shift != 1 && dmar__iova_set_chunk_shift(&s, shift))
 		FAIL("chunk shift %u refused", shift);
 	if (iova_model_init(&m, first, end, guard))
 		abort();
@@ -114,16 +114,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 					     (op[5] & 2 ? 0 : PG / 2);
 			if (op[0] & 0x80)
 				fail_countdown = 1 + op[0] % 3;
-			uint64_t live_before = iova_live(&s);
-			int rc = iova_alloc(&s, &r, &a);
+			uint64_t live_before = dmar__iova_live(&s);
+			int rc = dmar__iova_alloc(&s, &r, &a);
 			fail_countdown = 0;
 			if (rc == DMAR_ENOMEM) {
 				/* no allocation changed; memory may have grown (pools) or
 				 * shrunk (chunks given back to the tree before the failure) */
-				if (iova_live(&s) != live_before || a != 1)
+				if (dmar__iova_live(&s) != live_before || a != 1)
 					FAIL("ENOMEM changed something: live %llu -> %llu, addr %llx",
 					     (unsigned long long)live_before,
-					     (unsigned long long)iova_live(&s), (unsigned long long)a);
+					     (unsigned long long)dmar__iova_live(&s),
+					     (unsigned long long)a);
 				break;
 			}
 			if (rc == DMAR_ENOSPC) {
@@ -136,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			if (rc)
 				FAIL("alloc: %s", dmar_strerror(rc));
 			uint64_t ext;
-			if (iova_extent(&s, a, r.size, &ext))
+			if (dmar__iova_extent(&s, a, r.size, &ext))
 				FAIL("no extent for a live allocation");
 			ext /= PG;
 			if (a % PG || a / PG < first || a / PG + ext > end)
@@ -163,11 +164,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 				break;
 			unsigned k = op[1] % n;
 			struct live l = live[k];
-			if (iova_free(&s, l.addr, l.size))
+			if (dmar__iova_free(&s, l.addr, l.size))
 				FAIL("free of a live allocation refused");
 			iova_model_set(&m, l.addr / PG, l.extent, IOVA_MODEL_FREE);
 			live[k] = live[--n];
-			if (op[2] & 1 && iova_free(&s, l.addr, l.size) != DMAR_ENOENT)
+			if (op[2] & 1 && dmar__iova_free(&s, l.addr, l.size) != DMAR_ENOENT)
 				FAIL("double free accepted");
 			break;
 		}
@@ -190,8 +191,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 				names_live |= live[i].addr == addr && live[i].size == size;
 			if (names_live)
 				break;
-			uint64_t before = iova_live(&s);
-			if (iova_free(&s, addr, size) != DMAR_ENOENT || iova_live(&s) != before)
+			uint64_t before = dmar__iova_live(&s);
+			if (dmar__iova_free(&s, addr,
+					    size) != DMAR_ENOENT || dmar__iova_live(&s) != before)
 				FAIL("wrong free accepted");
 			break;
 		}
@@ -199,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			uint64_t p = first + ((uint64_t)op[1] | (uint64_t)op[2] << 8) % (end - first);
 			uint64_t np = 1 + op[3] % 8;
 			bool busy = iova_model_any(&m, p, np, IOVA_MODEL_LIVE);
-			int rc = iova_reserve(&s, p * PG, np * PG);
+			int rc = dmar__iova_reserve(&s, p * PG, np * PG);
 			if (rc == DMAR_ENOMEM)
 				break;
 			if (rc != (busy ? DMAR_EBUSY : 0))
@@ -209,15 +211,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			break;
 		}
 		}
-		if (iova_live(&s) != n)
-			FAIL("live count %llu, model %u", (unsigned long long)iova_live(&s), n);
+		if (dmar__iova_live(&s) != n)
+			FAIL("live count %llu, model %u", (unsigned long long)dmar__iova_live(&s),
+			     n);
 	}
 	while (n) {
 		n--;
-		if (iova_free(&s, live[n].addr, live[n].size))
+		if (dmar__iova_free(&s, live[n].addr, live[n].size))
 			FAIL("final free refused");
 	}
-	iova_fini(&s);
+	dmar__iova_fini(&s);
 	iova_model_fini(&m);
 	if (blocks)
 		FAIL("%ld blocks leaked", blocks);

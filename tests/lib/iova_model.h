@@ -20,7 +20,7 @@ struct iova_model {
 	uint32_t *run;       /* scratch: free pages from each page on */
 };
 
-/* A model of iova_init(first * 4 KiB, end * 4 KiB - 1, guard); 0, or -1 without memory. */
+/* A model of dmar__iova_init(first * 4 KiB, end * 4 KiB - 1, guard); 0, or -1 without memory. */
 int iova_model_init(struct iova_model *m, uint64_t first, uint64_t end, unsigned guard);
 void iova_model_fini(struct iova_model *m);
 /* Sets pages [p, p + n) (clipped to the space) to v. */

@@ -12,17 +12,17 @@ int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dm
 int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
 		    const struct dmar_config *cfg, void (*firmware)(struct model *unit))
 {
-	struct posix_machine_config pmc;
+	struct dmar_posix_machine_config pmc;
 	memset(s, 0, sizeof(*s));
 	memset(&pmc, 0, sizeof(pmc)); /* defaults */
-	s->pm = posix_machine_create(&pmc);
+	s->pm = dmar_posix_machine_create(&pmc);
 	if (!s->pm)
 		return DMAR_ENOMEM;
 	if (mcfg)
 		s->mcfg = *mcfg;
 	else
-		model_config_default(&s->mcfg);
-	s->model = posix_machine_add_unit(s->pm, SIMSYS_REG_BASE, &s->mcfg);
+		dmar_model_config_default(&s->mcfg);
+	s->model = dmar_posix_machine_add_unit(s->pm, SIMSYS_REG_BASE, &s->mcfg);
 	if (!s->model)
 		return DMAR_ENOMEM;
 	if (cfg) {
@@ -33,7 +33,7 @@ int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
 	}
 	if (firmware)
 		firmware(s->model);
-	int rc = dmar_system_create(posix_machine_os(s->pm), &s->cfg, NULL, &s->sys);
+	int rc = dmar_system_create(dmar_posix_machine_os(s->pm), &s->cfg, NULL, &s->sys);
 	if (rc)
 		return rc;
 	return dmar_system_add_unit(s->sys, 0, SIMSYS_REG_BASE, &s->unit);
@@ -46,15 +46,15 @@ unsigned long simsys_down(struct simsys *s)
 		dmar_system_destroy(s->sys);
 	s->sys = NULL;
 	if (s->pm) {
-		unsigned long allocs = posix_machine_allocs_outstanding(s->pm);
-		unsigned long pages = posix_machine_pages_outstanding(s->pm);
-		unsigned long coh = posix_machine_coherency_errors(s->pm);
-		unsigned long oserr = posix_machine_os_errors(s->pm);
+		unsigned long allocs = dmar_posix_machine_allocs_outstanding(s->pm);
+		unsigned long pages = dmar_posix_machine_pages_outstanding(s->pm);
+		unsigned long coh = dmar_posix_machine_coherency_errors(s->pm);
+		unsigned long oserr = dmar_posix_machine_os_errors(s->pm);
 		if (allocs || pages || coh || oserr)
 			fprintf(stderr, "  simsys: %lu allocations, %lu table pages outstanding, "
 				"%lu coherency errors, %lu OS-layer misuses\n", allocs, pages, coh, oserr);
 		bad = allocs + pages + coh + oserr;
-		posix_machine_destroy(s->pm);
+		dmar_posix_machine_destroy(s->pm);
 	}
 	s->pm = NULL;
 	return bad;
@@ -62,7 +62,7 @@ unsigned long simsys_down(struct simsys *s)
 
 void *simsys_buffer(struct simsys *s, size_t size, uint64_t *pa)
 {
-	void *p = posix_machine_alloc_dma(s->pm, size, 4096, pa);
+	void *p = dmar_posix_machine_alloc_dma(s->pm, size, 4096, pa);
 	if (!p) {
 		fprintf(stderr, "simsys: out of DMA memory\n");
 		abort();
@@ -72,6 +72,6 @@ void *simsys_buffer(struct simsys *s, size_t size, uint64_t *pa)
 
 int simsys_dma(struct simsys *s, uint16_t sid, uint64_t iova, void *buf, size_t len, bool write_to_memory)
 {
-	return posix_machine_dma(s->pm, s->model, sid, iova, buf, len,
+	return dmar_posix_machine_dma(s->pm, s->model, sid, iova, buf, len,
 				 write_to_memory ? MODEL_DMA_WRITE : MODEL_DMA_READ, NULL);
 }
