@@ -68,7 +68,8 @@ TEST(fault_reasons_cover_dma_and_interrupt_codes)
 	CHECK(strstr(dmar_fault_reason_text(VTD_FR_READ), "read") != NULL);
 	CHECK_EQ(dmar_fault_reason_kind(0x59), DMAR_FAULT_KIND_SCALABLE);
 	CHECK(strcmp(dmar_fault_reason_text(0), "reserved/unknown") == 0);
-	CHECK(strcmp(dmar_fault_reason_text(0xe), "reserved/unknown") == 0);
+	CHECK(strcmp(dmar_fault_reason_text(0xf), "reserved/unknown") == 0);
+	CHECK(strstr(dmar_fault_reason_text(0xe), "interrupt address range") != NULL);
 	CHECK(strcmp(dmar_fault_reason_text(0xff), "reserved/unknown") == 0);
 	CHECK(strcmp(dmar_fault_kind_name(DMAR_FAULT_KIND_UNKNOWN), "unknown") == 0);
 }

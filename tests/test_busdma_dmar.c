@@ -951,6 +951,63 @@ TEST(deferred_unloads_give_room_back_under_pressure)
 	rig_down(&r);
 }
 
+/* One-page ranges a flush completed are handed out again before the allocator is
+ * asked (the cheap load path), but only to a tag whose window holds them, and they go
+ * back to the allocator when a wider load finds no room. */
+TEST(deferred_recycled_pages_respect_the_tag_and_make_room)
+{
+	struct rig r;
+	rig_up(&r, "hw.dmar.strict=0 hw.dmar.guard_pages=0 hw.dmar.defer_max=8");
+	uint8_t *buf = rig_buf(&r, 9 * PG);
+	rig_tag(&r, 16 * PG - 1, 8 * PG, 1, 8 * PG, 0, 1); /* IOVA pages 1..15 */
+	struct dmar_dmamap *m[9];
+	uint64_t iova[9];
+	/* Map 0 is loaded strict: its unload gives its page back to the allocator at once.
+	 * The other eight are unloaded deferred, the highest page last: the eighth
+	 * deferred unload flushes them all. */
+	for (unsigned i = 0; i < 9; i++) {
+		REQUIRE_OK(dmar_dmamap_create(r.t, 0, &m[i]));
+		REQUIRE_OK(dmar_dmamap_load(r.t, m[i], buf + i * PG, PG, i ? 0 : DMAR_DMA_STRICT));
+		iova[i] = dmar_dmamap_segs(m[i])[0].addr;
+		REQUIRE(i == 0 || iova[i] > iova[i - 1]); /* the allocator goes up here */
+	}
+	uint64_t top = iova[8], strict_page = iova[0];
+	unsigned before = iotlb_invalidations(&r);
+	for (unsigned i = 0; i < 9; i++)
+		CHECK_OK(dmar_dmamap_unload(r.t, m[i]));
+	CHECK_EQ(iotlb_invalidations(&r) - before, 2u); /* the strict unload, the flush */
+	CHECK_EQ(dmar_domain_deferred(dmar_busdma_device_domain(r.dev)), 0u);
+
+	/* A tag whose window ends below the newest recycled page never gets it. */
+	struct dmar_dma_tag *low = busdma_test_tag(r.dev, top - 1, UINT64_MAX, PG, 1, PG, 0, 1);
+	struct dmar_dmamap *lm;
+	REQUIRE_OK(dmar_dmamap_create(low, 0, &lm));
+	REQUIRE_OK(dmar_dmamap_load(low, lm, buf, PG, 0));
+	CHECK_EQ(dmar_dmamap_segs(lm)[0].addr, strict_page);
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), lm, buf, MODEL_DMA_READ), 0);
+	CHECK_OK(dmar_dmamap_unload(low, lm));
+	/* The device's own tag takes it, and the device reaches the new buffer there. */
+	REQUIRE_OK(dmar_dmamap_load(r.t, m[0], buf + 3 * PG, PG, 0));
+	CHECK_EQ(dmar_dmamap_segs(m[0])[0].addr, top);
+	memset(buf + 3 * PG, 0x5a, PG);
+	uint8_t got[PG];
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m[0], got, MODEL_DMA_READ), 0);
+	CHECK_EQ(got[PG - 1], 0x5a);
+	CHECK_OK(dmar_dmamap_unload(r.t, m[0]));
+
+	/* Eight contiguous pages in a 15-page space holding seven recycled pages and two
+	 * deferred ones: only with the recycled pages given back to the allocator. */
+	REQUIRE_OK(dmar_dmamap_load(r.t, m[1], buf, 8 * PG, 0));
+	CHECK_EQ(dmar_dmamap_nsegs(m[1]), 1u);
+	CHECK_EQ(device_dma(&r, dmar_busdma_device_sid(r.dev), m[1], buf, MODEL_DMA_READ), 0);
+	CHECK_OK(dmar_dmamap_unload(r.t, m[1]));
+	CHECK_OK(dmar_dmamap_destroy(low, lm));
+	CHECK_OK(dmar_dma_tag_destroy(low));
+	for (unsigned i = 0; i < 9; i++)
+		CHECK_OK(dmar_dmamap_destroy(r.t, m[i]));
+	rig_down(&r);
+}
+
 /* Random loads and unloads, deferred and strict, flushes and ticks, against the model
  * with its sticky caches: every loaded segment reaches exactly its buffer's bytes,
  * never a page of an earlier buffer at a recycled IOVA. */

@@ -6,7 +6,7 @@
  *   dmarctl lint [FILE]             findings, one per line: exit 0 clean, 1 findings, 2 errors
  *   dmarctl caps [CAP ECAP]         every CAP/ECAP field (default: each unit in sysfs)
  *   dmarctl fault-reason N          the specification's text for a fault reason code
- *   dmarctl explain [--json] [--table FILE] [LOG]
+ *   dmarctl explain [--json] [--table FILE | --no-table] [LOG]
  *                                   explains the DMAR fault lines of kernel log text
  *                                   (LOG, or standard input): see dmarctl_explain.c
  *
@@ -34,7 +34,7 @@ static unsigned char table_buf[MAX_TABLE];
 static int usage(void)
 {
 	fprintf(stderr, "usage: dmarctl table [--json] [FILE] | lint [FILE] | caps [CAP ECAP] | "
-			"fault-reason N | explain [--json] [--table FILE] [LOG]\n");
+			"fault-reason N | explain [--json] [--table FILE | --no-table] [LOG]\n");
 	return 2;
 }
 

@@ -1,6 +1,8 @@
 /*
- * dmarctl_explain.h - `dmarctl explain`: reads kernel log text and explains each DMAR
- * fault line it finds, against the machine's DMAR table when one is given or present.
+ * dmarctl_explain.h - `dmarctl explain [--json] [--table FILE | --no-table] [LOG]`:
+ * reads kernel log text (LOG, "-" or none: standard input) and explains each DMAR fault
+ * line it finds, against the machine's DMAR table when one is given (--table) or present
+ * (/sys/firmware/acpi/tables/DMAR; --no-table ignores it).
  */
 #ifndef DMARCTL_EXPLAIN_H
 #define DMARCTL_EXPLAIN_H

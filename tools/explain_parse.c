@@ -152,6 +152,12 @@ static bool parse_bdf(const char **p, struct ex_fault *f)
 	return true;
 }
 
+/* A number in a log line ends at a blank, a comma or the end ("ffxxxxxx" is not 0xff). */
+static bool ends_number(char c)
+{
+	return c == '\0' || c == ' ' || c == '\t' || c == ',';
+}
+
 /* Is `lit` in line[0 .. end)? */
 static bool has_before(const char *line, const char *end, const char *lit)
 {
@@ -239,7 +245,7 @@ static bool parse_request(const char *line, struct ex_line *out)
 		p = skip_spaces(p);
 	}
 	if (!eat(&p, f.request == EX_REQ_INTR ? "fault index " : "fault addr ") ||
-	    !parse_hex(&p, &f.addr))
+	    !parse_hex(&p, &f.addr) || !ends_number(*p))
 		return false;
 	const char *r = strstr(p, "[fault reason ");
 	if (r) {
@@ -303,12 +309,14 @@ void explain_parse_line(const char *line, struct ex_line *out)
 			out->kind = EX_SUPPRESSED;
 		return;
 	}
-	if (parse_own(line, out) || parse_request(line, out))
+	if (parse_own(line, out))
 		return;
-	memset(out, 0, sizeof(*out));
-	out->kind = EX_OTHER;
-	out->reason = -1;
-	if (!parse_reason_line(line, out)) {
+	/* A damaged fault line is skipped whole: its "[fault reason" must not complete
+	 * some earlier two-line fault. */
+	bool ok = strstr(line, "Request device [") ? parse_request(line, out)
+						   : parse_reason_line(line, out);
+	if (!ok) {
+		memset(out, 0, sizeof(*out));
 		out->kind = EX_OTHER;
 		out->reason = -1;
 	}

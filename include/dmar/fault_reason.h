@@ -1,10 +1,13 @@
 /*
  * dmar/fault_reason.h - the VT-d specification's meaning of each fault reason code
- * (FRCD.FR, section 7.1.3 and its tables): DMA-remapping codes 0x1-0xD, the
- * interrupt-remapping codes 0x20-0x27, and the scalable-mode codes listed in the source.
+ * (FRCD.FR, section 7.1.3 and the fault-condition tables of chapter 7): the legacy-mode
+ * DMA-remapping codes 0x1-0xD, the interrupt-remapping codes 0x20-0x27 and the
+ * scalable-mode codes 0x30-0x91 (root pointer, root and context entries, PASID
+ * directory and table, first- and second-stage paging entries, final checks,
+ * accessed/dirty updates; the list is in src/vtd/fault_reason.c).
  *
  * Pure, stateless, callable concurrently; never fails and never returns NULL (unknown
- * codes give "reserved/unknown").
+ * and reserved codes give "reserved/unknown" and DMAR_FAULT_KIND_UNKNOWN).
  */
 #ifndef DMAR_FAULT_REASON_H
 #define DMAR_FAULT_REASON_H
@@ -16,6 +19,7 @@ enum dmar_fault_kind {
 	DMAR_FAULT_KIND_SCALABLE,   /* scalable-mode DMA remapping */
 };
 
+/* The condition the code stands for, in one lower-case phrase. */
 const char *dmar_fault_reason_text(unsigned code);
 enum dmar_fault_kind dmar_fault_reason_kind(unsigned code);
 /* "DMA remapping", "interrupt remapping", "scalable-mode DMA remapping", "unknown". */

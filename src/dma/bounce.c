@@ -166,16 +166,6 @@ static bool needs_bounce(const struct dmar_dma_tag *tag, const struct busdma_pie
 	return tag->dev->mode == DMAR_BUSDMA_BOUNCE && !dmar__busdma_addr_ok(tag, p->pa, p->len);
 }
 
-/* False when no piece can need a bounce page under the tag (no walk needed). */
-static bool bounce_possible(const struct dmar_dma_tag *tag)
-{
-	if (tag->p.alignment > 1)
-		return true;
-	if (tag->dev->mode == DMAR_BUSDMA_TRANSLATE)
-		return false;
-	return tag->dev->phys_limit != UINT64_MAX || tag->p.lowaddr < tag->p.highaddr;
-}
-
 static void release_pages(struct dmar_busdma *bus, struct bounce_page *list,
 			  struct busdma_bounce *b, unsigned n)
 {
@@ -216,7 +206,7 @@ int dmar__bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsign
 	int rc;
 
 	map->nbounce = 0;
-	if (!bounce_possible(tag))
+	if (!dmar__bounce_possible(tag))
 		return 0;
 	dmar__busdma_src_rewind(src);
 	while ((rc = dmar__busdma_src_next(src, &p)) > 0) {

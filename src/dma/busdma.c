@@ -17,18 +17,6 @@ static void dmar__os_free(const struct dmar_os *os, void *p, size_t size)
 		os->ops->free(os->ctx, p, size);
 }
 
-void dmar__busdma_lock(struct dmar_busdma *bus, void *lock)
-{
-	if (lock)
-		bus->os->ops->lock_acquire(bus->os->ctx, lock);
-}
-
-void dmar__busdma_unlock(struct dmar_busdma *bus, void *lock)
-{
-	if (lock)
-		bus->os->ops->lock_release(bus->os->ctx, lock);
-}
-
 /* Adjusts a count that the bus lock guards. */
 static void count_add(struct dmar_busdma *bus, unsigned *count, int delta)
 {
@@ -591,6 +579,7 @@ static int load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, struct busdma
 	    src->len > UINT64_MAX - 2 * (uint64_t)DMAR_PAGE_SIZE)
 		return DMAR_EINVAL;
 	src->os = tag->dev->bus->os;
+	dmar__busdma_src_rewind(src);
 	map->nsegs = 0;
 	int rc = tag->dev->mode == DMAR_BUSDMA_TRANSLATE ? dmar__busdma_dmar_load(map, src, flags)
 							  : dmar__bounce_load(map, src, flags);
@@ -607,7 +596,12 @@ int dmar_dmamap_load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, const vo
 {
 	if (!tag || !map || !buf || len > (uint64_t)(UINTPTR_MAX - (uintptr_t)buf))
 		return DMAR_EINVAL;
-	struct busdma_src src = { .kind = BUSDMA_SRC_VIRT, .va = buf, .len = len };
+	/* Only the fields of this kind are set (the others are never read): zeroing the
+	 * whole descriptor costs more than the rest of the call on a one-page load. */
+	struct busdma_src src;
+	src.kind = BUSDMA_SRC_VIRT;
+	src.va = buf;
+	src.len = len;
 	return load(tag, map, &src, flags);
 }
 
@@ -616,7 +610,10 @@ int dmar_dmamap_load_phys(struct dmar_dma_tag *tag, struct dmar_dmamap *map, uin
 {
 	if (!tag || !map || paddr + len < paddr)
 		return DMAR_EINVAL;
-	struct busdma_src src = { .kind = BUSDMA_SRC_PHYS, .pa = paddr, .len = len };
+	struct busdma_src src;
+	src.kind = BUSDMA_SRC_PHYS;
+	src.pa = paddr;
+	src.len = len;
 	return load(tag, map, &src, flags);
 }
 

@@ -32,9 +32,11 @@ static void space_free(struct dmar_busdma *bus, struct busdma_space *sp)
 {
 	/* No device is attached any more: detaching invalidated the domain's IOTLB, so the
 	 * deferred ranges need no flush of their own; the domain frees their tables. */
-	if (sp->pending)
+	if (sp->pending) {
 		bus->os->ops->free(bus->os->ctx, sp->pending,
 				   sp->pending_cap * sizeof(*sp->pending));
+		bus->os->ops->free(bus->os->ctx, sp->ready, sp->pending_cap * sizeof(*sp->ready));
+	}
 	if (sp->dom)
 		(void)dmar_domain_destroy(sp->dom);
 	if (sp->mode == DMAR_BUSDMA_TRANSLATE)
@@ -272,13 +274,35 @@ static int layout(struct layout *l, struct dmar_dmamap *map, struct busdma_src *
 	return rc ? rc : layout_flush(l);
 }
 
+static int space_reclaim(struct dmar_busdma *bus, struct busdma_space *sp);
+
+/* layout() for a load within one page and not bounced: one piece, one page to map. */
+static int load_one_page(struct layout *l, struct dmar_dmamap *map, struct busdma_src *src)
+{
+	struct busdma_piece p;
+	dmar__busdma_src_rewind(src); /* (dmar__bounce_reserve may have walked it) */
+	int rc = dmar__busdma_src_next(src, &p);
+	if (rc <= 0)
+		return rc ? rc : DMAR_EINVAL;
+	uint64_t off = p.pa & BUSDMA_PAGE_MASK;
+	rc = dmar__busdma_seg_add(map, l->iova + off, p.len);
+	if (rc)
+		return rc;
+	rc = dmar_map(l->dom, l->iova, p.pa - off, DMAR_PAGE_SIZE, l->prot);
+	if (rc)
+		return rc;
+	l->mapped = 1;
+	return 0;
+}
+
 int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags)
 {
 	struct dmar_dma_tag *tag = map->tag;
 	struct dmar_busdma_dev *dev = tag->dev;
 	uint64_t pages;
-	int rc = dmar__bounce_reserve(map, src, flags);
-	if (rc)
+	int rc = 0;
+	map->nbounce = 0;
+	if (dmar__bounce_possible(tag) && (rc = dmar__bounce_reserve(map, src, flags)) != 0)
 		return rc;
 
 	/* Every piece but an SG list's is one page of its own: no counting walk needed,
@@ -316,11 +340,17 @@ int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsi
 	uint64_t iova;
 	struct busdma_space *sp = dev->space;
 	dmar__busdma_lock(dev->bus, sp->lock);
-	rc = dmar__iova_alloc(&sp->iova, &req, &iova);
-	bool deferred = sp->npending != 0;
+	if (pages == 1 && req.align == DMAR_PAGE_SIZE && sp->nready &&
+	    sp->ready[sp->nready - 1] + (DMAR_PAGE_SIZE - 1) <= req.max_addr) {
+		/* A flushed one-page range (a page never crosses a boundary). */
+		iova = sp->ready[--sp->nready];
+		rc = 0;
+	} else {
+		rc = dmar__iova_alloc(&sp->iova, &req, &iova);
+	}
+	bool recover = sp->npending != 0 || sp->nready != 0;
 	dmar__busdma_unlock(dev->bus, sp->lock);
-	if (rc == DMAR_ENOSPC && deferred && dmar__busdma_space_flush(dev->bus, sp,
-								      UINT64_MAX) == 0) {
+	if (rc == DMAR_ENOSPC && recover && space_reclaim(dev->bus, sp) == 0) {
 		/* No room: the ranges of deferred unloads come back with a flush. */
 		dmar__busdma_lock(dev->bus, sp->lock);
 		rc = dmar__iova_alloc(&sp->iova, &req, &iova);
@@ -337,7 +367,10 @@ int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsi
 		.iova = iova,
 		.limit = pages,
 	};
-	rc = layout(&l, map, src);
+	if (pages == 1 && !map->nbounce && src->kind != BUSDMA_SRC_SG)
+		rc = load_one_page(&l, map, src);
+	else
+		rc = layout(&l, map, src);
 	if (rc) {
 		if (l.mapped && dmar_unmap(sp->dom, iova, l.mapped * DMAR_PAGE_SIZE)) {
 			/* Never hand out an IOVA whose mapping may remain, nor a page the
@@ -362,13 +395,32 @@ int dmar__busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, u
 	int rc = 0;
 	if (sp->npending && sp->oldest_ns <= due) {
 		rc = dmar_domain_flush(sp->dom);
-		for (unsigned i = 0; !rc && i < sp->npending; i++)
-			(void)dmar__iova_free(&sp->iova, sp->pending[i].iova, sp->pending[i].size);
+		for (unsigned i = 0; !rc && i < sp->npending; i++) {
+			const struct busdma_pending *pd = &sp->pending[i];
+			if (pd->size == DMAR_PAGE_SIZE && sp->nready < sp->pending_cap)
+				sp->ready[sp->nready++] = pd->iova;
+			else
+				(void)dmar__iova_free(&sp->iova, pd->iova, pd->size);
+		}
 		if (!rc)
 			__atomic_store_n(&sp->npending, 0, __ATOMIC_RELAXED);
 	}
 	dmar__busdma_unlock(bus, sp->lock);
 	return rc;
+}
+
+/* Flushes the deferred unloads and gives every flushed range back to the IOVA
+ * allocator, for a load that found no room. */
+static int space_reclaim(struct dmar_busdma *bus, struct busdma_space *sp)
+{
+	int rc = dmar__busdma_space_flush(bus, sp, UINT64_MAX);
+	if (rc)
+		return rc;
+	dmar__busdma_lock(bus, sp->lock);
+	while (sp->nready)
+		(void)dmar__iova_free(&sp->iova, sp->ready[--sp->nready], DMAR_PAGE_SIZE);
+	dmar__busdma_unlock(bus, sp->lock);
+	return 0;
 }
 
 /* A deferred unload: the entries cleared without waiting, the range kept out of use
@@ -378,20 +430,28 @@ static int unload_deferred(struct dmar_busdma_dev *dev, struct dmar_dmamap *map)
 	struct dmar_busdma *bus = dev->bus;
 	struct busdma_space *sp = dev->space;
 	const struct dmar_os *os = bus->os;
+	/* The space lock is held across the domain's unmap (busdma before domain in the
+	 * lock order): one critical section per unload. */
 	dmar__busdma_lock(bus, sp->lock);
 	if (!sp->pending) {
 		unsigned cap = bus->cfg.defer_max ? bus->cfg.defer_max : 1;
 		sp->pending = os->ops->alloc(os->ctx, cap * sizeof(*sp->pending));
+		sp->ready = sp->pending ? os->ops->alloc(os->ctx, cap * sizeof(*sp->ready)) : NULL;
+		if (!sp->ready && sp->pending) {
+			os->ops->free(os->ctx, sp->pending, cap * sizeof(*sp->pending));
+			sp->pending = NULL;
+		}
 		sp->pending_cap = sp->pending ? cap : 0;
 	}
-	bool room = sp->npending < sp->pending_cap;
-	dmar__busdma_unlock(bus, sp->lock);
-	if (!room)
+	if (sp->npending >= sp->pending_cap) {
+		dmar__busdma_unlock(bus, sp->lock);
 		return 1;
+	}
 	int rc = dmar_unmap_deferred(sp->dom, map->iova, map->iova_size);
-	if (rc)
+	if (rc) {
+		dmar__busdma_unlock(bus, sp->lock);
 		return rc;
-	dmar__busdma_lock(bus, sp->lock);
+	}
 	if (sp->npending == 0)
 		sp->oldest_ns = os->ops->now_ns(os->ctx);
 	sp->pending[sp->npending].iova = map->iova;

@@ -43,6 +43,11 @@ struct busdma_space {
 	/* Deferred unloads: IOVA ranges kept out of use until the domain's flush. */
 	struct busdma_pending { uint64_t iova, size; } *pending;
 	unsigned npending, pending_cap;
+	/* One-page ranges whose deferred unload a flush has completed, still allocated in
+	 * `iova` (with their guard pages): the next one-page loads take them from here
+	 * (pending_cap entries at most; given back to `iova` when it runs out of room). */
+	uint64_t *ready;
+	unsigned nready;
 	uint64_t oldest_ns;        /* when the first of them was unloaded */
 	unsigned flushed_gen;      /* bus lock: the last flush_spaces call that took it */
 };
@@ -122,11 +127,21 @@ int dmar__busdma_src_next(struct busdma_src *s, struct busdma_piece *p);
  * DMAR_EINVAL for a segment start the tag's alignment forbids. */
 int dmar__busdma_seg_add(struct dmar_dmamap *map, uint64_t addr, uint64_t len);
 
-void dmar__busdma_lock(struct dmar_busdma *bus, void *lock);
 /* A lock from the OS layer (NULL without lock ops; *ok false when creation failed). */
 void *dmar__busdma_lock_new(const struct dmar_os *os, bool *ok);
 void dmar__busdma_lock_delete(const struct dmar_os *os, void *lock);
-void dmar__busdma_unlock(struct dmar_busdma *bus, void *lock);
+/* Take and drop such a lock (nothing for NULL). Inline: every load and unload takes
+ * the space lock. */
+static inline void dmar__busdma_lock(struct dmar_busdma *bus, void *lock)
+{
+	if (lock)
+		bus->os->ops->lock_acquire(bus->os->ctx, lock);
+}
+static inline void dmar__busdma_unlock(struct dmar_busdma *bus, void *lock)
+{
+	if (lock)
+		bus->os->ops->lock_release(bus->os->ctx, lock);
+}
 
 /* True when [pa, pa + len) is reachable by the device under the tag's window. */
 bool dmar__busdma_addr_ok(const struct dmar_dma_tag *tag, uint64_t pa, uint64_t len);
@@ -148,6 +163,16 @@ int dmar__bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned 
 /* Takes bounce pages for the pieces of src that need one (map->nbounce of them, in
  * piece order); 0 with map->nbounce = 0 when none does. Undo with dmar__bounce_unload. */
 int dmar__bounce_reserve(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);
+/* False when no piece can need a bounce page under the tag (dmar__bounce_reserve then
+ * has nothing to walk). */
+static inline bool dmar__bounce_possible(const struct dmar_dma_tag *tag)
+{
+	if (tag->p.alignment > 1)
+		return true;
+	if (tag->dev->mode == DMAR_BUSDMA_TRANSLATE)
+		return false;
+	return tag->dev->phys_limit != UINT64_MAX || tag->p.lowaddr < tag->p.highaddr;
+}
 /* The address a piece is transferred at: its own, or its bounce page's. `k` counts the
  * bounced pieces seen so far in a walk (start at 0). */
 uint64_t dmar__bounce_piece_addr(const struct dmar_dmamap *map, const struct busdma_piece *p,

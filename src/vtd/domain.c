@@ -487,16 +487,13 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
-	struct pgtable_flush fl;
 	int rc = check_translated_range(dom, iova, size);
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = dmar__pgtable_unmap(&dom->pt, iova, size, &fl);
-	if (rc == DMAR_OK) {
-		dmar__pgtable_flush_merge(&dom->pt, &dom->deferred.fl, &fl);
+	rc = dmar__pgtable_unmap_merge(&dom->pt, iova, size, &dom->deferred.fl);
+	if (rc == DMAR_OK)
 		dom->deferred.count++;
-	}
 	os_unlock(os, dom->lock);
 	return rc;
 }

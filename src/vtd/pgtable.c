@@ -483,6 +483,29 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 		flush_entries(pt, t, lo, hi);
 }
 
+/* map for a range inside one existing leaf table t (the common busdma load): the
+ * checks and stores of map_count/map_fill without their walk. `pa_bits` is the
+ * physical address of iova 0 plus the R/W bits. */
+static int map_in_leaf_table(struct pgtable *pt, uint64_t *t, uint64_t iova, uint64_t size,
+			     uint64_t pa_bits, struct pgtable_flush *flush)
+{
+	unsigned lo = lvl_index(iova, 1), hi = lvl_index(iova + size - 1, 1);
+	for (unsigned i = lo; i <= hi; i++)
+		if (pte_present(t[i]))
+			return DMAR_EEXIST;
+	uint64_t v = pa_bits + iova;
+	for (unsigned i = lo; i <= hi; i++, v += DMAR_PAGE_SIZE)
+		pte_store(&t[i], v);
+	if (t == pt->kept.va)
+		pt->kept.present += hi - lo + 1;
+	flush_entries(pt, t, lo, hi);
+	if (flush) {
+		flush->start = iova;
+		flush->end = iova + size;
+	}
+	return DMAR_OK;
+}
+
 int dmar__pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, uint64_t size,
 		      unsigned prot, struct pgtable_flush *flush)
 {
@@ -504,6 +527,8 @@ int dmar__pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, ui
 	c.delta = phys - iova;
 	c.bits = ((prot & DMAR_PROT_READ) ? VTD_SL_R : 0) | ((prot & DMAR_PROT_WRITE) ? VTD_SL_W : 0);
 	t = descend(pt, iova, iova + size - 1, &level);
+	if (level == 1)
+		return map_in_leaf_table(pt, t, iova, size, c.delta | c.bits, flush);
 	need = map_count(pt, t, level, iova, iova + size, c.delta);
 	if (need < 0)
 		return (int)need;
@@ -605,6 +630,9 @@ static void split_fill(uint64_t *t, unsigned level, uint64_t ent)
 		t[i] = pa | attr;
 }
 
+static bool after_clear(struct pgtable *pt, uint64_t *t, unsigned lo, unsigned hi,
+			unsigned cleared);
+
 /* Removes [s, e) below table t; returns whether t is now empty (never for a fresh
  * table, which only ever loses part of what it maps). */
 static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s,
@@ -657,12 +685,28 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 	}
 	if (fresh)
 		return false;
+	return after_clear(pt, t, lo, hi, cleared);
+}
+
+/* After `cleared` entries of t in [lo, hi] were cleared: flushes them and returns
+ * whether t is now empty. */
+static bool after_clear(struct pgtable *pt, uint64_t *t, unsigned lo, unsigned hi,
+			unsigned cleared)
+{
 	flush_entries(pt, t, lo, hi);
 	if (t == pt->kept.va) {
 		pt->kept.present -= cleared;
 		return lo <= hi && !pt->kept.present;
 	}
 	return lo <= hi && table_empty(t, hi + 1);
+}
+
+/* Clears the present 4 KiB leaves [lo, hi] of leaf table t; whether t is now empty. */
+static bool unmap_leaves(struct pgtable *pt, uint64_t *t, unsigned lo, unsigned hi)
+{
+	for (unsigned i = lo; i <= hi; i++)
+		pte_store(&t[i], 0);
+	return after_clear(pt, t, lo, hi, hi - lo + 1);
 }
 
 /* After the table of `level` holding iova was emptied: detach it, and each ancestor
@@ -729,6 +773,55 @@ static void keep_empty(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t
 	pt->kept.present = 0;
 }
 
+/* unmap for a range inside one leaf table t (the common busdma unload): no count
+ * pass, no split. DMAR_ENOENT (nothing changed) when a page is not mapped. */
+static int unmap_in_leaf_table(struct pgtable *pt, uint64_t *t, uint64_t iova, uint64_t size,
+			       struct unmap_ctx *c)
+{
+	unsigned lo = lvl_index(iova, 1), hi = lvl_index(iova + size - 1, 1);
+	for (unsigned i = lo; i <= hi; i++)
+		if (!pte_present(t[i]))
+			return DMAR_ENOENT;
+	if (unmap_leaves(pt, t, lo, hi) && pt->levels > 1)
+		keep_empty(pt, t, 1, iova, c);
+	if (c->detached)
+		cache_reset(pt);
+	return DMAR_OK;
+}
+
+int dmar__pgtable_unmap_merge(struct pgtable *pt, uint64_t iova, uint64_t size,
+			      struct pgtable_flush *acc)
+{
+	struct pgtable_flush fl;
+	struct unmap_ctx c;
+	unsigned level;
+	int rc = begin_change(pt, iova, size, &fl);
+	if (rc)
+		return rc;
+	uint64_t *t = descend(pt, iova, iova + size - 1, &level);
+	if (level != 1) {
+		rc = dmar__pgtable_unmap(pt, iova, size, &fl);
+		if (rc == DMAR_OK)
+			dmar__pgtable_flush_merge(pt, acc, &fl);
+		return rc;
+	}
+	dmar_memset(&c, 0, sizeof(c));
+	c.flush = &fl;
+	rc = unmap_in_leaf_table(pt, t, iova, size, &c);
+	if (rc)
+		return rc;
+	if (c.detached) {
+		fl.start = iova;
+		fl.end = iova + size;
+		fl.tables_changed = c.tables;
+		dmar__pgtable_flush_merge(pt, acc, &fl);
+	} else {
+		/* The range straight from registers: nothing else to merge. */
+		range_union(&acc->start, &acc->end, iova, iova + size);
+	}
+	return DMAR_OK;
+}
+
 int dmar__pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush)
 {
@@ -742,17 +835,31 @@ int dmar__pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 	if (rc)
 		return rc;
 	t = descend(pt, iova, iova + size - 1, &level);
-	dmar_memset(&u, 0, sizeof(u));
-	rc = unmap_count(pt, t, level, iova, iova + size, &u);
-	if (rc)
-		return rc;
 	dmar_memset(&c, 0, sizeof(c));
 	c.flush = flush;
-	rc = pool_fill(pt, &c.pool, u.need);
-	if (rc)
-		return rc;
-	if (unmap_apply(pt, t, level, iova, iova + size, &c, false) && level < pt->levels)
-		keep_empty(pt, t, level, iova, &c);
+	if (level == 1) {
+		rc = unmap_in_leaf_table(pt, t, iova, size, &c);
+		if (rc)
+			return rc;
+		if (flush) {
+			flush->start = iova;
+			flush->end = iova + size;
+			flush->tables_changed = c.tables;
+		}
+		return DMAR_OK;
+	}
+	{
+		dmar_memset(&u, 0, sizeof(u));
+		rc = unmap_count(pt, t, level, iova, iova + size, &u);
+		if (rc)
+			return rc;
+		rc = pool_fill(pt, &c.pool, u.need);
+		if (rc)
+			return rc;
+		if (unmap_apply(pt, t, level, iova, iova + size, &c, false) &&
+		    level < pt->levels)
+			keep_empty(pt, t, level, iova, &c);
+	}
 	if (c.detached)
 		cache_reset(pt);
 	if (flush) {

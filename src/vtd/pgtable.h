@@ -125,6 +125,11 @@ int dmar__pgtable_map_flush(struct pgtable *pt, uint64_t iova, uint64_t phys, ui
  * started in, if left empty, stays linked (see "Empty tables" above). */
 int dmar__pgtable_unmap(struct pgtable *pt, uint64_t iova, uint64_t size,
 		  struct pgtable_flush *flush);
+/* dmar__pgtable_unmap, then dmar__pgtable_flush_merge of what it owes into *acc (a
+ * deferred unmap accumulating its invalidation): the same result, cheaper for a range
+ * inside one leaf table. */
+int dmar__pgtable_unmap_merge(struct pgtable *pt, uint64_t iova, uint64_t size,
+			      struct pgtable_flush *acc);
 /* Frees the table pages an unmap detached. Call after the invalidation completed. */
 void dmar__pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush);
 /* Moves what `from` owes into `into` (ranges joined, detached pages chained) and
