@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """dmarctl_check.py DMARCTL - what a user of dmarctl observes: caps decoding of QEMU's
 CAP/ECAP, lint exit codes 0/1/2, one stderr line and exit 2 for a non-DMAR or broken
-file, JSON that parses, fault-reason texts. Tables are made here, byte by byte."""
+file, JSON that parses, text output that escapes odd firmware bytes, fault-reason
+texts. Tables are made here, byte by byte."""
 import os, struct, subprocess, sys, tempfile
 
 failures = []
@@ -18,10 +19,16 @@ def run(*args):
     return r.returncode, r.stdout, r.stderr
 
 
-def table(structs, flags=1):
+def run_bytes(*args):
+    r = subprocess.run([DMARCTL] + list(args), capture_output=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+def table(structs, flags=1, oem=b'PYTEST', table_id=b'CHECKTBL', creator=b'PYT '):
     body = b''.join(structs)
-    hdr = b'DMAR' + struct.pack('<IBB', 48 + len(body), 1, 0) + b'PYTEST' + b'CHECKTBL' + \
-        struct.pack('<I', 1) + b'PYT ' + struct.pack('<I', 1) + bytes([38, flags]) + bytes(10)
+    assert (len(oem), len(table_id), len(creator)) == (6, 8, 4)
+    hdr = b'DMAR' + struct.pack('<IBB', 48 + len(body), 1, 0) + oem + table_id + \
+        struct.pack('<I', 1) + creator + struct.pack('<I', 1) + bytes([38, flags]) + bytes(10)
     t = bytearray(hdr + body)
     t[9] = (-sum(t)) & 0xff
     return bytes(t)
@@ -35,6 +42,11 @@ def scope(typ, enum_id, bus, path):
 def drhd(flags, seg, base, scopes):
     s = b''.join(scopes)
     return struct.pack('<HHBBHQ', 0, 16 + len(s), flags, 0, seg, base) + s
+
+
+def andd(device, name):
+    name += b'\0'
+    return struct.pack('<HHBBBB', 4, 8 + len(name), 0, 0, 0, device) + name
 
 
 def main():
@@ -97,6 +109,44 @@ def checks(tmp):
     check(len(j['structures']) == 2 and j['structures'][1]['address'] == '0xfed91000'
           and j['structures'][1]['scopes'][1]['type'] == 'hpet' and j['findings'][0]['name'] == 'duplicate-hpet',
           'JSON fields')
+
+    # Header IDs and ANDD names with bytes outside printable ASCII: the text output shows
+    # them as C escapes (\xNN, \\, \"), NUL padding dropped, and stays ASCII; lint names
+    # the offending header bytes. JSON escapes them its own way.
+    odd = table([drhd(1, 0, 0xfed91000, [ioapic, hpet]), andd(1, b'\\_SB.I2C\x01\xe9')],
+                oem=b'A\x01"\\\xd2 ', table_id=b'SNB \0\0\0\0', creator=b'\xd2\x04\0\0')
+    p_odd = write('odd.dat', odd)
+    rc, out, err = run_bytes('table', p_odd)
+    check(rc == 0 and all(c < 0x7f and (c >= 0x20 or c == 0x0a) for c in out),
+          'table text with odd bytes is printable ASCII (got %r)' % out[:200])
+    text = out.decode('ascii', 'replace')
+    check('OEM "A\\x01\\"\\\\\\xd2 " table "SNB " revision 0x1, creator "\\xd2\\x04" revision 0x1\n' in text,
+          'table text escapes header IDs (got %r)' % text.splitlines()[1:2])
+    check('ANDD device 1 name "\\\\_SB.I2C\\x01\\xe9"' in text,
+          'table text escapes the ANDD name (got %r)' % [l for l in text.splitlines() if 'ANDD' in l])
+    rc, out, err = run('lint', p_odd)
+    lines = out.splitlines()
+    check(rc == 1 and len(lines) == 2 and all('header-id-not-ascii' in l for l in lines) and
+          ': 0xb header-id-not-ascii' in lines[0] and '(value 0x1)' in lines[0] and
+          ': 0x1c header-id-not-ascii' in lines[1] and '(value 0xd2)' in lines[1],
+          'lint reports the OEM ID and creator ID bytes (got %r)' % lines)
+    rc, out, err = run('table', '--json', p_odd)
+    j = json.loads(out) if rc == 0 else {}
+    check(j.get('oem_id') == 'A\x01"\\\xd2 ' and j.get('creator_id') == '\xd2\x04',
+          'JSON header IDs (got %r)' % ({k: j.get(k) for k in ('oem_id', 'creator_id')}))
+    rc, out, err = run('table', p_clean)
+    check(rc == 0 and 'OEM "PYTEST" table "CHECKTBL" revision 0x1, creator "PYT " revision 0x1\n' in out,
+          'table text of plain header IDs unchanged')
+
+    # The rules a firmware engineer expects, through dmarctl: a unit above the host
+    # address width (38 + 1 bits here), two units sharing registers, one device twice.
+    ep = scope(1, 0, 0, [(2, 0)])
+    rules = table([drhd(0, 0, 1 << 39, [ep]), drhd(0, 0, 0xfed90000, [ep]),
+                   drhd(1, 0, 0xfed90000, [ioapic, hpet])])
+    rc, out, err = run('lint', write('rules.dat', rules))
+    names = [l.split()[2].rstrip(':') for l in out.splitlines()]
+    check(rc == 1 and sorted(names) == ['drhd-beyond-haw', 'drhd-overlap', 'duplicate-drhd-device'],
+          'lint names the new rules (got %r)' % out)
 
     # fault reasons.
     rc, out, err = run('fault-reason', '5')

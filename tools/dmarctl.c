@@ -188,6 +188,32 @@ static void for_each_struct(const struct dmar_acpi_table *t, struct_fn fn)
 
 /* ---- text output ---- */
 
+/* Prints n bytes as a quoted C string: \\, \" and \xNN (always two digits) for bytes
+ * that are not printable ASCII, so odd firmware bytes stay visible and the output stays
+ * one line of ASCII. */
+static void text_str(const unsigned char *s, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c > 0x7e)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* A header ID field from the table bytes, without its NUL padding (an inner NUL shows). */
+static void text_header_id(const struct dmar_acpi_table *t, size_t off, size_t n)
+{
+	while (n > 0 && t->bytes[off + n - 1] == 0)
+		n--;
+	text_str(t->bytes + off, n);
+}
+
 static void text_struct(const struct dmar_acpi_table *t, const struct dmar_acpi_struct *st,
 			const struct field *f, unsigned n, unsigned index)
 {
@@ -196,11 +222,13 @@ static void text_struct(const struct dmar_acpi_table *t, const struct dmar_acpi_
 	if (st->type >= DMAR_ACPI_NTYPES)
 		printf(" (type %u, length %u, skipped)", st->type, st->length);
 	for (unsigned i = 0; i < n; i++) {
-		if (f[i].kind == F_STR)
-			printf(" %s \"%s\"", f[i].key, f[i].s);
-		else
+		if (f[i].kind == F_STR) {
+			printf(" %s ", f[i].key);
+			text_str((const unsigned char *)f[i].s, strlen(f[i].s));
+		} else {
 			printf(f[i].kind == F_DEC ? " %s %llu" : " %s 0x%llx", f[i].key,
 			       (unsigned long long)f[i].v);
+		}
 	}
 	printf("\n");
 	struct dmar_acpi_scope_iter it;
@@ -224,9 +252,13 @@ static void print_table_text(const struct dmar_acpi_table *t)
 	flag_names(fl, sizeof(fl), t->flags, table_flag_names, 3);
 	printf("DMAR length %u revision %u checksum 0x%02x (%s)\n", (unsigned)t->length,
 	       t->revision, t->checksum, t->checksum_ok ? "ok" : "BAD");
-	printf("OEM \"%s\" table \"%s\" revision 0x%x, creator \"%s\" revision 0x%x\n", t->oem_id,
-	       t->oem_table_id, (unsigned)t->oem_revision, t->creator_id,
-	       (unsigned)t->creator_revision);
+	printf("OEM ");
+	text_header_id(t, 10, 6);
+	printf(" table ");
+	text_header_id(t, 16, 8);
+	printf(" revision 0x%x, creator ", (unsigned)t->oem_revision);
+	text_header_id(t, 28, 4);
+	printf(" revision 0x%x\n", (unsigned)t->creator_revision);
 	printf("host address width %u, flags 0x%x%s%s%s\n", t->haw, t->flags, fl[0] ? " (" : "",
 	       fl, fl[0] ? ")" : "");
 	for_each_struct(t, text_struct);

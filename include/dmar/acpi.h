@@ -8,6 +8,15 @@
  * iterators below then walk those validated bytes. Errors mean the table cannot be used;
  * findings mean firmware broke a rule but the table is still usable.
  *
+ * Framing and per-structure checks take time linear in the length. Cross-structure
+ * checks (overlaps, duplicates, coverage) compare pairs of structures or scopes, so they
+ * stop after DMAR_ACPI_CROSS_WORK steps (thousands of times what real tables need, some
+ * milliseconds; see opt->cross_work) and say so with a DMAR_FIND_CROSS_LIMITED finding.
+ * A check cut short reports only what it proved, never an absence it did not finish
+ * looking for. Without the PCI bus topology, scopes are compared by their paths: a
+ * device is a duplicate when two scopes spell the same start bus and path, and uncovered
+ * only when no DRHD scope of its segment can lead to it.
+ *
  * Contracts (all functions are pure: no I/O, no allocation, no global state):
  * - dmar_acpi_parse: validates `len` bytes; returns 0, or DMAR_EINVAL (NULL argument),
  *   DMAR_EBADTABLE (bad signature, zero or too short length, bad scope), DMAR_ETRUNC
@@ -79,6 +88,16 @@ enum dmar_acpi_finding_code {
 	DMAR_FIND_UNKNOWN_SCOPE,           /* device scope type this parser does not know */
 	DMAR_FIND_SCOPE_NO_PATH,           /* device scope with no path entry */
 	DMAR_FIND_STRUCT_TRAILING,         /* structure longer than its fixed part allows */
+	DMAR_FIND_HEADER_ID_NOT_ASCII,     /* OEM/OEM table/creator ID byte not printable ASCII */
+	DMAR_FIND_DRHD_BEYOND_HAW,         /* DRHD register set above the host address width */
+	DMAR_FIND_RMRR_BEYOND_HAW,         /* RMRR base or limit above the host address width */
+	DMAR_FIND_DUP_SCOPE,               /* one device named twice in one scope list */
+	DMAR_FIND_DUP_DRHD_DEVICE,         /* one device named by two DRHDs of a segment */
+	DMAR_FIND_DRHD_OVERLAP,            /* two DRHDs' register sets overlap (e.g. one base) */
+	DMAR_FIND_RMRR_OVERLAP_SEGMENT,    /* RMRRs of two segments overlap */
+	DMAR_FIND_SEGMENT_NO_DRHD,         /* RMRR/ATSR/SATC/SIDP of a segment without DRHDs */
+	DMAR_FIND_SCOPE_NO_DRHD,           /* RMRR/ATSR/SATC/SIDP scope no DRHD covers */
+	DMAR_FIND_CROSS_LIMITED,           /* cross-structure checks stopped at their work bound */
 	DMAR_FIND_CODE_MAX
 };
 
@@ -89,9 +108,11 @@ struct dmar_acpi_finding {
 };
 
 #define DMAR_ACPI_MAX_FINDINGS 32u
+#define DMAR_ACPI_CROSS_WORK (1u << 22)   /* bound on cross-structure check steps */
 
 struct dmar_acpi_options {
 	bool checksum_fatal;   /* checksum mismatch is DMAR_ECHECKSUM instead of a finding */
+	uint32_t cross_work;   /* bound on cross-check steps; 0: DMAR_ACPI_CROSS_WORK */
 };
 
 struct dmar_acpi_table {
@@ -105,7 +126,7 @@ struct dmar_acpi_table {
 	uint32_t oem_revision;
 	char creator_id[5];
 	uint32_t creator_revision;
-	uint8_t haw;           /* host address width in bits (field + 1) */
+	uint16_t haw;          /* host address width in bits (field + 1: up to 256) */
 	uint8_t flags;         /* DMAR_ACPI_INTR_REMAP, ... */
 	unsigned nstructs;     /* all remapping structures, known or not */
 	unsigned count[DMAR_ACPI_NTYPES];

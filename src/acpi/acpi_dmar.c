@@ -2,8 +2,9 @@
  * acpi_dmar.c - ACPI DMAR table parser and validator (VT-d specification, chapter 8).
  *
  * One pass checks the structure and scope framing (errors) and the firmware rules
- * (findings); a second set of cross-structure checks (RMRR overlap, RHSA targets,
- * INCLUDE_PCI_ALL placement) runs over the already framed bytes. Getters re-walk the
+ * (findings); a second set of cross-structure checks (RMRR and DRHD overlaps, RHSA
+ * targets, INCLUDE_PCI_ALL placement, duplicate and uncovered device scopes) runs over
+ * the already framed bytes, within a bound on its pairwise work. Getters re-walk the
  * validated bytes, so they need no bounds checks of their own beyond the table length.
  */
 #include <dmar/acpi.h>
@@ -122,13 +123,28 @@ static int parse_scopes(struct parse_ctx *c, unsigned type, uint32_t s, uint32_t
 	return 0;
 }
 
+/* Highest physical address the host address width (HAW field + 1 bits) allows. */
+static uint64_t haw_max(const uint8_t *b)
+{
+	unsigned bits = b[36] + 1u;
+	return bits >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
+}
+
+/* A DRHD's register set: 2^size 4 KiB pages (8.3) from its base, taken page-aligned (low
+ * bits in the base are a finding of their own, not a wider register set). */
+static uint64_t drhd_base(const uint8_t *drhd) { return rd64(drhd + 8) & ~(uint64_t)0xfff; }
+static uint64_t drhd_span(const uint8_t *drhd) { return (uint64_t)0x1000 << (drhd[5] & 0xfu); }
+
 static void check_drhd(struct parse_ctx *c, uint32_t s)
 {
-	uint64_t base = rd64(c->b + s + 8);
+	uint64_t base = rd64(c->b + s + 8), max = haw_max(c->b);
 	if (base == 0)
 		finding(c->t, DMAR_FIND_DRHD_BASE_ZERO, s + 8, base);
 	else if (base & 0xfffu)
 		finding(c->t, DMAR_FIND_DRHD_BASE_UNALIGNED, s + 8, base);
+	uint64_t page = drhd_base(c->b + s);
+	if (page > max || drhd_span(c->b + s) - 1 > max - page)
+		finding(c->t, DMAR_FIND_DRHD_BEYOND_HAW, s + 8, base);
 	if (c->b[s + 5] & 0xf0u)
 		finding(c->t, DMAR_FIND_RESERVED_NONZERO, s + 5, c->b[s + 5]);
 }
@@ -145,6 +161,10 @@ static void check_rmrr(struct parse_ctx *c, uint32_t s)
 		finding(c->t, DMAR_FIND_RMRR_UNALIGNED, s + 8, base);
 	else if (((limit + 1) & 0xfffu) != 0)
 		finding(c->t, DMAR_FIND_RMRR_UNALIGNED, s + 16, limit);
+	if (limit > haw_max(c->b))
+		finding(c->t, DMAR_FIND_RMRR_BEYOND_HAW, s + 16, limit);
+	else if (base > haw_max(c->b))
+		finding(c->t, DMAR_FIND_RMRR_BEYOND_HAW, s + 8, base);
 }
 
 /* Per-type checks of the fixed part (its length is already checked). */
@@ -209,48 +229,225 @@ static int parse_structs(struct parse_ctx *c)
 	return 0;
 }
 
-/* Cross-structure rules, on framed bytes. */
-static void check_cross(struct dmar_acpi_table *t)
+/* ---- cross-structure rules, on framed bytes ---- */
+
+struct cross {
+	struct dmar_acpi_table *t;
+	const uint8_t *b;
+	uint32_t steps;    /* left of the bound */
+	bool limited;      /* the bound was reached: later pairs go unchecked */
+};
+
+/* One step of a pairwise walk; false from the moment the bound is reached. */
+static bool step(struct cross *x)
 {
-	const uint8_t *b = t->bytes;
-	for (uint32_t s = DMAR_ACPI_HEADER_LEN; s < t->length; s += rd16(b + s + 2)) {
-		uint16_t type = rd16(b + s);
-		uint32_t next = s + rd16(b + s + 2);
-		if (type == DMAR_ACPI_RMRR) {
-			uint16_t seg = rd16(b + s + 6);
-			uint64_t base = rd64(b + s + 8), limit = rd64(b + s + 16);
-			if (limit < base)
-				continue;
-			for (uint32_t o = next; o < t->length; o += rd16(b + o + 2)) {
-				if (rd16(b + o) != DMAR_ACPI_RMRR || rd16(b + o + 6) != seg)
-					continue;
-				uint64_t b2 = rd64(b + o + 8), l2 = rd64(b + o + 16);
-				if (l2 >= b2 && b2 <= limit && base <= l2)
-					finding(t, DMAR_FIND_RMRR_OVERLAP, o, s);
+	if (x->steps == 0) {
+		x->limited = true;
+		return false;
+	}
+	x->steps--;
+	return true;
+}
+
+static uint32_t struct_next(const uint8_t *b, uint32_t s) { return s + rd16(b + s + 2); }
+
+static unsigned scope_npath(const uint8_t *sc) { return (sc[1] - SCOPE_HDR_LEN) / 2u; }
+
+/* An endpoint or bridge scope with a path: one that names a PCI device. */
+static bool is_pci_scope(const uint8_t *sc)
+{
+	return (sc[0] == DMAR_SCOPE_ENDPOINT || sc[0] == DMAR_SCOPE_BRIDGE) &&
+	       sc[1] > SCOPE_HDR_LEN;
+}
+
+/* Do two scopes name the same device as written: PCI scopes (endpoint or bridge) with one
+ * start bus and path, or ACPI namespace scopes with one ACPI device number? */
+static bool same_device(const uint8_t *p, const uint8_t *q)
+{
+	if (is_pci_scope(p) && is_pci_scope(q))
+		return p[1] == q[1] && p[5] == q[5] &&
+		       dmar_memcmp(p + SCOPE_HDR_LEN, q + SCOPE_HDR_LEN, p[1] - SCOPE_HDR_LEN) == 0;
+	return p[0] == DMAR_SCOPE_ACPI && q[0] == DMAR_SCOPE_ACPI && p[4] == q[4];
+}
+
+/* Could PCI scope q of a DRHD lead to the device of PCI scope o: name it, or a bridge above
+ * it? Without the topology only what the paths prove rules it out; buses below a bridge
+ * are numbered above the bridge's own bus. */
+static bool scope_may_cover(const uint8_t *q, const uint8_t *o)
+{
+	unsigned nq = scope_npath(q), no = scope_npath(o);
+	bool bridge = q[0] == DMAR_SCOPE_BRIDGE;
+	if (q[5] == o[5]) {
+		unsigned k = 0;
+		while (k < nq && k < no && q[6 + 2 * k] == o[6 + 2 * k] &&
+		       q[7 + 2 * k] == o[7 + 2 * k])
+			k++;
+		/* All of q's path: the same device, or one below the bridge q. Else the
+		 * paths part, or o lies above q. */
+		return k == nq && (k == no || bridge);
+	}
+	if (!bridge && (q[4 + 2 * nq] != o[4 + 2 * no] || q[5 + 2 * nq] != o[5 + 2 * no]))
+		return false;         /* an endpoint q names one device: its last entry */
+	if (q[5] > o[5])
+		return no > 1;        /* a one-entry o sits on a bus below all of q's */
+	return bridge || nq > 1;      /* a one-entry endpoint q sits on a bus below o's */
+}
+
+/* RMRR s against the later ones: overlaps within its segment and across segments. */
+static void cross_rmrr(struct cross *x, uint32_t s)
+{
+	const uint8_t *b = x->b;
+	uint16_t seg = rd16(b + s + 6);
+	uint64_t base = rd64(b + s + 8), limit = rd64(b + s + 16);
+	if (limit < base)
+		return;
+	for (uint32_t o = struct_next(b, s); o < x->t->length && step(x); o = struct_next(b, o)) {
+		if (rd16(b + o) != DMAR_ACPI_RMRR)
+			continue;
+		uint64_t b2 = rd64(b + o + 8), l2 = rd64(b + o + 16);
+		if (l2 >= b2 && b2 <= limit && base <= l2)
+			finding(x->t, rd16(b + o + 6) == seg ? DMAR_FIND_RMRR_OVERLAP
+							     : DMAR_FIND_RMRR_OVERLAP_SEGMENT, o, s);
+	}
+}
+
+static void cross_rhsa(struct cross *x, uint32_t s)
+{
+	const uint8_t *b = x->b;
+	uint64_t base = rd64(b + s + 8);
+	bool found = false;
+	for (uint32_t o = DMAR_ACPI_HEADER_LEN; o < x->t->length && !found && step(x);
+	     o = struct_next(b, o))
+		found = rd16(b + o) == DMAR_ACPI_DRHD && rd64(b + o + 8) == base;
+	if (!found && !x->limited)
+		finding(x->t, DMAR_FIND_RHSA_NO_DRHD, s + 8, base);
+}
+
+/* DRHD s against the later ones: overlapping register sets (any segment; a base of 0 is
+ * reported on its own), INCLUDE_PCI_ALL placement (its segment). */
+static void cross_drhd(struct cross *x, uint32_t s)
+{
+	const uint8_t *b = x->b;
+	uint16_t seg = rd16(b + s + 6);
+	uint64_t base = drhd_base(b + s), span = drhd_span(b + s);
+	bool pci_all = b[s + 4] & DMAR_DRHD_INCLUDE_PCI_ALL, later = false;
+	for (uint32_t o = struct_next(b, s); o < x->t->length && step(x); o = struct_next(b, o)) {
+		if (rd16(b + o) != DMAR_ACPI_DRHD)
+			continue;
+		uint64_t b2 = drhd_base(b + o);
+		if (base && b2 && (b2 >= base ? b2 - base < span : base - b2 < drhd_span(b + o)))
+			finding(x->t, DMAR_FIND_DRHD_OVERLAP, o, s);
+		if (!pci_all || rd16(b + o + 6) != seg)
+			continue;
+		if (b[o + 4] & DMAR_DRHD_INCLUDE_PCI_ALL)
+			finding(x->t, DMAR_FIND_PCI_ALL_MULTIPLE, o, seg);
+		else
+			later = true;
+	}
+	if (later)
+		finding(x->t, DMAR_FIND_PCI_ALL_NOT_LAST, s, seg);
+}
+
+/* Is the device of scope o (in DRHD s) named by an earlier DRHD of the segment too? */
+static void cross_drhd_device(struct cross *x, uint32_t s, uint16_t seg, uint32_t o)
+{
+	const uint8_t *b = x->b;
+	for (uint32_t d = DMAR_ACPI_HEADER_LEN; d < s && step(x); d = struct_next(b, d)) {
+		if (rd16(b + d) != DMAR_ACPI_DRHD || rd16(b + d + 6) != seg)
+			continue;
+		uint32_t end = struct_next(b, d);
+		uint32_t q = d + fixed_len[DMAR_ACPI_DRHD];
+		for (; q < end && step(x); q += b[q + 1]) {
+			if (same_device(b + q, b + o)) {
+				finding(x->t, DMAR_FIND_DUP_DRHD_DEVICE, o, q);
+				return;
 			}
-		} else if (type == DMAR_ACPI_RHSA) {
-			uint64_t base = rd64(b + s + 8);
-			bool found = false;
-			for (uint32_t o = DMAR_ACPI_HEADER_LEN; o < t->length && !found;
-			     o += rd16(b + o + 2))
-				found = rd16(b + o) == DMAR_ACPI_DRHD && rd64(b + o + 8) == base;
-			if (!found)
-				finding(t, DMAR_FIND_RHSA_NO_DRHD, s + 8, base);
-		} else if (type == DMAR_ACPI_DRHD && (b[s + 4] & DMAR_DRHD_INCLUDE_PCI_ALL)) {
-			uint16_t seg = rd16(b + s + 6);
-			bool later = false;
-			for (uint32_t o = next; o < t->length; o += rd16(b + o + 2)) {
-				if (rd16(b + o) != DMAR_ACPI_DRHD || rd16(b + o + 6) != seg)
-					continue;
-				if (b[o + 4] & DMAR_DRHD_INCLUDE_PCI_ALL)
-					finding(t, DMAR_FIND_PCI_ALL_MULTIPLE, o, seg);
-				else
-					later = true;
-			}
-			if (later)
-				finding(t, DMAR_FIND_PCI_ALL_NOT_LAST, s, seg);
 		}
 	}
+}
+
+/* Does a DRHD scope of the segment possibly lead to the device of PCI scope o? */
+static bool drhd_may_cover(struct cross *x, uint16_t seg, uint32_t o)
+{
+	const uint8_t *b = x->b;
+	uint32_t d = DMAR_ACPI_HEADER_LEN;
+	for (; d < x->t->length && step(x); d = struct_next(b, d)) {
+		if (rd16(b + d) != DMAR_ACPI_DRHD || rd16(b + d + 6) != seg)
+			continue;
+		uint32_t end = struct_next(b, d);
+		for (uint32_t q = d + fixed_len[DMAR_ACPI_DRHD]; q < end && step(x); q += b[q + 1])
+			if (is_pci_scope(b + q) && scope_may_cover(b + q, b + o))
+				return true;
+	}
+	return false;
+}
+
+/* Does the segment have DRHDs (*any), and an INCLUDE_PCI_ALL one (*all)? */
+static void segment_units(struct cross *x, uint16_t seg, bool *any, bool *all)
+{
+	const uint8_t *b = x->b;
+	*any = *all = false;
+	for (uint32_t d = DMAR_ACPI_HEADER_LEN; d < x->t->length && !*all && step(x);
+	     d = struct_next(b, d)) {
+		if (rd16(b + d) != DMAR_ACPI_DRHD || rd16(b + d + 6) != seg)
+			continue;
+		*any = true;
+		*all = b[d + 4] & DMAR_DRHD_INCLUDE_PCI_ALL;
+	}
+}
+
+/* The scopes of structure s: a device named twice in its list; for a DRHD, a device an
+ * earlier DRHD of the segment names; for the others, devices no DRHD covers. IOAPIC and
+ * HPET repeats have their own findings (check_dup_id). */
+static void cross_scopes(struct cross *x, uint32_t s, uint16_t type)
+{
+	const uint8_t *b = x->b;
+	uint16_t seg = rd16(b + s + 6);
+	uint32_t first = s + fixed_len[type], end = struct_next(b, s);
+	bool any = true, all = true;
+	if (type != DMAR_ACPI_DRHD) {
+		segment_units(x, seg, &any, &all);
+		if (x->limited)
+			return;
+		if (!any)
+			finding(x->t, DMAR_FIND_SEGMENT_NO_DRHD, s, seg);
+	}
+	for (uint32_t o = first; o < end && step(x); o += b[o + 1]) {
+		bool pci = is_pci_scope(b + o);
+		if (!pci && b[o] != DMAR_SCOPE_ACPI)
+			continue;
+		for (uint32_t p = first; p < o && step(x); p += b[p + 1]) {
+			if (same_device(b + p, b + o)) {
+				finding(x->t, DMAR_FIND_DUP_SCOPE, o, p);
+				break;
+			}
+		}
+		if (type == DMAR_ACPI_DRHD)
+			cross_drhd_device(x, s, seg, o);
+		else if (pci && any && !all && !drhd_may_cover(x, seg, o) && !x->limited)
+			finding(x->t, DMAR_FIND_SCOPE_NO_DRHD, o, seg);
+	}
+}
+
+static void check_cross(struct dmar_acpi_table *t, uint32_t work)
+{
+	struct cross x = {.t = t, .b = t->bytes, .steps = work};
+	uint32_t s;
+	for (s = DMAR_ACPI_HEADER_LEN; s < t->length; s = struct_next(x.b, s)) {
+		uint16_t type = rd16(x.b + s);
+		if (type == DMAR_ACPI_RMRR)
+			cross_rmrr(&x, s);
+		else if (type == DMAR_ACPI_RHSA)
+			cross_rhsa(&x, s);
+		else if (type == DMAR_ACPI_DRHD)
+			cross_drhd(&x, s);
+		if (type < DMAR_ACPI_NTYPES && has_scopes(type))
+			cross_scopes(&x, s, type);
+		if (x.limited)
+			break;
+	}
+	if (x.limited)
+		finding(t, DMAR_FIND_CROSS_LIMITED, s, work);
 }
 
 static void copy_text(char *dst, const uint8_t *src, size_t n)
@@ -258,6 +455,21 @@ static void copy_text(char *dst, const uint8_t *src, size_t n)
 	for (size_t i = 0; i < n; i++)
 		dst[i] = (char)src[i];
 	dst[n] = '\0';
+}
+
+/* OEM ID, OEM table ID and creator ID are ASCII text; NUL padding at the end is common and
+ * harmless. Reports the first other byte of each field that is not printable ASCII. */
+static void check_header_id(struct parse_ctx *c, uint32_t off, uint32_t n)
+{
+	while (n > 0 && c->b[off + n - 1] == 0)
+		n--;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t ch = c->b[off + i];
+		if (ch < 0x20 || ch > 0x7e) {
+			finding(c->t, DMAR_FIND_HEADER_ID_NOT_ASCII, off + i, ch);
+			return;
+		}
+	}
 }
 
 static int parse_header(struct parse_ctx *c, size_t len, const struct dmar_acpi_options *opt)
@@ -283,7 +495,7 @@ static int parse_header(struct parse_ctx *c, size_t len, const struct dmar_acpi_
 	t->oem_revision = rd32(b + 24);
 	copy_text(t->creator_id, b + 28, 4);
 	t->creator_revision = rd32(b + 32);
-	t->haw = (uint8_t)(b[36] + 1u);
+	t->haw = (uint16_t)(b[36] + 1u);
 	t->flags = b[37];
 	uint8_t sum = 0;
 	for (uint32_t i = 0; i < tlen; i++)
@@ -299,6 +511,9 @@ static int parse_header(struct parse_ctx *c, size_t len, const struct dmar_acpi_
 	if (t->flags & 0xf8u)
 		finding(t, DMAR_FIND_RESERVED_NONZERO, 37, t->flags);
 	check_reserved(c, 38, 10);
+	check_header_id(c, 10, 6);
+	check_header_id(c, 16, 8);
+	check_header_id(c, 28, 4);
 	return 0;
 }
 
@@ -322,7 +537,7 @@ int dmar_acpi_parse(const void *buf, size_t len, const struct dmar_acpi_options 
 		dmar_memset(out, 0, sizeof(*out));
 		return rc;
 	}
-	check_cross(out);
+	check_cross(out, opt && opt->cross_work ? opt->cross_work : DMAR_ACPI_CROSS_WORK);
 	return 0;
 }
 
@@ -610,6 +825,35 @@ static const struct {
 	[DMAR_FIND_SCOPE_NO_PATH] = {"scope-no-path", "device scope has no path entry"},
 	[DMAR_FIND_STRUCT_TRAILING] = {"structure-trailing-bytes",
 				       "structure is longer than its type defines"},
+	[DMAR_FIND_HEADER_ID_NOT_ASCII] = {"header-id-not-ascii",
+					   "OEM ID, OEM table ID or creator ID has a byte that is not "
+					   "printable ASCII (value: the byte; NUL padding at the end "
+					   "is fine)"},
+	[DMAR_FIND_DRHD_BEYOND_HAW] = {"drhd-beyond-haw",
+				       "DRHD register set lies above the host address width"},
+	[DMAR_FIND_RMRR_BEYOND_HAW] = {"rmrr-beyond-haw",
+				       "RMRR base or limit lies above the host address width"},
+	[DMAR_FIND_DUP_SCOPE] = {"duplicate-scope",
+				 "device scope names the device of an earlier scope of this "
+				 "structure (value: its offset)"},
+	[DMAR_FIND_DUP_DRHD_DEVICE] = {"duplicate-drhd-device",
+				       "device is also named by an earlier DRHD of the same segment "
+				       "(value: that scope's offset)"},
+	[DMAR_FIND_DRHD_OVERLAP] = {"drhd-overlap",
+				    "DRHD register set overlaps an earlier DRHD's, e.g. the same "
+				    "base (value: its offset)"},
+	[DMAR_FIND_RMRR_OVERLAP_SEGMENT] = {"rmrr-overlap-other-segment",
+					    "RMRR overlaps an earlier RMRR of another segment "
+					    "(value: its offset)"},
+	[DMAR_FIND_SEGMENT_NO_DRHD] = {"segment-no-drhd",
+				       "structure belongs to a segment without any DRHD "
+				       "(value: the segment)"},
+	[DMAR_FIND_SCOPE_NO_DRHD] = {"scope-no-drhd",
+				     "no DRHD of the segment covers this device, and none has "
+				     "INCLUDE_PCI_ALL (value: the segment)"},
+	[DMAR_FIND_CROSS_LIMITED] = {"cross-checks-incomplete",
+				     "cross-structure checks reached their work bound here; the "
+				     "rest is unchecked (value: the bound)"},
 };
 
 const char *dmar_acpi_finding_name(unsigned code)
