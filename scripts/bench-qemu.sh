@@ -2,13 +2,14 @@
 # Storage throughput through the IOMMU: boots the test kernel once under QEMU with the
 # four storage controllers of scripts/qemu-matrix.sh (AHCI, bus-master IDE, NVMe,
 # MegaRAID), each with a fresh 128 MiB disk image, runs kernel.tests=storage_bench
-# (kernel/tests/bench_storage.c: translated, untranslated and bounce modes alternated
-# over rounds within the boot) and prints Markdown tables of medians, spreads and ratios.
+# (kernel/tests/bench_storage.c: untranslated, translated, deferred, premapped and bounce
+# modes alternated over rounds within the boot) and prints Markdown tables of medians,
+# spreads and ratios.
 #
 #   scripts/bench-qemu.sh BUILD_DIR
 #
-# BENCH_ROUNDS (7) and BENCH_MS (300, per measurement) set the length: 48 measurements
-# a round, about two minutes in all with the defaults. Exit status 1 when the kernel run fails or a
+# BENCH_ROUNDS (7) and BENCH_MS (300, per measurement) set the length: 80 measurements
+# a round, about three minutes in all with the defaults. Exit status 1 when the kernel run fails or a
 # controller, mode or workload is missing from its output; 77 without QEMU.
 set -uo pipefail
 
@@ -17,7 +18,7 @@ kernel="$build/dmar-kernel.elf"
 qemu=${QEMU:-qemu-system-x86_64}
 rounds=${BENCH_ROUNDS:-7}
 ms=${BENCH_MS:-300}
-timeout_s=${QEMU_TIMEOUT:-$((120 + rounds * ms / 10))}
+timeout_s=${QEMU_TIMEOUT:-$((150 + rounds * ms / 6))}
 
 if ! command -v "$qemu" >/dev/null 2>&1; then
   echo "bench-qemu: $qemu not found; skipping"
@@ -70,7 +71,7 @@ import sys
 log, rounds, elapsed, qemu_version = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ctls = [("ahci", "AHCI (ich9-ahci)"), ("ata", "bus-master IDE (piix3-ide)"),
         ("megasas", "MegaRAID (megasas)"), ("nvme", "NVMe (nvme)")]
-modes = ["untranslated", "translated", "deferred", "bounce"]
+modes = ["untranslated", "translated", "deferred", "premapped", "bounce"]
 works = [("seqread", "seq read"), ("seqwrite", "seq write"),
          ("randread", "rand read 4 KiB"), ("randwrite", "rand write 4 KiB")]
 
@@ -111,7 +112,7 @@ def work_label(c, w, label):
             label += " (the controller's largest)"
     return label
 
-print(f"{rounds} rounds x 4 modes within one boot, {qemu_version}, TCG; medians "
+print(f"{rounds} rounds x {len(modes)} modes within one boot, {qemu_version}, TCG; medians "
       "(min-max over the rounds). Ratios: each round's figure over the same round's "
       "untranslated one, median (min-max).")
 print()
@@ -119,14 +120,18 @@ print("Modes: untranslated = pass-through context, busdma hands out physical "
       "addresses (what hw.dmar.enable=0 gives); translated = own domain, strict "
       "(every unload waits for its IOTLB invalidation); deferred = the same with "
       "hw.dmar.strict=0 (unloads batched, one invalidation per 256 or per IOVA "
-      "shortage); bounce = the device bounced: "
+      "shortage); premapped = translated and strict, but the data buffer loaded once "
+      "per workload and kept (no load or unload per I/O: what is left over "
+      "untranslated is the emulated unit translating the device's accesses, not the "
+      "driver); bounce = the device bounced: "
       "data buffers above 4 GiB (-m 6G) and a tag stating a 32-bit device (lowaddr "
       "0xffffffff), so every transfer is copied through bounce pages.")
 print()
 print("| controller | workload | untranslated MiB/s | IOPS | translated MiB/s | IOPS "
       "| translated / untranslated | deferred MiB/s | IOPS | deferred / untranslated "
+      "| premapped MiB/s | IOPS | premapped / untranslated "
       "| bounce MiB/s | IOPS | bounce / untranslated |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for c, cname in ctls:
     for w, wl in works:
         row = [cname, work_label(c, w, wl)]
@@ -145,8 +150,8 @@ print("Time per I/O, median microseconds: the whole I/O / of which busdma "
       "drivers' own per-command loads, the MegaRAID frame and the NVMe PRP list, "
       "count only in the whole).")
 print()
-print("| controller | workload | untranslated | translated | deferred | bounce |")
-print("|---|---|---|---|---|---|")
+print("| controller | workload | untranslated | translated | deferred | premapped | bounce |")
+print("|---|---|---|---|---|---|---|")
 for c, cname in ctls:
     for w, wl in works:
         row = [cname, work_label(c, w, wl)]
