@@ -16,8 +16,12 @@
 /* What a configuration offers, named by the command line word kernel.expect=w1,w2,...
  * (the QEMU matrix derives it from QEMU's options): cm (CAP.CM), sp2m and sp1g
  * (CAP.SLLPS), pt (ECAP.PT), qi (queued invalidation in use), aw48 (SAGAW offers
- * 4-level tables). Given, the list is complete: a feature it omits is absent. */
-enum kenv_feature { KENV_CM, KENV_SP2M, KENV_SP1G, KENV_PT, KENV_QI, KENV_AW48, KENV_NFEATURES };
+ * 4-level tables), ir (ECAP.IR: interrupt remapping), eim (ECAP.EIM: extended
+ * interrupt mode). Given, the list is complete: a feature it omits is absent. */
+enum kenv_feature {
+	KENV_CM, KENV_SP2M, KENV_SP1G, KENV_PT, KENV_QI, KENV_AW48, KENV_IR, KENV_EIM,
+	KENV_NFEATURES
+};
 extern const char *const kenv_feature_name[KENV_NFEATURES];
 
 struct kenv {

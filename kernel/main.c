@@ -3,8 +3,10 @@
 #include "console.h"
 #include "demo.h"
 #include "ehci.h"
+#include "ioapic.h"
 #include "kenv.h"
 #include "ktest.h"
+#include "lapic.h"
 #include "pci.h"
 #include "pmem.h"
 #include "tests.h"
@@ -17,7 +19,8 @@ struct kenv kenv;
 
 const char *const kenv_feature_name[KENV_NFEATURES] = {
 	[KENV_CM] = "cm", [KENV_SP2M] = "sp2m", [KENV_SP1G] = "sp1g",
-	[KENV_PT] = "pt", [KENV_QI] = "qi", [KENV_AW48] = "aw48",
+	[KENV_PT] = "pt", [KENV_QI] = "qi", [KENV_AW48] = "aw48", [KENV_IR] = "ir",
+	[KENV_EIM] = "eim",
 };
 
 void kmain(uint32_t magic, uint32_t info);
@@ -97,6 +100,28 @@ static void quiesce_usb_controllers(void)
 		(void)ehci_quiesce(d);
 }
 
+/* The interrupt controllers the tests route device interrupts through. */
+static void print_interrupt_controllers(void)
+{
+	if (lapic_present())
+		kprintf("# local APIC id %u at %#llx (xAPIC%s)\n", lapic_id(),
+			(unsigned long long)lapic_base(),
+			lapic_x2apic_capable() ? "; the CPU could run x2APIC" : "; no x2APIC");
+	unsigned n = ioapic_init();
+	for (unsigned i = 0; i < n; i++) {
+		const struct ioapic *io = ioapic_at(i);
+		kprintf("# IOAPIC id %u at %#llx: GSIs %u-%u, version %#x\n", io->id,
+			(unsigned long long)io->base, io->gsi_base, io->gsi_base + io->pins - 1,
+			io->version);
+	}
+	struct ioapic_isa_route r;
+	ioapic_isa_route(0, &r);
+	if (n)
+		kprintf("# ISA IRQ 0 (PIT) -> GSI %u, active %s, %s-triggered%s\n", r.gsi,
+			r.active_low ? "low" : "high", r.level ? "level" : "edge",
+			r.overridden ? " (MADT override)" : "");
+}
+
 static void print_pci(void)
 {
 	for (unsigned i = 0; i < pci_count(); i++) {
@@ -132,6 +157,12 @@ void kmain(uint32_t magic, uint32_t info)
 
 	dmar_config_default(&kenv.cfg);
 	kenv.cfg_warnings = dmar_config_parse(&kenv.cfg, kenv.boot.cmdline, config_warning, 0);
+	/* The embedder says how its local APICs run (interrupt remapping's destination
+	 * format depends on it): this kernel keeps the xAPIC mode the firmware left. */
+	if (kenv.cfg.x2apic)
+		kprintf("# hw.dmar.x2apic=1 ignored: this kernel runs its local APIC in xAPIC "
+			"mode\n");
+	kenv.cfg.x2apic = false;
 	char verbose[8] = "";
 	boot_cmdline_get(&kenv.boot, "kernel.verbose", verbose, sizeof(verbose));
 	kenv.verbose = verbose[0] == '1';
@@ -139,6 +170,7 @@ void kmain(uint32_t magic, uint32_t info)
 	kenv.domain_width = parse_domain_width();
 	baremetal_os_init(&kenv.os, kenv.verbose ? DMAR_LOG_DEBUG : DMAR_LOG_INFO);
 
+	print_interrupt_controllers();
 	pci_enumerate();
 	print_pci();
 	quiesce_usb_controllers();

@@ -52,6 +52,8 @@ uint64_t dmar_model_config_cap(const struct model_config *cfg)
 		cap |= VTD_CAP_DWD;
 	if (cfg->drd)
 		cap |= VTD_CAP_DRD;
+	if (cfg->esirtps)
+		cap |= VTD_CAP_ESIRTPS;
 	return cap | cfg->cap_extra;
 }
 
@@ -98,6 +100,7 @@ bool dmar_model_config_from_regs(uint32_t ver, uint64_t cap, uint64_t ecap,
 	cfg->mamv = (unsigned)VTD_CAP_MAMV(cap);
 	cfg->dwd = (cap & VTD_CAP_DWD) != 0;
 	cfg->drd = (cap & VTD_CAP_DRD) != 0;
+	cfg->esirtps = (cap & VTD_CAP_ESIRTPS) != 0;
 	cfg->c = (ecap & VTD_ECAP_C) != 0;
 	cfg->qi = (ecap & VTD_ECAP_QI) != 0;
 	cfg->dt = (ecap & VTD_ECAP_DT) != 0;

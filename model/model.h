@@ -21,9 +21,19 @@
  * is raised when a fault is recorded while none was pending, and when IQE is set;
  * every context-cache and IOTLB invalidation (register or queued) also drains the
  * write buffer (CAP.RWBF), as the specification says invalidations do.
+ * Interrupt remapping (chapter 5): an interrupt request (dmar_model_interrupt) goes
+ * through the table IRTA names (latched with its size and EIME by SIRTP), checked as
+ * the specification says (reserved bits of request and entry, size, present bit,
+ * source-id verification; compatibility format only with CFIS and EIME clear), and
+ * through an interrupt entry cache that keeps every well-formed present entry it used
+ * until an IEC invalidation (global, or index-selective under IM, which may not exceed
+ * ECAP.MHMV; SIRTP empties it only with CAP.ESIRTPS), so a missing invalidation after an entry change shows up as a stale
+ * vector, destination or source check. Faults are recorded like DMA faults, with the
+ * interrupt index in FRCD bits 63:48 (QEMU's layout since it records them), T=0; FPD in
+ * the entry suppresses the qualified ones (0x22, 0x24, 0x26).
  * Not modelled: scalable mode and first-level tables, protected memory regions,
- * advanced fault logging, interrupt-remapping table walks, device-TLBs (their
- * descriptors are checked and counted), page requests.
+ * advanced fault logging, posted interrupts (IRTE.IM=1 is a reserved-bit fault),
+ * device-TLBs (their descriptors are checked and counted), page requests.
  *
  * Concurrency: a model is not thread-safe; the embedder serialises every call on one
  * model (ports/posix takes a per-machine lock). Different models are independent.
@@ -55,12 +65,13 @@ struct model_config {
 	bool zlr;         /* zero-length reads */
 	bool afl;         /* advanced fault logging: SFL and EAFL/AFLS work, no log is written */
 	bool dwd, drd;    /* write / read draining */
+	bool esirtps;     /* SIRTP also empties the interrupt entry cache */
 	/* ECAP_REG */
 	bool c;           /* page walks snoop CPU caches (coherent) */
 	bool qi;          /* queued invalidation */
 	bool dt;          /* device-TLB (ATS); TT=1 allowed */
-	bool ir;          /* interrupt remapping (IEC descriptors; IRTA, SIRTP, IRE) */
-	bool eim;         /* extended interrupt mode */
+	bool ir;          /* interrupt remapping (IEC descriptors; IRTA, SIRTP, IRE, CFI) */
+	bool eim;         /* extended interrupt mode (IRTA.EIME writable: 32-bit DST) */
 	bool pt;          /* pass-through (TT=2) */
 	bool sc;          /* snoop control (SNP bit allowed in leaf entries) */
 	unsigned iro;     /* IVA/IOTLB registers at iro*16 */
@@ -168,6 +179,30 @@ struct model_fault {
 int dmar_model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
 	      enum model_dir dir, struct model_fault *fault);
 
+/* What an interrupt request turned into (dmar_model_interrupt). */
+struct model_irq_delivery {
+	bool remapped;       /* through an IRT entry; false: compatibility format passed */
+	uint16_t index;      /* the interrupt_index (remapped, or of the fault) */
+	uint8_t vector;
+	uint32_t dest;       /* APIC id: 8 bits (xAPIC), 32 bits with EIME */
+	unsigned delivery_mode; /* DLM (or the compatibility data's delivery mode) */
+	bool logical;        /* destination mode */
+	bool level;          /* trigger mode */
+	bool redirection_hint;
+	bool recorded;       /* on a fault: recorded (false: FPD, or registers full/PFO) */
+};
+
+/* One interrupt request from source id `sid`: a DMA write of `data` to `addr` in the
+ * interrupt window (VT-d 5.1). With GSTS.IRES clear it passes as a compatibility-format
+ * interrupt. Otherwise a remappable request is translated through the IEC and the IRT;
+ * a compatibility one passes only with CFIS set and EIME clear. Returns 0 with *out
+ * filled, or an interrupt-remapping fault reason (0x20-0x26; out->index and
+ * out->recorded say more) after recording it like a DMA fault (FRCD FI[63:48] = the
+ * index, or 0 for 0x20 and 0x25) unless the entry's FPD suppresses it. A write outside
+ * 0xFEEx_xxxx is no interrupt request: MODEL_DMA_BUS_ERROR. out may be NULL. */
+int dmar_model_interrupt(struct model *m, uint16_t sid, uint64_t addr, uint32_t data,
+			 struct model_irq_delivery *out);
+
 /* Walks the tables in memory now, ignoring every cache, with no side effects at all
  * (reads use MODEL_MEM_PEEK). Returns 0 with *pa set, or a fault reason with *reason
  * set too (either pointer may be NULL). Translation disabled: *pa = iova. */
@@ -214,6 +249,11 @@ struct model_stats {
 	uint64_t psc_hits;
 	uint64_t dma_ops, dma_bytes;
 	uint64_t irq_fault, irq_inval;  /* interrupts delivered */
+	/* Interrupt remapping. */
+	uint64_t intr_requests, intr_remapped, intr_compat, intr_faults;
+	uint64_t iec_hits, iec_misses;
+	uint64_t iec_inval_global, iec_inval_index; /* IEC descriptors by granularity */
+	uint64_t sirtp;                 /* table pointer latches */
 };
 const struct model_stats *dmar_model_stats(const struct model *m);
 void dmar_model_stats_reset(struct model *m);
@@ -221,5 +261,9 @@ void dmar_model_stats_reset(struct model *m);
 /* Entries currently held by the caches (for tests). */
 unsigned dmar_model_iotlb_entries(const struct model *m);
 unsigned dmar_model_ctx_entries(const struct model *m);
+/* Entries the interrupt entry cache holds, and the table SIRTP latched (before any
+ * SIRTP: what IRTA's reset value says, 2 entries at address 0). */
+unsigned dmar_model_iec_entries(const struct model *m);
+void dmar_model_irt(const struct model *m, uint64_t *base, unsigned *entries, bool *eime);
 
 #endif

@@ -3,7 +3,7 @@
  * config.c (CAP/ECAP encoding), regs.c (register file, GCMD commands, slow-hardware
  * knobs), walk.c (translation, DMA), cache.c (context cache, IOTLB, paging-structure
  * cache and their invalidation), qi.c (queued invalidation), fault.c (fault recording
- * and the fault event).
+ * and the fault event), ir.c (interrupt remapping: the IRT, its entry cache, requests).
  */
 #ifndef DMAR_MODEL_IMPL_H
 #define DMAR_MODEL_IMPL_H
@@ -32,6 +32,15 @@ struct tlb_entry {
 };
 
 #define TLB_BUCKETS 1024u
+
+/* Interrupt entry cache: a present, valid IRTE by index. */
+struct iec_entry {
+	struct iec_entry *next;
+	uint16_t index;
+	uint64_t lo, hi;
+};
+
+#define IEC_BUCKETS 256u
 
 /* Bytes (as a shift) that one entry at page-table `level` maps: 1 -> 4 KiB, 2 -> 2 MiB. */
 static inline unsigned level_shift(unsigned level)
@@ -67,6 +76,13 @@ struct model {
 	struct tlb_entry *tlb[TLB_BUCKETS];
 	uint64_t tlb_used[TLB_BUCKETS / 64]; /* buckets that may hold entries */
 	unsigned tlb_leaf, tlb_psc;
+
+	/* Interrupt remapping: the table latched by SIRTP, and the entry cache. */
+	uint64_t irt_base;
+	unsigned irt_entries;     /* 0: no table latched yet */
+	bool irt_eime;
+	struct iec_entry *iec[IEC_BUCKETS];
+	unsigned iec_count;
 
 	struct model_stats stats;
 };
@@ -107,6 +123,13 @@ unsigned dmar__mdl_cc_invalidate(struct model *m, unsigned gran, uint16_t did, u
  * granularity performed, or 0 when the request is invalid (AM beyond MAMV). */
 unsigned dmar__mdl_iotlb_invalidate(struct model *m, unsigned gran, uint16_t did, uint64_t addr,
 			  unsigned am, bool ih);
+
+/* ir.c */
+/* SIRTP: latches IRTA (base, size, EIME); empties the IEC when CAP.ESIRTPS. */
+void dmar__mdl_ir_latch(struct model *m);
+/* IEC invalidation: global, or the 2^im indexes around `index`. */
+void dmar__mdl_iec_invalidate(struct model *m, bool global, unsigned index, unsigned im);
+void dmar__mdl_iec_fini(struct model *m);
 
 /* qi.c */
 void dmar__mdl_qi_process(struct model *m);

@@ -3,7 +3,8 @@
  * descriptors), IQH/IQT, and the descriptors a legacy-mode driver issues: context-cache,
  * IOTLB, device-TLB, interrupt-entry-cache and invalidation wait (status write, fence,
  * interrupt flag). A descriptor with an unknown type, a reserved bit set, an invalid
- * granularity, or one the configuration does not support sets FSTS.IQE; IQH then points
+ * granularity or mask (an IEC mask beyond ECAP.MHMV), or one the configuration does not
+ * support sets FSTS.IQE; IQH then points
  * at it and the queue stops until software clears IQE.
  */
 #include "model_impl.h"
@@ -62,7 +63,13 @@ static bool run_desc(struct model *m, uint64_t lo, uint64_t hi)
 		/* No device-TLB is modelled; the descriptor is checked and counted. */
 		return m->cfg.dt && !(lo & DEVTLB_RSVD_LO) && !(hi & DEVTLB_RSVD_HI);
 	case VTD_INV_IEC:
-		return m->cfg.ir && !(lo & IEC_RSVD_LO) && hi == 0;
+		/* G (bit 4): 0 global, 1 index-selective; IM may not exceed ECAP.MHMV. */
+		if (!m->cfg.ir || (lo & IEC_RSVD_LO) || hi != 0 ||
+		    VTD_INV_IEC_IM_GET(lo) > m->cfg.mhmv)
+			return false;
+		dmar__mdl_iec_invalidate(m, !(lo & VTD_INV_IEC_G_INDEX), VTD_INV_IEC_IIDX_GET(lo),
+					 (unsigned)VTD_INV_IEC_IM_GET(lo));
+		return true;
 	case VTD_INV_WAIT:
 		return wait_desc(m, lo, hi);
 	default:

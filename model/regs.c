@@ -52,6 +52,10 @@ void dmar__mdl_regs_reset(struct model *m)
 	m->root = 0;
 	m->fri_next = 0;
 	m->pend_mask = 0;
+	/* What IRTA's reset value 0 would latch: 2 entries at address 0. */
+	m->irt_base = 0;
+	m->irt_entries = 2;
+	m->irt_eime = false;
 }
 
 struct model *dmar_model_create(const struct model_config *cfg, const struct model_mem_ops *ops,
@@ -89,6 +93,7 @@ void dmar_model_destroy(struct model *m)
 	if (!m)
 		return;
 	dmar__mdl_cache_fini(m);
+	dmar__mdl_iec_fini(m);
 	m->ops.free(m->ctx, m->regs, m->reg_size);
 	m->ops.free(m->ctx, m, sizeof(*m));
 }
@@ -190,6 +195,7 @@ static void apply(struct model *m, enum model_ack what, uint32_t arg)
 		set_gsts(m, (uint32_t)VTD_GSTS_IRES, arg != 0);
 		break;
 	case MODEL_ACK_SIRTP:
+		dmar__mdl_ir_latch(m);
 		set_gsts(m, (uint32_t)VTD_GSTS_IRTPS, true);
 		break;
 	case MODEL_ACK_CFI:
@@ -391,8 +397,9 @@ static void write_reg(struct model *m, uint32_t off, uint32_t val)
 		}
 		break;
 	case VTD_IRTA_REG:
+		/* Base, S; EIME only with ECAP.EIM; bits 10:4 reserved. */
 		if (m->cfg.ir)
-			store(m, off, val, 0xfffff80fu);
+			store(m, off, val, 0xfffff00fu | (m->cfg.eim ? (uint32_t)VTD_IRTA_EIME : 0));
 		break;
 	case VTD_PMEN_REG:
 		/* Protected memory regions: EPM and its status PRS (the regions themselves
@@ -424,8 +431,10 @@ static void write_null(struct model *m, uint32_t off, uint32_t val)
 		g |= reg32(m, VTD_GSTS_REG) & (uint32_t)(VTD_GSTS_RTPS | VTD_GSTS_IRTPS);
 		if (val & (uint32_t)VTD_GCMD_SRTP)
 			g |= (uint32_t)VTD_GSTS_RTPS;
-		if (val & (uint32_t)VTD_GCMD_SIRTP)
+		if (val & (uint32_t)VTD_GCMD_SIRTP) {
 			g |= (uint32_t)VTD_GSTS_IRTPS;
+			dmar__mdl_ir_latch(m);
+		}
 		if (val & (uint32_t)VTD_GCMD_WBF)
 			m->stats.wbf++;
 		set_reg32(m, VTD_GSTS_REG, g);

@@ -61,6 +61,8 @@ usb="-device ich9-usb-uhci1,id=uhci,addr=0xa $(disk uhci) -device usb-storage,dr
 -device qemu-xhci,id=xhci,addr=0xb $(disk xhci) -device usb-storage,drive=xhci,bus=xhci.0 \
 -device ich9-usb-ehci1,id=ehci,addr=0xc $(disk ehci) -device usb-storage,drive=ehci,bus=ehci.0"
 usb_tests="kernel.tests=acpi_dmar_parsed,uhci_msd_rw_verify,ehci_msd_rw_verify,xhci_msd_rw_verify,xhci_stale_ring_faults"
+# Device interrupts: the compatibility-format baseline and interrupt remapping.
+ir_tests="kernel.tests=acpi_dmar_parsed,msi_compat_delivered,ioapic_timer_compat,ir_msi_delivered,ir_entry_cleared_blocks,ir_forged_msi_blocked,ir_ioapic_timer"
 # Where each controller sits in $storage, as its bounce tunable names it.
 declare -A storage_addr=([ahci]=0:31:2 [ata]=0:5:0 [nvme]=0:4:0 [megasas]=0:7:0)
 
@@ -109,21 +111,39 @@ configs=(
   "usb_dmar_off|512M||$usb|$usb_tests hw.dmar.enable=0"
   # Remapping off: every test passes or skips with its reason; busdma bounces.
   "storage_dmar_off|512M||$storage $two_edu|hw.dmar.enable=0"
+  # Interrupt remapping, named explicitly (under TCG it is QEMU 7.2's default anyway, so
+  # the full-run configurations above run the IR tests too). With eim=on the unit offers
+  # extended interrupt mode (ECAP.EIM; TCG refuses eim=on without x-buggy-eim=on) and the
+  # driver must not use it for this xAPIC CPU. With hw.dmar.qi=0 the IR tests skip: the
+  # driver refuses interrupt remapping without queued invalidation.
+  "intremap|512M|,intremap=on| $two_edu|$ir_tests"
+  "intremap_eim|512M|,intremap=on,eim=on,x-buggy-eim=on| $two_edu|$ir_tests"
+  "intremap_caching_mode_registers|512M|,intremap=on,caching-mode=on| $two_edu|$ir_tests hw.dmar.qi=0"
 )
 
 # What QEMU 7.2's intel-iommu offers with these options, as the kernel's kernel.expect
 # words: 2 MiB and 1 GiB pages in every configuration (CAP.SLLPS), caching
 # mode with caching-mode=on, pass-through unless pt=off, 48-bit (4-level) tables with
-# aw-bits=48, and queued invalidation (ECAP.QI) unless the command line turns it off.
+# aw-bits=48, queued invalidation (ECAP.QI) unless the command line turns it off,
+# interrupt remapping (ECAP.IR) unless intremap=off, and extended interrupt mode
+# (ECAP.EIM) with eim=on. intremap is an OnOffAuto property: x86_iommu_realize (QEMU 7.2,
+# hw/i386/x86-iommu.c) turns auto into on unless the whole irqchip is in KVM's kernel,
+# so under TCG (this script's accelerator) the default unit has IR, and intremap=on
+# needs no kernel-irqchip option there (kernel-irqchip=split is a KVM requirement).
+# eim stays off by default under TCG (vtd_decide_config: auto means on only with a KVM
+# irqchip or x-buggy-eim), and eim=on alone is refused under TCG ("eim=on requires
+# accel=kvm,kernel-irqchip=split") unless x-buggy-eim=on.
 # The kernel fails a test whose driver report contradicts these.
 features() { # intel-iommu options, kernel command line
-  local opts f="sp2m,sp1g" cm=0 pt=1 aw48=0 qi=1 o w
+  local opts f="sp2m,sp1g" cm=0 pt=1 aw48=0 qi=1 ir=1 eim=0 o w
   IFS=, read -ra opts <<<"$1"
   for o in "${opts[@]}"; do
     case $o in
       caching-mode=on) cm=1 ;;
       pt=off) pt=0 ;;
       aw-bits=48) aw48=1 ;;
+      intremap=off) ir=0 ;;
+      eim=on) eim=1 ;;
     esac
   done
   for w in $2; do [ "$w" = hw.dmar.qi=0 ] && qi=0; done
@@ -131,6 +151,8 @@ features() { # intel-iommu options, kernel command line
   [ $pt = 1 ] && f+=",pt"
   [ $aw48 = 1 ] && f+=",aw48"
   [ $qi = 1 ] && f+=",qi"
+  [ $ir = 1 ] && f+=",ir"
+  [ $ir = 1 ] && [ $eim = 1 ] && f+=",eim"
   echo "$f"
 }
 
@@ -146,9 +168,20 @@ mem_mib() {
 # The tests a configuration must run to "ok" (not "# SKIP"): from its options alone.
 required_tests() { # features, memory, extra QEMU arguments, kernel command line
   local feats=",$1," mem=$2 extra=$3 append=$4 nedu w only="" t
-  local -a req=(acpi_dmar_parsed)
+  local -a req=(acpi_dmar_parsed ioapic_timer_compat)
   nedu=$(grep -o -- '-device edu' <<<"$extra" | wc -l)
+  # Interrupt remapping runs where the unit offers it, the driver invalidates through
+  # the queue (it refuses IR with register invalidation) and neither hw.dmar.enable=0
+  # nor hw.dmar.ir=0 turns it off.
+  local ir=0
+  [[ $feats == *,ir,* && $feats == *,qi,* ]] && ir=1
+  for w in $append; do
+    [ "$w" = hw.dmar.enable=0 ] || [ "$w" = hw.dmar.ir=0 ] && ir=0
+  done
+  [ $ir = 1 ] && req+=(ir_ioapic_timer)
   if [ "$nedu" -ge 1 ]; then
+    req+=(msi_compat_delivered)
+    [ $ir = 1 ] && req+=(ir_msi_delivered ir_entry_cleared_blocks)
     req+=(edu_dma_untranslated edu_dma_roundtrip edu_unmapped_write_blocked
           edu_unmapped_read_faults edu_unmap_then_dma_faults edu_readonly_write_faults
           edu_partial_unmap_superpage edu_passthrough allocation_failures_leave_no_trace)
@@ -209,6 +242,8 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
   # Two edu devices: two domains, and more faults than QEMU's one recording register
   # (not when one requester id covers both: the unit cannot isolate those).
   [ "$nedu" -ge 2 ] && [ $shared = 0 ] && req+=(edu_isolation fault_overflow_recovers)
+  # ... and one of them forging the other's remapped interrupt.
+  [ "$nedu" -ge 2 ] && [ $shared = 0 ] && [ $ir = 1 ] && req+=(ir_forged_msi_blocked)
   # With kernel.tests only the named tests run.
   for w in $append; do
     [[ $w == kernel.tests=* ]] && only=",${w#kernel.tests=},"

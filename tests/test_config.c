@@ -71,3 +71,37 @@ TEST(unknown_keys_and_bad_values_are_named_and_ignored)
 	CHECK_EQ(c.timeout_ns, 1000000000ull);
 	CHECK_EQ(c.nbounce, 0);
 }
+
+TEST(interrupt_remapping_tunables)
+{
+	struct dmar_config c;
+	dmar_config_default(&c);
+	CHECK(c.ir);
+	CHECK_EQ(c.ir_entries, 256);
+	CHECK(!c.ir_compat);
+	CHECK(!c.x2apic);
+	warned[0] = 0;
+	CHECK_EQ(dmar_config_parse(&c, "hw.dmar.ir=0 hw.dmar.ir_entries=65536 hw.dmar.ir_compat=1 "
+				       "hw.dmar.x2apic=1", collect, NULL), 0);
+	CHECK(!c.ir);
+	CHECK_EQ(c.ir_entries, 65536);
+	CHECK(c.ir_compat);
+	CHECK(c.x2apic);
+	CHECK_EQ(dmar_config_parse(&c, "hw.dmar.ir_entries=16 hw.dmar.ir_entries=0x1000", collect,
+				   NULL), 0);
+	CHECK_EQ(c.ir_entries, 4096);
+	CHECK_EQ(warned[0], 0);
+	/* A power of two in 16..65536 (IRTA.S), booleans 0 or 1. */
+	CHECK_EQ(dmar_config_parse(&c, "hw.dmar.ir_entries=8 hw.dmar.ir_entries=100 "
+				       "hw.dmar.ir_entries=131072 hw.dmar.ir_entries=0 "
+				       "hw.dmar.ir=2 hw.dmar.x2apic=yes hw.dmar.ir_compat=",
+				   collect, NULL), 7);
+	CHECK(strstr(warned, "hw.dmar.ir_entries=8: bad value") != NULL);
+	CHECK(strstr(warned, "hw.dmar.ir_entries=100: bad value") != NULL);
+	CHECK(strstr(warned, "hw.dmar.ir_entries=131072: bad value") != NULL);
+	CHECK(strstr(warned, "hw.dmar.x2apic=yes: bad value") != NULL);
+	CHECK_EQ(c.ir_entries, 4096);
+	CHECK(!c.ir);
+	CHECK(c.x2apic);
+	CHECK(c.ir_compat);
+}

@@ -205,7 +205,7 @@ TEST(fault_drain_finds_records_past_a_stale_fri)
 struct storm {
 	struct simsys *s;
 	unsigned n;
-	volatile int done;
+	int done; /* atomic: read by the draining thread */
 };
 
 static void *storm_device(void *arg)
@@ -217,7 +217,7 @@ static void *storm_device(void *arg)
 				 i & 1);
 		sched_yield(); /* let the driver's thread at the unit (mutexes are unfair) */
 	}
-	st->done = 1;
+	__atomic_store_n(&st->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -235,7 +235,7 @@ TEST(fault_storm_is_drained_to_the_end)
 	REQUIRE(pthread_create(&t, NULL, storm_device, &st) == 0);
 	unsigned long drained = 0;
 	struct dmar_fault_record recs[64];
-	while (!st.done) {
+	while (!__atomic_load_n(&st.done, __ATOMIC_ACQUIRE)) {
 		drained += (unsigned long)dmar_fault_poll_irq(s.sys);
 		while (dmar_fault_read(s.sys, recs, 64))
 			;
@@ -301,7 +301,7 @@ TEST(fault_explanation_names_the_domain_the_device_faulted_in)
 
 struct churn {
 	struct simsys *s;
-	volatile int stop;
+	int stop; /* atomic: read by the formatting thread */
 	unsigned rounds;
 };
 
@@ -321,7 +321,7 @@ static void *churn_domains(void *arg)
 		(void)dmar_unmap(d, 0x7000, 4096);
 		(void)dmar_domain_destroy(d);
 	}
-	c->stop = 1;
+	__atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -339,7 +339,7 @@ TEST(fault_explanation_races_domain_destroy_safely)
 	REQUIRE(pthread_create(&t, NULL, churn_domains, &c) == 0);
 	unsigned formatted = 0;
 	char line[512];
-	while (!c.stop) {
+	while (!__atomic_load_n(&c.stop, __ATOMIC_ACQUIRE)) {
 		/* Records naming the domain ids the other thread's domains get. */
 		for (int did = 0; did < 4; did++) {
 			struct dmar_fault_record r = { .sid = SID, .addr = 0x7000, .reason = 6,
@@ -525,16 +525,16 @@ TEST(concurrent_attaches_share_an_rmrr_cleanly)
 struct stuck_unmap {
 	struct dmar_domain *d;
 	uint64_t iova;
-	volatile int entered, done;
+	int entered, done; /* atomic: watched by the main thread */
 	int rc;
 };
 
 static void *unmap_on_dead_unit(void *arg)
 {
 	struct stuck_unmap *u = arg;
-	u->entered = 1;
+	__atomic_store_n(&u->entered, 1, __ATOMIC_RELEASE);
 	u->rc = dmar_unmap(u->d, u->iova, 4096); /* waits for the queue until the timeout */
-	u->done = 1;
+	__atomic_store_n(&u->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -561,7 +561,7 @@ TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
 	struct stuck_unmap u = { d, 0x8000, 0, 0, 0 };
 	pthread_t t;
 	REQUIRE(pthread_create(&t, NULL, unmap_on_dead_unit, &u) == 0);
-	while (!u.entered)
+	while (!__atomic_load_n(&u.entered, __ATOMIC_ACQUIRE))
 		sched_yield();
 	/* Inside the wait once the machine's clock has run on (it advances as the waiting
 	 * thread polls); the wait lasts 50 million polls. */
@@ -569,7 +569,7 @@ TEST(fault_poll_irq_does_not_wait_for_a_thread_inside_a_hardware_wait)
 	while (dmar_posix_machine_now(s.pm) - t0 < 100000000ull)
 		sched_yield();
 	int n = dmar_fault_poll_irq(s.sys);
-	CHECK(!u.done); /* drained while the other thread still waits */
+	CHECK(!__atomic_load_n(&u.done, __ATOMIC_ACQUIRE)); /* drained while the other thread still waits */
 	CHECK_EQ(n, 1);
 	pthread_join(t, NULL);
 	CHECK_OK(u.rc);

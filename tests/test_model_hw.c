@@ -1269,3 +1269,420 @@ TEST(garbage_registers_and_tables_never_crash)
 		env_fini(&e);
 	}
 }
+
+/* ---- interrupt remapping ---- */
+
+struct irt {
+	uint64_t pa;
+};
+
+/* Points the unit at a fresh table of 2^(s+1) entries (EIME as asked) and turns
+ * interrupt remapping on, with `more` GCMD enables (CFI) and whatever was on kept. */
+static void ir_on(struct env *e, struct irt *t, unsigned s, bool eime, uint32_t more)
+{
+	uint32_t keep = rd32(e, VTD_GSTS_REG) & (uint32_t)(VTD_GSTS_TES | VTD_GSTS_QIES);
+
+	t->pa = new_page(e);
+	wr64(e, VTD_IRTA_REG, t->pa | VTD_IRTA_S(s) | (eime ? VTD_IRTA_EIME : 0));
+	wr32(e, VTD_GCMD_REG, keep | (uint32_t)VTD_GCMD_SIRTP);
+	REQUIRE(rd32(e, VTD_GSTS_REG) & VTD_GSTS_IRTPS);
+	wr32(e, VTD_GCMD_REG, keep | (uint32_t)VTD_GCMD_IRE | more);
+	REQUIRE(rd32(e, VTD_GSTS_REG) & VTD_GSTS_IRES);
+}
+
+static void irte_put(struct env *e, struct irt *t, unsigned i, uint64_t lo, uint64_t hi)
+{
+	put(e, t->pa + i * 16u + 8u, hi);
+	put(e, t->pa + i * 16u, lo);
+}
+
+/* A present entry: vector to the xAPIC id `dest`, from `sid` (SVT 1, all bits). */
+static uint64_t irte_lo(unsigned vector, unsigned dest)
+{
+	return VTD_IRTE_LO_P | VTD_IRTE_LO_V(vector) | VTD_IRTE_LO_DST_XAPIC(dest);
+}
+
+static uint64_t irte_hi(uint16_t sid)
+{
+	return VTD_IRTE_HI_SVT(VTD_SVT_SID) | VTD_IRTE_HI_SID(sid);
+}
+
+static uint64_t remap_addr(unsigned handle, bool shv)
+{
+	return VTD_MSI_ADDR_BASE | VTD_MSI_ADDR_HANDLE((uint64_t)handle) | VTD_MSI_ADDR_IF |
+	       (shv ? VTD_MSI_ADDR_SHV : 0);
+}
+
+static int intr(struct env *e, uint16_t sid, unsigned index, struct model_irq_delivery *d)
+{
+	return dmar_model_interrupt(e->m, sid, remap_addr(index, false), 0, d);
+}
+
+static void clear_frcd(struct env *e, unsigned i)
+{
+	wr32(e, frcd(e, i) + 12, 1u << 31);
+}
+
+TEST(interrupt_is_remapped_through_its_entry)
+{
+	struct model_config cfg;
+	struct env e;
+	struct irt t;
+	struct model_irq_delivery d;
+
+	dmar_model_config_default(&cfg);
+	env_init(&e, &cfg, 3);
+	/* IR off: everything passes in compatibility format. */
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, 0xfee0300cull, 0x8123, &d), 0);
+	CHECK(!d.remapped && d.level && d.logical && d.redirection_hint);
+	CHECK_EQ(d.dest, 3);
+	CHECK_EQ(d.vector, 0x23);
+	CHECK_EQ(d.delivery_mode, 1);
+	/* Not an interrupt at all outside 0xFEEx_xxxx. */
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, 0xfed00000ull, 0, &d), MODEL_DMA_BUS_ERROR);
+	ir_on(&e, &t, 7, false, 0);
+	irte_put(&e, &t, 5, irte_lo(0x41, 9) | VTD_IRTE_LO_TM | VTD_IRTE_LO_DM |
+				    VTD_IRTE_LO_DLM(VTD_DLM_LOWPRI) | VTD_IRTE_LO_RH, irte_hi(SID_A));
+	irte_put(&e, &t, 6, irte_lo(0x42, 10), irte_hi(SID_A));
+	CHECK_EQ(intr(&e, SID_A, 5, &d), 0);
+	CHECK(d.remapped && d.level && d.logical && d.redirection_hint);
+	CHECK_EQ(d.index, 5);
+	CHECK_EQ(d.vector, 0x41);
+	CHECK_EQ(d.dest, 9);
+	CHECK_EQ(d.delivery_mode, VTD_DLM_LOWPRI);
+	/* SHV: handle 5 + sub-handle 1 = entry 6. */
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, remap_addr(5, true), 1, &d), 0);
+	CHECK_EQ(d.index, 6);
+	CHECK_EQ(d.vector, 0x42);
+	/* Without SHV the data is not an index. */
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, remap_addr(5, false), 1, &d), 0);
+	CHECK_EQ(d.index, 5);
+	/* Handle bit 15 sits in address bit 2. */
+	CHECK_EQ(VTD_MSI_ADDR_HANDLE_GET(remap_addr(0x8005, false)), 0x8005);
+	CHECK(remap_addr(0x8005, false) & 4);
+	CHECK_EQ(dmar_model_stats(e.m)->intr_remapped, 3);
+	CHECK_EQ(rd32(&e, VTD_FSTS_REG), 0);
+	env_fini(&e);
+}
+
+TEST(every_interrupt_fault_reason_is_recorded_with_the_index_in_fi)
+{
+	static const struct {
+		unsigned reason, index;
+		uint64_t addr;
+		uint32_t data;
+		uint64_t lo, hi; /* entry 3 */
+	} cases[] = {
+		/* Data bits 31:16 with SHV; an address above 4 GiB. */
+		{ 0x20, 0, VTD_MSI_ADDR_BASE | 0x64 | 0x18, 0x10000, 0, 0 },
+		{ 0x20, 0, (1ull << 32) | VTD_MSI_ADDR_BASE | 0x70, 0, 0, 0 },
+		{ 0x21, 16, VTD_MSI_ADDR_BASE | (16 << 5) | 0x10, 0, 0, 0 },
+		{ 0x21, 17, VTD_MSI_ADDR_BASE | (15 << 5) | 0x18, 2, 0, 0 },
+		{ 0x22, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_V(0x41), 0 },
+		/* Reserved: low bits, posted mode, DST outside the xAPIC id, DLM 3, SVT 3,
+		 * high bits. */
+		{ 0x24, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P | (1ull << 13), 0 },
+		{ 0x24, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P | VTD_IRTE_LO_IM, 0 },
+		{ 0x24, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P | (1ull << 32), 0 },
+		{ 0x24, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P | VTD_IRTE_LO_DLM(3), 0 },
+		{ 0x24, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P, VTD_IRTE_HI_SVT(3) },
+		{ 0x24, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P, 1ull << 40 },
+		{ 0x25, 0, VTD_MSI_ADDR_BASE, 0x30, 0, 0 },
+		{ 0x26, 3, VTD_MSI_ADDR_BASE | (3 << 5) | 0x10, 0, VTD_IRTE_LO_P,
+		  VTD_IRTE_HI_SVT(VTD_SVT_SID) | VTD_IRTE_HI_SID(SID_A) },
+	};
+	struct model_config cfg;
+
+	dmar_model_config_default(&cfg);
+	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(cases); i++) {
+		struct env e;
+		struct irt t;
+		struct model_irq_delivery d;
+		char name[32];
+
+		snprintf(name, sizeof(name), "case %u (reason %#x)", i, cases[i].reason);
+		harness_set_context(name);
+		env_init(&e, &cfg, 3);
+		ir_on(&e, &t, 3, false, 0); /* 16 entries */
+		irte_put(&e, &t, 3, cases[i].lo, cases[i].hi);
+		CHECK_EQ(dmar_model_interrupt(e.m, SID_B, cases[i].addr, cases[i].data, &d),
+			 cases[i].reason);
+		CHECK(d.recorded);
+		CHECK_EQ(d.index, cases[i].index);
+		uint64_t hi = rd64(&e, frcd(&e, 0) + 8);
+		CHECK(hi & VTD_FRCD_HI_F);
+		CHECK_EQ(VTD_FRCD_HI_FR(hi), cases[i].reason);
+		CHECK_EQ(VTD_FRCD_HI_SID(hi), SID_B);
+		CHECK(!(hi & VTD_FRCD_HI_T)); /* an interrupt request is a write */
+		CHECK_EQ(rd64(&e, frcd(&e, 0)), (uint64_t)cases[i].index << 48);
+		CHECK(rd32(&e, VTD_FSTS_REG) & VTD_FSTS_PPF);
+		/* Nothing malformed is cached; a good entry is, whoever asked for it. */
+		CHECK_EQ(dmar_model_iec_entries(e.m), cases[i].reason == 0x26);
+		env_fini(&e);
+	}
+	harness_set_context(NULL);
+}
+
+TEST(table_outside_memory_faults_0x23)
+{
+	struct model_config cfg;
+	struct env e;
+	struct model_irq_delivery d;
+
+	dmar_model_config_default(&cfg);
+	env_init(&e, &cfg, 3);
+	/* IRE without SIRTP: IRTA's reset value, 2 entries at address 0 (not memory). */
+	wr32(&e, VTD_GCMD_REG, (uint32_t)(VTD_GCMD_TE | VTD_GCMD_IRE));
+	CHECK_EQ(intr(&e, SID_A, 1, &d), VTD_FR_IR_ROOT_INVAL);
+	CHECK(d.recorded);
+	CHECK_EQ(rd64(&e, frcd(&e, 0)), 1ull << 48);
+	CHECK_EQ(VTD_FRCD_HI_FR(rd64(&e, frcd(&e, 0) + 8)), 0x23);
+	clear_frcd(&e, 0);
+	CHECK_EQ(intr(&e, SID_A, 2, &d), VTD_FR_IR_INDEX_OVER);
+	env_fini(&e);
+}
+
+TEST(fpd_in_the_entry_suppresses_only_qualified_interrupt_faults)
+{
+	struct model_config cfg;
+	struct env e;
+	struct irt t;
+	struct model_irq_delivery d;
+
+	dmar_model_config_default(&cfg);
+	cfg.nfr = 4;
+	env_init(&e, &cfg, 3);
+	ir_on(&e, &t, 3, false, 0);
+	irte_put(&e, &t, 1, VTD_IRTE_LO_FPD, 0);                              /* not present */
+	irte_put(&e, &t, 2, irte_lo(0x41, 0) | VTD_IRTE_LO_FPD, irte_hi(SID_A)); /* other sid */
+	irte_put(&e, &t, 3, irte_lo(0x41, 0) | VTD_IRTE_LO_FPD | (1ull << 12), 0); /* reserved */
+	CHECK_EQ(intr(&e, SID_B, 1, &d), VTD_FR_IR_ENTRY_P);
+	CHECK(!d.recorded);
+	CHECK_EQ(intr(&e, SID_B, 2, &d), VTD_FR_IR_SID_ERR);
+	CHECK(!d.recorded);
+	CHECK_EQ(intr(&e, SID_B, 3, &d), VTD_FR_IR_IRTE_RSVD);
+	CHECK(!d.recorded);
+	CHECK_EQ(dmar_model_stats(e.m)->faults_suppressed, 3);
+	CHECK_EQ(rd32(&e, VTD_FSTS_REG), 0);
+	/* Faults found before an entry is read are recorded whatever it says. */
+	CHECK_EQ(intr(&e, SID_B, 16, &d), VTD_FR_IR_INDEX_OVER);
+	CHECK(d.recorded);
+	env_fini(&e);
+}
+
+TEST(compatibility_format_needs_cfis_and_no_eime)
+{
+	struct model_config cfg;
+	struct env e;
+	struct irt t;
+	struct model_irq_delivery d;
+
+	dmar_model_config_default(&cfg);
+	cfg.eim = true;
+	cfg.nfr = 4;
+	env_init(&e, &cfg, 3);
+	ir_on(&e, &t, 3, false, (uint32_t)VTD_GCMD_CFI);
+	CHECK(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_CFIS);
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, 0xfee00000ull, 0x30, &d), 0);
+	CHECK(!d.remapped);
+	/* CFI cleared (the other enables kept): blocked. */
+	wr32(&e, VTD_GCMD_REG, (uint32_t)(VTD_GCMD_TE | VTD_GCMD_IRE));
+	CHECK(!(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_CFIS));
+	CHECK(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_IRES);
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, 0xfee00000ull, 0x30, &d), VTD_FR_IR_REQ_COMPAT);
+	/* With EIME, blocked even with CFIS. */
+	ir_on(&e, &t, 3, true, (uint32_t)VTD_GCMD_CFI);
+	CHECK(rd32(&e, VTD_GSTS_REG) & VTD_GSTS_CFIS);
+	CHECK_EQ(dmar_model_interrupt(e.m, SID_A, 0xfee00000ull, 0x30, &d), VTD_FR_IR_REQ_COMPAT);
+	env_fini(&e);
+}
+
+TEST(eime_takes_32_bit_destinations_only_with_ecap_eim)
+{
+	struct model_config cfg;
+	struct env e;
+	struct irt t;
+	struct model_irq_delivery d;
+	bool eime;
+
+	dmar_model_config_default(&cfg);
+	cfg.nfr = 4;
+	/* Without ECAP.EIM, IRTA.EIME does not stick and DST is an 8-bit id. */
+	env_init(&e, &cfg, 3);
+	ir_on(&e, &t, 3, true, 0);
+	CHECK(!(rd64(&e, VTD_IRTA_REG) & VTD_IRTA_EIME));
+	dmar_model_irt(e.m, NULL, NULL, &eime);
+	CHECK(!eime);
+	irte_put(&e, &t, 0, VTD_IRTE_LO_P | VTD_IRTE_LO_V(0x40) | VTD_IRTE_LO_DST(0x1234), 0);
+	CHECK_EQ(intr(&e, SID_A, 0, &d), VTD_FR_IR_IRTE_RSVD);
+	irte_put(&e, &t, 1, irte_lo(0x40, 0xfe), 0);
+	CHECK_EQ(intr(&e, SID_A, 1, &d), 0);
+	CHECK_EQ(d.dest, 0xfe);
+	env_fini(&e);
+
+	cfg.eim = true;
+	env_init(&e, &cfg, 3);
+	ir_on(&e, &t, 3, true, 0);
+	CHECK(rd64(&e, VTD_IRTA_REG) & VTD_IRTA_EIME);
+	irte_put(&e, &t, 0, VTD_IRTE_LO_P | VTD_IRTE_LO_V(0x40) | VTD_IRTE_LO_DST(0x12345678), 0);
+	CHECK_EQ(intr(&e, SID_A, 0, &d), 0);
+	CHECK_EQ(d.dest, 0x12345678);
+	/* The same unit with EIME clear: xAPIC ids again. */
+	ir_on(&e, &t, 3, false, 0);
+	irte_put(&e, &t, 0, VTD_IRTE_LO_P | VTD_IRTE_LO_V(0x40) | VTD_IRTE_LO_DST(0x12345678), 0);
+	irte_put(&e, &t, 1, irte_lo(0x40, 0x99), 0);
+	CHECK_EQ(intr(&e, SID_A, 1, &d), 0);
+	CHECK_EQ(d.dest, 0x99);
+	env_fini(&e);
+}
+
+TEST(source_id_qualifiers_and_bus_ranges)
+{
+	static const struct {
+		uint64_t hi;
+		uint16_t sid;
+		bool ok;
+	} cases[] = {
+		{ VTD_IRTE_HI_SVT(0) | 0x1234, 0xffff, true },
+		{ VTD_IRTE_HI_SVT(1) | 0x0210, 0x0210, true },
+		{ VTD_IRTE_HI_SVT(1) | 0x0210, 0x0211, false },
+		{ VTD_IRTE_HI_SVT(1) | VTD_IRTE_HI_SQ(1) | 0x0210, 0x0214, true },  /* bit 2 */
+		{ VTD_IRTE_HI_SVT(1) | VTD_IRTE_HI_SQ(1) | 0x0210, 0x0212, false },
+		{ VTD_IRTE_HI_SVT(1) | VTD_IRTE_HI_SQ(2) | 0x0210, 0x0216, true },  /* bits 2:1 */
+		{ VTD_IRTE_HI_SVT(1) | VTD_IRTE_HI_SQ(2) | 0x0210, 0x0211, false },
+		{ VTD_IRTE_HI_SVT(1) | VTD_IRTE_HI_SQ(3) | 0x0210, 0x0217, true },  /* bits 2:0 */
+		{ VTD_IRTE_HI_SVT(1) | VTD_IRTE_HI_SQ(3) | 0x0210, 0x0218, false },
+		{ VTD_IRTE_HI_SVT(2) | 0x0305, 0x0300, true },
+		{ VTD_IRTE_HI_SVT(2) | 0x0305, 0x05ff, true },
+		{ VTD_IRTE_HI_SVT(2) | 0x0305, 0x02ff, false },
+		{ VTD_IRTE_HI_SVT(2) | 0x0305, 0x0600, false },
+	};
+	struct model_config cfg;
+	struct env e;
+	struct irt t;
+
+	dmar_model_config_default(&cfg);
+	cfg.nfr = 16;
+	env_init(&e, &cfg, 3);
+	ir_on(&e, &t, 4, false, 0);
+	for (unsigned i = 0; i < DMAR_ARRAY_SIZE(cases); i++) {
+		irte_put(&e, &t, i, irte_lo(0x40 + i, 1), cases[i].hi);
+		CHECK_EQ(intr(&e, cases[i].sid, i, NULL), cases[i].ok ? 0 : VTD_FR_IR_SID_ERR);
+	}
+	env_fini(&e);
+}
+
+TEST(iec_keeps_entries_until_an_invalidation_covers_them)
+{
+	struct model_config cfg;
+	struct env e;
+	struct irt t;
+	struct qi q;
+	struct model_irq_delivery d;
+
+	dmar_model_config_default(&cfg);
+	env_init(&e, &cfg, 3);
+	qi_enable(&e, &q);
+	ir_on(&e, &t, 7, false, 0);
+	for (unsigned i = 8; i < 12; i++)
+		irte_put(&e, &t, i, irte_lo(0x40, 1), 0);
+	for (unsigned i = 8; i < 12; i++)
+		CHECK_EQ(intr(&e, SID_A, i, &d), 0);
+	CHECK_EQ(dmar_model_iec_entries(e.m), 4);
+	CHECK_EQ(dmar_model_stats(e.m)->iec_misses, 4);
+	for (unsigned i = 8; i < 12; i++)
+		irte_put(&e, &t, i, irte_lo(0x50, 2), 0);
+	CHECK_EQ(intr(&e, SID_A, 9, &d), 0);
+	CHECK_EQ(d.vector, 0x40); /* stale */
+	CHECK_EQ(d.dest, 1);
+	/* Index-selective for 10 alone: 9 stays stale, 10 is read again. */
+	qi_push(&q, VTD_INV_IEC | VTD_INV_IEC_G_INDEX | VTD_INV_IEC_IIDX(10), 0);
+	qi_push_wait(&q, 1, false);
+	qi_submit(&e, &q);
+	CHECK_EQ(*q.status, 1);
+	CHECK_EQ(intr(&e, SID_A, 10, &d), 0);
+	CHECK_EQ(d.vector, 0x50);
+	CHECK_EQ(intr(&e, SID_A, 9, &d), 0);
+	CHECK_EQ(d.vector, 0x40);
+	/* IM 1 over index 8: 8 and 9; 11 stays stale. */
+	qi_push(&q, VTD_INV_IEC | VTD_INV_IEC_G_INDEX | VTD_INV_IEC_IM(1) | VTD_INV_IEC_IIDX(8), 0);
+	qi_push_wait(&q, 2, false);
+	qi_submit(&e, &q);
+	CHECK_EQ(*q.status, 2);
+	CHECK_EQ(intr(&e, SID_A, 9, &d), 0);
+	CHECK_EQ(d.vector, 0x50);
+	CHECK_EQ(intr(&e, SID_A, 11, &d), 0);
+	CHECK_EQ(d.vector, 0x40);
+	/* A cleared entry keeps answering from the cache too, until a global one. */
+	irte_put(&e, &t, 11, 0, 0);
+	CHECK_EQ(intr(&e, SID_A, 11, &d), 0);
+	qi_push(&q, VTD_INV_IEC, 0);
+	qi_push_wait(&q, 3, false);
+	qi_submit(&e, &q);
+	CHECK_EQ(*q.status, 3);
+	CHECK_EQ(dmar_model_iec_entries(e.m), 0);
+	CHECK_EQ(intr(&e, SID_A, 11, &d), VTD_FR_IR_ENTRY_P);
+	CHECK_EQ(dmar_model_stats(e.m)->iec_inval_global, 1);
+	CHECK_EQ(dmar_model_stats(e.m)->iec_inval_index, 2);
+	/* A not-present entry is never cached: made present, it is used at once. */
+	irte_put(&e, &t, 11, irte_lo(0x60, 3), 0);
+	CHECK_EQ(intr(&e, SID_A, 11, &d), 0);
+	CHECK_EQ(d.vector, 0x60);
+	env_fini(&e);
+}
+
+TEST(sirtp_empties_the_iec_only_with_esirtps)
+{
+	struct model_config cfg;
+
+	dmar_model_config_default(&cfg);
+	CHECK(!(dmar_model_config_cap(&cfg) & VTD_CAP_ESIRTPS));
+	for (int es = 0; es < 2; es++) {
+		struct env e;
+		struct irt t, t2;
+		struct model_irq_delivery d;
+
+		cfg.esirtps = es;
+		env_init(&e, &cfg, 3);
+		CHECK_EQ(!!(rd64(&e, VTD_CAP_REG) & VTD_CAP_ESIRTPS), es);
+		ir_on(&e, &t, 3, false, 0);
+		irte_put(&e, &t, 0, irte_lo(0x40, 1), 0);
+		CHECK_EQ(intr(&e, SID_A, 0, &d), 0);
+		ir_on(&e, &t2, 3, false, 0); /* a new, empty table */
+		CHECK_EQ(intr(&e, SID_A, 0, &d), es ? VTD_FR_IR_ENTRY_P : 0);
+		env_fini(&e);
+	}
+	/* Decoded from the register like the other fields. */
+	struct model_config from;
+	CHECK(dmar_model_config_from_regs(0x10, dmar_model_config_cap(&cfg) | VTD_CAP_ESIRTPS,
+					  dmar_model_config_ecap(&cfg), &from));
+	CHECK(from.esirtps);
+	CHECK_EQ(from.cap_extra & VTD_CAP_ESIRTPS, 0);
+}
+
+TEST(iec_descriptor_with_a_mask_beyond_mhmv_is_invalid)
+{
+	struct model_config cfg;
+	struct env e;
+	struct qi q;
+
+	dmar_model_config_default(&cfg);
+	cfg.mhmv = 2;
+	env_init(&e, &cfg, 3);
+	qi_enable(&e, &q);
+	qi_push(&q, VTD_INV_IEC | VTD_INV_IEC_G_INDEX | VTD_INV_IEC_IM(2), 0);
+	qi_push(&q, VTD_INV_IEC | VTD_INV_IEC_G_INDEX | VTD_INV_IEC_IM(3), 0);
+	qi_submit(&e, &q);
+	CHECK(rd32(&e, VTD_FSTS_REG) & VTD_FSTS_IQE);
+	CHECK_EQ(rd64(&e, VTD_IQH_REG), 1u << VTD_IQ_INDEX_SHIFT);
+	env_fini(&e);
+	/* Without ECAP.IR there is no interrupt entry cache to invalidate. */
+	dmar_model_config_default(&cfg);
+	cfg.ir = false;
+	env_init(&e, &cfg, 3);
+	qi_enable(&e, &q);
+	qi_push(&q, VTD_INV_IEC, 0);
+	qi_submit(&e, &q);
+	CHECK(rd32(&e, VTD_FSTS_REG) & VTD_FSTS_IQE);
+	env_fini(&e);
+}

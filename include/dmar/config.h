@@ -15,6 +15,13 @@
  *   hw.dmar.defer_max     [256] deferred unloads of a device before a flush (1..65536)
  *   hw.dmar.defer_us      [10000] age of the oldest deferred unload past which
  *                               dmar_busdma_tick() flushes (1..10000000)
+ *   hw.dmar.ir            [1]   0: dmar_ir_enable refuses (no interrupt remapping)
+ *   hw.dmar.ir_entries    [256] IRT entries per unit: a power of two, 16..65536 (above
+ *                               256 the table needs the OS layer's contig_alloc)
+ *   hw.dmar.ir_compat     [0]   1: compatibility-format interrupts pass while
+ *                               interrupt remapping is on (GCMD.CFI); 0: blocked
+ *   hw.dmar.x2apic        [0]   1: the local APICs run in x2APIC mode (extended
+ *                               interrupt mode, 32-bit destinations, when ECAP.EIM)
  *   hw.busdma.pciD:B:S:F.bounce=1   that device bypasses translation (pass-through or an
  *                                   identity table) and its busdma loads bounce
  * Keys outside the hw.dmar. and hw.busdma. namespaces are ignored silently (a kernel
@@ -45,6 +52,11 @@ struct dmar_config {
 	bool strict;
 	unsigned defer_max;
 	uint64_t defer_ns;
+	/* Interrupt remapping (dmar/ir.h). */
+	bool ir;                 /* dmar_ir_enable allowed */
+	unsigned ir_entries;     /* IRT size per unit */
+	bool ir_compat;          /* compatibility-format interrupts pass (CFI) */
+	bool x2apic;             /* the embedder's local APICs are in x2APIC mode */
 	unsigned nbounce;
 	struct dmar_pci_addr bounce[DMAR_CONFIG_MAX_BOUNCE];
 };

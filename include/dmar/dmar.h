@@ -42,8 +42,9 @@ struct dmar_domain;
 int dmar_system_create(const struct dmar_os *os, const struct dmar_config *cfg,
 		       const struct dmar_acpi_table *table, struct dmar_system **out);
 
-/* Disables translation and queued invalidation on every unit, frees every domain, table
- * page and record. Domains must not be used afterwards. */
+/* Disables interrupt remapping, translation and queued invalidation on every unit,
+ * frees every domain, IRT, table page and record. Domains and interrupt handles must
+ * not be used afterwards. */
 void dmar_system_destroy(struct dmar_system *sys);
 
 /* Adds and brings up a unit at `reg_base` on PCI segment `segment`. A unit whose

@@ -1,5 +1,6 @@
 /*
- * dmar/fault.h - fault records: what a unit recorded about a DMA it blocked.
+ * dmar/fault.h - fault records: what a unit recorded about a DMA or an interrupt request
+ * it blocked.
  *
  * The driver drains a unit's fault recording registers into a ring of records (size
  * hw.dmar.fault_log_size; when full the oldest record is dropped and counted). The
@@ -29,7 +30,13 @@ struct dmar_fault_record {
 	bool has_pasid;      /* FRCD.PP; pasid is meaningless when false */
 	uint32_t pasid;
 	int32_t did;         /* id of the domain the device's context entry named when the
-				record was drained; -1: none (not attached) */
+				record was drained; -1: none (not attached, or an interrupt
+				fault) */
+	/* Interrupt-remapping faults (reasons 0x20-0x27, dmar/ir.h): FRCD.FI[63:48] holds
+	 * the interrupt_index the request computed (0 when there is none: reasons 0x20
+	 * and 0x25); addr then holds FI as recorded, is_read is false. */
+	bool is_intr;
+	uint16_t intr_index;
 };
 
 struct dmar_fault_counters {
@@ -67,8 +74,10 @@ void dmar_fault_set_callback(struct dmar_system *sys, dmar_fault_fn fn, void *ct
 /* One-line description of a record plus "; walk: ..." explaining where the page walk
  * for that address stops now in the domain the device was attached to when the record
  * was drained (rec->did; the domain is pinned while walked, and a domain destroyed
- * since is said to be gone). Thread context only (takes the unit and domain locks).
- * Returns the length the full text would have (like snprintf). */
+ * since is said to be gone). An interrupt fault gets "; IRT: ..." instead: the entry
+ * index, what that entry holds now (present, vector, destination, source-id check) and
+ * why the request was refused. Thread context only (takes the unit, domain and IR
+ * locks). Returns the length the full text would have (like snprintf). */
 int dmar_fault_format(struct dmar_system *sys, const struct dmar_fault_record *rec,
 		      char *buf, size_t len);
 

@@ -13,6 +13,7 @@
  *   hw.dmar.ir_entries  [256]  IRT entries per unit, a power of two 16..65536
  *   hw.dmar.ir_compat   [0]    1: compatibility-format interrupts pass (GSTS.CFIS);
  *                              0: they are blocked (and fault, reason 0x25)
+ *   hw.dmar.x2apic      [0]    1: the local APICs run in x2APIC mode (cfg->x2apic)
  * Extended interrupt mode (IRTA.EIME, 32-bit destination ids) is used when the unit
  * offers ECAP.EIM and the embedder says its local APICs run in x2APIC mode
  * (cfg->x2apic); the DMAR table's X2APIC_OPT_OUT flag turns it off (logged). Without
@@ -51,7 +52,12 @@ struct dmar_irq_target {
 /* Sets up the unit's IRT (cfg->ir_entries entries), points IRTA at it (SIRTP handshake,
  * bounded wait), invalidates the whole interrupt entry cache, sets CFI as cfg->ir_compat
  * says and enables IRE (bounded wait). DMAR_ENOTSUP (and a log line saying why) when
- * the unit has no ECAP.IR or does not use queued invalidation. 0 when already on. */
+ * the unit has no ECAP.IR or does not use queued invalidation. 0 when already on.
+ * (Also DMAR_ENOTSUP with hw.dmar.ir=0 or a DMAR table without its INTR_REMAP flag;
+ * DMAR_EINVAL when cfg->ir_entries is no power of two in 16..65536; DMAR_ENOTSUP when
+ * a table above 256 entries needs contig_alloc and the OS layer has none;
+ * DMAR_ENOMEM; DMAR_ETIMEDOUT when a status bit does not come: IR is then left off.
+ * A unit that never acknowledges CFI only gets a warning: see hw.dmar.ir_compat.) */
 int dmar_ir_enable(struct dmar_unit *unit);
 /* Clears IRE (bounded wait) and frees the table; entries still allocated are dropped
  * (their dmar_irq handles must not be used afterwards). */
@@ -61,7 +67,8 @@ bool dmar_ir_enabled(const struct dmar_unit *unit);
 bool dmar_ir_eim(const struct dmar_unit *unit);
 
 /* Entries for a PCI function's MSI or MSI-X vectors (count a power of two, 1..32 for
- * MSI; any count up to the table size for MSI-X, one dmar_irq per vector is simpler).
+ * MSI; any count up to the table size for MSI-X, one dmar_irq per vector is simpler;
+ * entry i gets vector t->vector + i, which must stay within 16..255, else DMAR_EINVAL).
  * Source validation: the function's own requester id (SVT=1, SQ=0) when its requests
  * carry it; when they carry a bridge's alias (dmar_device_requester_ids), the alias
  * (SVT=1), or for a PCIe-to-PCI bridge's secondary bus the bus range [alias bus,
@@ -79,9 +86,14 @@ int dmar_ir_alloc_ioapic(struct dmar_system *sys, uint8_t ioapic_id, unsigned pi
 int dmar_ir_alloc_hpet(struct dmar_system *sys, uint8_t hpet_id, unsigned timer,
 		       const struct dmar_irq_target *t, struct dmar_irq **out);
 
-/* Rewrites the entries with a new target (vector + i for entry i) and invalidates them. */
+/* Rewrites the entries with a new target (vector + i for entry i) and invalidates them.
+ * (DMAR_EINVAL/DMAR_ERANGE for a target as dmar_ir_alloc_msi refuses, nothing changed;
+ * when the invalidation fails, DMAR_ETIMEDOUT/DMAR_EHW: the entries hold the new target
+ * but the unit may still use the old one until a retry succeeds.) */
 int dmar_ir_set_target(struct dmar_irq *irq, const struct dmar_irq_target *t);
-/* Clears the entries (present bit first), invalidates them, waits, frees the handle. */
+/* Clears the entries (present bit first), invalidates them, waits, frees the handle.
+ * (The handle is freed even when the invalidation fails, returning its error: the
+ * entries are clear, and whoever gets them next invalidates them again.) */
 int dmar_ir_free(struct dmar_irq *irq);
 
 /* The first IRT index of the handle, its entry count, and its unit. */
@@ -102,5 +114,18 @@ uint64_t dmar_ir_ioapic_rte(const struct dmar_irq *irq, bool active_low, bool ma
 /* What entry `index` of a unit's IRT holds now (for fault explanations and tests):
  * fills *lo and *hi with its two 64-bit halves. DMAR_ERANGE beyond the table. */
 int dmar_ir_entry(struct dmar_unit *unit, unsigned index, uint64_t *lo, uint64_t *hi);
+
+/* A unit's interrupt remapping state and counters (for tests, dmarctl-like tools). */
+struct dmar_ir_info {
+	bool enabled;            /* the driver turned IRE on (dmar_ir_enable) */
+	bool eim;                /* extended interrupt mode (IRTA.EIME) */
+	bool compat;             /* compatibility-format interrupts pass (CFI, no EIM) */
+	unsigned entries;        /* IRT size; 0 while off */
+	unsigned used;           /* entries held by dmar_irq handles */
+	uint64_t table_phys;     /* the IRT's physical address (IRTA) */
+	uint64_t iec_global;     /* interrupt entry cache invalidations issued: global */
+	uint64_t iec_index;      /*   and index-selective */
+};
+void dmar_ir_get_info(const struct dmar_unit *unit, struct dmar_ir_info *info);
 
 #endif

@@ -21,7 +21,9 @@
  *      cache_flush, wmb, now_ns and delay_ns while a wait for the hardware lasts (at
  *      most hw.dmar.timeout_us).
  *   4. leaf locks, never held across a wait or an allocation: a unit's fault-register
- *      lock, then the system's fault-ring lock.
+ *      lock, then the system's fault-ring lock; and a unit's IR lock (its interrupt
+ *      remapping table, entries and handles: taken inside the unit lock by the calls
+ *      of dmar/ir.h, alone by fault explanations; no other lock is taken under it).
  * So: alloc and page_alloc must not sleep (return NULL rather than wait for memory),
  * delay_ns must busy-wait, and an embedder that takes these locks from interrupt
  * handlers must make them interrupt-safe (e.g. disable interrupts while held). The
@@ -94,7 +96,8 @@ struct dmar_os_ops {
 	 * pages contiguous both physically and in the kernel's virtual space, aligned to
 	 * `align` bytes (a power of two, at least 4096), the last byte at or below
 	 * `max_addr`; physical address in *phys. NULL on failure. contig_free gives them
-	 * back (npages as asked). Not used for remapping tables. */
+	 * back (npages as asked). Not used for remapping tables, except an interrupt
+	 * remapping table of more than 256 entries (hw.dmar.ir_entries, dmar/ir.h). */
 	void *(*contig_alloc)(void *ctx, size_t npages, uint64_t align, uint64_t max_addr,
 			      uint64_t *phys);
 	void (*contig_free)(void *ctx, void *va, uint64_t phys, size_t npages);

@@ -1,6 +1,8 @@
 /*
- * isr.S - interrupt entry stubs: vectors 0-31 (exceptions) and 32 (the PIT tick that
- * drives the watchdog). Each stub pushes a uniform frame and calls trap_dispatch().
+ * isr.S - interrupt entry stubs: vectors 0-31 (exceptions, named stubs) and 32-255
+ * (external interrupts: the 8259's PIT tick that drives the watchdog, and whatever the
+ * local APIC delivers: MSIs, IOAPIC pins, its spurious vector). Each stub pushes a
+ * uniform frame and calls trap_dispatch().
  */
 	.text
 	.code64
@@ -47,8 +49,20 @@ isr_\vec:
 	STUB 29, 1
 	STUB 30, 1
 	STUB 31, 0
-	STUB 32, 0
-	STUB 39, 0
+
+/* Vectors 32..255: one 16-byte stub each, so that vector v's entry is at
+ * isr_external + (v - 32) * 16 (pushq imm32 + pushq imm32 + jmp rel32 is 15 bytes). */
+	.balign 16
+	.globl isr_external
+isr_external:
+	.set vec, 32
+	.rept 224
+	.balign 16
+	pushq $0
+	pushq $vec
+	jmp isr_common
+	.set vec, vec + 1
+	.endr
 
 isr_common:
 	pushq %rax
@@ -98,5 +112,4 @@ isr_table:
 	.quad isr_8, isr_9, isr_10, isr_11, isr_12, isr_13, isr_14, isr_15
 	.quad isr_16, isr_17, isr_18, isr_19, isr_20, isr_21, isr_22, isr_23
 	.quad isr_24, isr_25, isr_26, isr_27, isr_28, isr_29, isr_30, isr_31
-	.quad isr_32, isr_39
 	.section .note.GNU-stack, "", @progbits

@@ -1,7 +1,9 @@
-/* IDT, exception reports, 8259 PIC and PIT tick. */
+/* IDT, exception reports, 8259 PIC and PIT tick, device vectors through the local APIC. */
 #include "trap.h"
 
+#include "clock.h"
 #include "console.h"
+#include "lapic.h"
 #include "x86.h"
 
 #define PIC1 0x20
@@ -10,6 +12,9 @@
 #define TICK_HZ 100u
 #define VEC_TIMER 32
 #define VEC_SPURIOUS 39 /* IRQ 7: the master PIC's spurious vector */
+#define VEC_PIC_LAST 47
+#define VEC_SLAVE_SPURIOUS 47 /* IRQ 15 */
+#define TICK_NS (1000000000ull / TICK_HZ)
 
 struct idt_entry {
 	uint16_t off0, sel;
@@ -23,11 +28,22 @@ struct idt_ptr {
 	uint64_t base;
 } __attribute__((packed));
 
-extern const uint64_t isr_table[34];
+extern const uint64_t isr_table[32];
+extern const char isr_external[]; /* vector v's stub at + (v - 32) * 16 (isr.S) */
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
 static trap_tick_fn tick_fn;
 static volatile uint64_t ticks;
+
+struct device_vector {
+	trap_irq_fn fn;
+	void *ctx;
+	bool claimed;
+	volatile uint64_t count;
+	volatile uint32_t last_cpu;
+};
+static struct device_vector devvec[256];
+static volatile uint64_t stray;
 
 static void set_gate(unsigned vec, uint64_t handler)
 {
@@ -65,18 +81,132 @@ static void pit_init(void)
 
 void trap_init(trap_tick_fn tick)
 {
-	for (unsigned v = 0; v < 33; v++)
+	for (unsigned v = 0; v < 32; v++)
 		set_gate(v, isr_table[v]);
-	set_gate(VEC_SPURIOUS, isr_table[33]);
+	for (unsigned v = 32; v < 256; v++)
+		set_gate(v, (uint64_t)(uintptr_t)(isr_external + (v - 32) * 16));
+	for (unsigned v = 0; v < 256; v++)
+		devvec[v].last_cpu = 0xffffffffu;
 	struct idt_ptr p = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
 	__asm__ volatile("lidt %0" : : "m"(p));
 	tick_fn = tick;
 	pic_init();
+	if (!lapic_init())
+		kprintf("# no local APIC in xAPIC mode: device interrupts unavailable\n");
 	pit_init();
 	irq_enable();
 }
 
 uint64_t trap_ticks(void) { return ticks; }
+
+static bool interrupts_on(void)
+{
+	uint64_t flags;
+	__asm__ volatile("pushfq; popq %0" : "=r"(flags));
+	return flags & 0x200;
+}
+
+static bool device_vector(unsigned v)
+{
+	return v >= TRAP_VEC_DEVICE_FIRST && v <= TRAP_VEC_DEVICE_LAST;
+}
+
+int trap_irq_claim(unsigned vector, trap_irq_fn fn, void *ctx)
+{
+	if (vector == 0)
+		for (vector = TRAP_VEC_DEVICE_FIRST;
+		     vector <= TRAP_VEC_DEVICE_LAST && devvec[vector].claimed; vector++)
+			;
+	if (!device_vector(vector) || devvec[vector].claimed)
+		return -1;
+	bool on = interrupts_on();
+	irq_disable();
+	devvec[vector].fn = fn;
+	devvec[vector].ctx = ctx;
+	devvec[vector].claimed = true;
+	if (on)
+		irq_enable();
+	return (int)vector;
+}
+
+void trap_irq_release(unsigned vector)
+{
+	if (!device_vector(vector))
+		return;
+	bool on = interrupts_on();
+	irq_disable();
+	devvec[vector].fn = 0;
+	devvec[vector].ctx = 0;
+	devvec[vector].claimed = false;
+	if (on)
+		irq_enable();
+}
+
+uint64_t trap_irq_count(unsigned vector)
+{
+	return vector < 256 ? devvec[vector].count : 0;
+}
+
+uint32_t trap_irq_last_cpu(unsigned vector)
+{
+	return vector < 256 ? devvec[vector].last_cpu : 0xffffffffu;
+}
+
+uint64_t trap_irq_stray(void) { return stray; }
+
+/* Waits for the next interrupt: halts while the tick is alive (it ends the halt within
+ * 10 ms), spins once it has not moved for two periods (interrupts off, or the PIT
+ * stopped), so the caller's TSC bound still ends the wait. */
+struct idler {
+	uint64_t tick, since;
+};
+
+static void idle(struct idler *w)
+{
+	uint64_t now = clock_now_ns();
+	if (ticks != w->tick) {
+		w->tick = ticks;
+		w->since = now;
+	}
+	if (interrupts_on() && now - w->since < 2 * TICK_NS)
+		cpu_halt();
+	else
+		cpu_relax();
+}
+
+bool trap_irq_wait(unsigned vector, uint64_t count, unsigned n)
+{
+	uint64_t t0 = ticks, end = clock_now_ns() + 2 * (n + 1) * TICK_NS;
+	struct idler w = { ticks, clock_now_ns() };
+	for (;;) {
+		if (trap_irq_count(vector) > count)
+			return true;
+		if (ticks - t0 >= n || clock_now_ns() > end)
+			return trap_irq_count(vector) > count;
+		idle(&w);
+	}
+}
+
+void trap_wait_ticks(unsigned n)
+{
+	uint64_t t0 = ticks, end = clock_now_ns() + 2 * (n + 1) * TICK_NS;
+	struct idler w = { ticks, clock_now_ns() };
+	while (ticks - t0 < n && clock_now_ns() <= end)
+		idle(&w);
+}
+
+/* A device vector: counted, handed over, ended at the local APIC. */
+static void device_interrupt(unsigned v)
+{
+	struct device_vector *d = &devvec[v];
+	d->count++;
+	d->last_cpu = lapic_id();
+	if (d->claimed && d->fn)
+		d->fn(d->ctx, v);
+	else if (!d->claimed)
+		stray++;
+	lapic_eoi();
+}
 
 static const char *const exception_names[32] = {
 	"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range",
@@ -97,8 +227,20 @@ void trap_dispatch(struct trap_frame *f)
 			tick_fn();
 		return;
 	}
-	if (f->vector == VEC_SPURIOUS)
-		return; /* spurious IRQ 7: no EOI */
+	if (f->vector == VEC_SPURIOUS || f->vector == LAPIC_SPURIOUS_VECTOR)
+		return; /* spurious IRQ 7 or spurious local APIC interrupt: no EOI */
+	if (f->vector > VEC_TIMER && f->vector <= VEC_PIC_LAST) {
+		/* A masked 8259 line fired anyway (or the slave's spurious IRQ 15). */
+		stray++;
+		if (f->vector >= 40 && f->vector != VEC_SLAVE_SPURIOUS)
+			outb(PIC2, 0x20);
+		outb(PIC1, 0x20);
+		return;
+	}
+	if (f->vector >= 32) {
+		device_interrupt((unsigned)f->vector);
+		return;
+	}
 	kprintf("\n# CPU exception %llu (%s) error=%#llx rip=%#llx rsp=%#llx cr2=%#llx\n",
 		(unsigned long long)f->vector, exception_names[f->vector & 31],
 		(unsigned long long)f->error, (unsigned long long)f->rip,

@@ -6,6 +6,9 @@
 
 #define EDU_ID 0x00
 #define EDU_LIVENESS 0x04
+#define EDU_IRQ_STATUS 0x24
+#define EDU_IRQ_RAISE 0x60
+#define EDU_IRQ_ACK 0x64
 #define EDU_DMA_SRC 0x80
 #define EDU_DMA_DST 0x88
 #define EDU_DMA_CNT 0x90
@@ -73,4 +76,29 @@ int edu_dma_from_device(struct edu *e, uint64_t addr, uint32_t off, uint32_t len
 	if ((uint64_t)off + len > EDU_DMA_MAX)
 		return -1;
 	return dma(e, EDU_BUF + off, addr, len, EDU_CMD_TO_RAM);
+}
+
+int edu_msi_enable(struct edu *e, uint64_t addr, uint16_t data)
+{
+	return pci_msi_enable(e->pci, addr, data, 1);
+}
+
+void edu_msi_disable(struct edu *e)
+{
+	pci_msi_disable(e->pci);
+}
+
+void edu_irq_raise(struct edu *e, uint32_t status)
+{
+	wr32(e, EDU_IRQ_RAISE, status);
+}
+
+uint32_t edu_irq_status(struct edu *e)
+{
+	return rd32(e, EDU_IRQ_STATUS);
+}
+
+void edu_irq_ack(struct edu *e, uint32_t status)
+{
+	wr32(e, EDU_IRQ_ACK, status);
 }

@@ -9,6 +9,20 @@
 #define PCI_CMD 0x04
 #define PCI_CMD_MEM 0x2
 #define PCI_CMD_MASTER 0x4
+#define PCI_CMD_INTX_DISABLE 0x400
+
+/* MSI capability registers (offsets from the capability). */
+#define MSI_CTRL 0x02
+#define MSI_CTRL_ENABLE 0x0001u
+#define MSI_CTRL_MMC(c) (((c) >> 1) & 7u)   /* vectors requested: 2^MMC */
+#define MSI_CTRL_MME_SHIFT 4                 /* vectors granted: 2^MME */
+#define MSI_CTRL_MME_MASK 0x0070u
+#define MSI_CTRL_64BIT 0x0080u
+#define MSI_CTRL_MASKBIT 0x0100u
+#define MSI_ADDR_LO 0x04
+#define MSI_ADDR_HI 0x08                     /* 64-bit form only */
+#define MSI_DATA(is64) ((is64) ? 0x0c : 0x08)
+#define MSI_MASK(is64) ((is64) ? 0x10 : 0x0c)
 
 static struct pci_dev devs[PCI_MAX_DEVICES];
 static unsigned ndevs;
@@ -232,4 +246,84 @@ int pci_upstream(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn,
 		return 1;
 	}
 	return 0;
+}
+
+bool pci_msi_probe(const struct pci_dev *d, struct pci_msi *out)
+{
+	uint8_t cap = pci_find_capability(d, PCI_CAP_ID_MSI);
+	if (!cap)
+		return false;
+	uint16_t ctrl = pci_read16(d->bus, d->dev, d->fn, (uint8_t)(cap + MSI_CTRL));
+	out->cap = cap;
+	out->addr64 = ctrl & MSI_CTRL_64BIT;
+	out->maskable = ctrl & MSI_CTRL_MASKBIT;
+	unsigned mmc = MSI_CTRL_MMC(ctrl);
+	out->vectors = mmc > 5 ? 32 : 1u << mmc; /* 6 and 7 are reserved encodings */
+	return true;
+}
+
+static void set_command(const struct pci_dev *d, uint16_t set, uint16_t clear)
+{
+	uint16_t cmd = pci_read16(d->bus, d->dev, d->fn, PCI_CMD);
+	pci_write16(d->bus, d->dev, d->fn, PCI_CMD, (uint16_t)((cmd | set) & ~clear));
+}
+
+int pci_msi_enable(const struct pci_dev *d, uint64_t addr, uint16_t data, unsigned count)
+{
+	struct pci_msi m;
+	if (!pci_msi_probe(d, &m) || count == 0 || count > m.vectors || (count & (count - 1)) ||
+	    (!m.addr64 && addr >> 32))
+		return -1;
+	unsigned mme = 0;
+	while ((1u << mme) < count)
+		mme++;
+	uint8_t b = d->bus, dv = d->dev, fn = d->fn, cap = m.cap;
+	uint16_t ctrl = pci_read16(b, dv, fn, (uint8_t)(cap + MSI_CTRL));
+	/* Disabled while the message changes: the function never sends half of one. */
+	ctrl &= (uint16_t)~(MSI_CTRL_ENABLE | MSI_CTRL_MME_MASK);
+	pci_write16(b, dv, fn, (uint8_t)(cap + MSI_CTRL), ctrl);
+	pci_write32(b, dv, fn, (uint8_t)(cap + MSI_ADDR_LO), (uint32_t)addr);
+	if (m.addr64)
+		pci_write32(b, dv, fn, (uint8_t)(cap + MSI_ADDR_HI), (uint32_t)(addr >> 32));
+	pci_write16(b, dv, fn, (uint8_t)(cap + MSI_DATA(m.addr64)), data);
+	if (m.maskable)
+		pci_write32(b, dv, fn, (uint8_t)(cap + MSI_MASK(m.addr64)), 0);
+	set_command(d, PCI_CMD_INTX_DISABLE, 0);
+	ctrl |= (uint16_t)(mme << MSI_CTRL_MME_SHIFT | MSI_CTRL_ENABLE);
+	pci_write16(b, dv, fn, (uint8_t)(cap + MSI_CTRL), ctrl);
+	return 0;
+}
+
+void pci_msi_disable(const struct pci_dev *d)
+{
+	struct pci_msi m;
+	if (!pci_msi_probe(d, &m))
+		return;
+	uint16_t ctrl = pci_read16(d->bus, d->dev, d->fn, (uint8_t)(m.cap + MSI_CTRL));
+	pci_write16(d->bus, d->dev, d->fn, (uint8_t)(m.cap + MSI_CTRL),
+		    (uint16_t)(ctrl & ~MSI_CTRL_ENABLE));
+	set_command(d, 0, PCI_CMD_INTX_DISABLE);
+}
+
+bool pci_msi_set_mask(const struct pci_dev *d, uint32_t mask)
+{
+	struct pci_msi m;
+	if (!pci_msi_probe(d, &m) || !m.maskable)
+		return false;
+	pci_write32(d->bus, d->dev, d->fn, (uint8_t)(m.cap + MSI_MASK(m.addr64)), mask);
+	return true;
+}
+
+bool pci_msi_read(const struct pci_dev *d, bool *enabled, uint64_t *addr, uint16_t *data)
+{
+	struct pci_msi m;
+	if (!pci_msi_probe(d, &m))
+		return false;
+	uint8_t b = d->bus, dv = d->dev, fn = d->fn;
+	*enabled = pci_read16(b, dv, fn, (uint8_t)(m.cap + MSI_CTRL)) & MSI_CTRL_ENABLE;
+	*addr = pci_read32(b, dv, fn, (uint8_t)(m.cap + MSI_ADDR_LO));
+	if (m.addr64)
+		*addr |= (uint64_t)pci_read32(b, dv, fn, (uint8_t)(m.cap + MSI_ADDR_HI)) << 32;
+	*data = pci_read16(b, dv, fn, (uint8_t)(m.cap + MSI_DATA(m.addr64)));
+	return true;
 }

@@ -53,8 +53,32 @@ int pci_bridge_buses(void *ctx, uint16_t seg, uint8_t bus, uint8_t dev, uint8_t 
 		     uint8_t *subordinate);
 
 /* Offset of the capability `id` in the function's list, or 0. */
+#define PCI_CAP_ID_MSI 0x05
 #define PCI_CAP_ID_EXP 0x10
 uint8_t pci_find_capability(const struct pci_dev *d, uint8_t id);
+
+/* MSI (PCI Local Bus 3.0, 6.8.1): the function writes `data` (its low bits replaced by
+ * the vector number when it has several) to `addr`. Found by capability 0x05, in its
+ * 32- or 64-bit-address form, with or without per-vector mask bits. */
+struct pci_msi {
+	uint8_t cap;         /* offset of the capability */
+	bool addr64;         /* has the upper address register */
+	bool maskable;       /* has per-vector mask bits */
+	unsigned vectors;    /* vectors it can request (1..32) */
+};
+/* False when the function has no MSI capability. */
+bool pci_msi_probe(const struct pci_dev *d, struct pci_msi *out);
+/* Programs address and data for `count` vectors (a power of two up to what the function
+ * requests), unmasks them, disables INTx and enables MSI. -1 without an MSI capability,
+ * for a count it cannot take, or an address above 4 GiB on a 32-bit-address function;
+ * then nothing was changed. */
+int pci_msi_enable(const struct pci_dev *d, uint64_t addr, uint16_t data, unsigned count);
+/* Disables MSI (the function falls back to INTx, which is enabled again). */
+void pci_msi_disable(const struct pci_dev *d);
+/* Sets the per-vector mask bits; false when the function has none. */
+bool pci_msi_set_mask(const struct pci_dev *d, uint32_t mask);
+/* What the capability holds now (for diagnostics): enabled, address and data. */
+bool pci_msi_read(const struct pci_dev *d, bool *enabled, uint64_t *addr, uint16_t *data);
 /* PCI Express device/port type (PCIe capability register bits 7:4), -1 without one. */
 #define PCI_EXP_TYPE_ROOT_PORT 0x4
 #define PCI_EXP_TYPE_PCI_BRIDGE 0x7  /* PCIe-to-PCI/PCI-X bridge */

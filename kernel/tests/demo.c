@@ -2,7 +2,8 @@
  * The demonstration (kernel.demo=1, `make demo`): one pass through what the driver does,
  * told in plain words on the console, each step checked for real: the DMAR table, the
  * unit's capabilities, a device attached to a domain, a DMA through the IOMMU, a wild
- * DMA blocked and explained, and a device bounced by the hw.busdma tunable.
+ * DMA blocked and explained, a forged interrupt refused by interrupt remapping, and a
+ * device bounced by the hw.busdma tunable.
  */
 #include "demo.h"
 
@@ -11,13 +12,18 @@
 #include "dmar/busdma.h"
 #include "dmar/caps.h"
 #include "dmar/dmar.h"
+#include "dmar/ir.h"
 #include "kenv.h"
+#include "lapic.h"
 #include "pci.h"
 #include "pmem.h"
+#include "regs.h"
+#include "trap.h"
 #include "util.h"
 
 #define PAGE 4096ull
 #define LEN 256u
+#define WAIT_TICKS 5u /* 50 ms for an interrupt to arrive */
 
 static inline uint8_t *va_of(uint64_t pa)
 {
@@ -88,6 +94,78 @@ static void say_unit(struct dmar_unit *u)
 		ui.nfr, c.frcd_offset, yes(c.qi), ui.qi ? "it" : "registers");
 	kprintf("   pass-through %s; caching mode %s; page walks snoop the CPU caches: %s.\n",
 		yes(ui.passthrough), yes(ui.caching_mode), yes(ui.coherent));
+}
+
+/* Raises the edu's interrupt once; whether `vector` saw it within WAIT_TICKS. */
+static bool interrupt_arrives(struct edu *e, unsigned vector)
+{
+	uint64_t before = trap_irq_count(vector);
+	edu_irq_raise(e, EDU_IRQ_FACT);
+	bool arrived = trap_irq_wait(vector, before, WAIT_TICKS);
+	edu_irq_ack(e, EDU_IRQ_FACT);
+	return arrived;
+}
+
+/* 6. Interrupt remapping: the second edu's MSI through an entry that admits only it,
+ * then the first edu sending the same message. */
+static int say_forged_interrupt(struct dmar_system *sys, struct dmar_unit *u, struct edu *a,
+				struct edu *b)
+{
+	struct dmar_irq *irq = 0;
+	int rc = dmar_ir_enable(u);
+	if (rc)
+		return failed("turning interrupt remapping on", rc);
+	int vec = trap_irq_claim(0, 0, 0);
+	if (vec < 0)
+		return failed("finding a free interrupt vector", DMAR_ENOSPC);
+	struct dmar_irq_target tg = { .dest = lapic_id(), .vector = (uint8_t)vec };
+	rc = dmar_ir_alloc_msi(sys, 0, b->pci->bus, b->pci->dev, b->pci->fn, 1, &tg, &irq);
+	if (rc)
+		return failed("allocating an interrupt remapping entry", rc);
+	uint64_t addr, lo = 0, hi = 0;
+	uint32_t data;
+	unsigned index = dmar_ir_index(irq);
+	dmar_ir_msi_message(irq, 0, &addr, &data);
+	dmar_ir_entry(u, index, &lo, &hi);
+	uint16_t admits = VTD_IRTE_HI_SID_GET(hi);
+	if (edu_msi_enable(b, addr, (uint16_t)data))
+		return failed("the second edu has no MSI capability", DMAR_ENODEV);
+	bool own = interrupt_arrives(b, (unsigned)vec);
+	kprintf("6. Interrupts: the driver turns interrupt remapping on and gives the second edu\n"
+		"   (%02x:%02x.%x) entry %u of the interrupt remapping table: vector 0x%x to the CPU\n"
+		"   with APIC id %u, from source id 0x%04x only. The edu's MSI now names only the\n"
+		"   entry (address 0x%llx, data 0x%x); raised, it %s on vector 0x%x.\n",
+		b->pci->bus, b->pci->dev, b->pci->fn, index, vec, tg.dest, admits,
+		(unsigned long long)addr, data, own ? "arrived" : "DID NOT ARRIVE", vec);
+	if (!own)
+		return failed("the second edu's remapped interrupt", DMAR_EFAULT);
+
+	/* A device can write any address, 0xFEEx_xxxx included: the first edu's MSI logic
+	 * is told to send the second edu's message. */
+	if (edu_msi_enable(a, addr, (uint16_t)data))
+		return failed("the first edu has no MSI capability", DMAR_ENODEV);
+	bool forged = interrupt_arrives(a, (unsigned)vec);
+	edu_msi_disable(a);
+	kprintf("   Now the first edu (%02x:%02x.%x, source id 0x%04x) sends that same message: a\n"
+		"   forged interrupt naming entry %u, which admits only %02x:%02x.%x (source id 0x%04x).\n",
+		a->pci->bus, a->pci->dev, a->pci->fn, a->sid, index, admits >> 8,
+		(admits >> 3) & 0x1f, admits & 7, admits);
+	bool own_again = interrupt_arrives(b, (unsigned)vec);
+	kprintf("   %s: vector 0x%x %s within %u ms (QEMU 7.2 records no\n"
+		"   fault for a refused interrupt). The second edu's own interrupt %s.\n",
+		forged ? "The unit DID NOT refuse it" : "The unit refused it", vec,
+		forged ? "ARRIVED" : "never came", WAIT_TICKS * 10,
+		own_again ? "still arrives" : "DID NOT ARRIVE");
+	edu_msi_disable(b);
+	rc = dmar_ir_free(irq);
+	if (!rc)
+		rc = dmar_ir_disable(u);
+	trap_irq_release((unsigned)vec);
+	if (rc)
+		return failed("turning interrupt remapping off", rc);
+	if (forged || !own_again)
+		return failed("the forged interrupt was not refused as expected", DMAR_EFAULT);
+	return 0;
 }
 
 int demo_run(void)
@@ -204,10 +282,13 @@ int demo_run(void)
 	if (rc)
 		return failed("tearing the domain down", rc);
 
-	/* 6. A device left untranslated by the tunable, with busdma bouncing for it. */
 	struct edu *b = &kenv.edu[1];
+	if (say_forged_interrupt(sys, u, e, b))
+		return 1;
+
+	/* 7. A device left untranslated by the tunable, with busdma bouncing for it. */
 	struct dmar_pci_addr ba = { 0, b->pci->bus, b->pci->dev, b->pci->fn };
-	kprintf("6. The command line says \"%s\".\n", kenv.boot.cmdline);
+	kprintf("7. The command line says \"%s\".\n", kenv.boot.cmdline);
 	if (!dmar_config_device_bounces(&kenv.cfg, ba)) {
 		kprintf("   It does not name the second edu (%02x:%02x.%x); add\n"
 			"   hw.busdma.pci0:%u:%u:%u.bounce=1 to see it bounced.\n", ba.bus, ba.dev,
@@ -279,7 +360,7 @@ int demo_run(void)
 	pmem_free(src, 1);
 	pmem_free(dst, 1);
 	pmem_free(wild, 1);
-	kprintf("\nDemo complete: the device reached only what was mapped for it, and the wild\n"
-		"DMA was stopped, recorded and explained.\n");
+	kprintf("\nDemo complete: the device reached only what was mapped for it, the wild\n"
+		"DMA was stopped, recorded and explained, and the forged interrupt was refused.\n");
 	return 0;
 }

@@ -46,6 +46,12 @@ const struct ktest_def kernel_tests[] = {
 	{ "deferred_window_closes", test_deferred_window_closes, 10000, false },
 	{ "deferred_no_stale_reuse", test_deferred_no_stale_reuse, 20000, false },
 	{ "deferred_pressure_flushes", test_deferred_pressure_flushes, 10000, false },
+	{ "msi_compat_delivered", test_msi_compat_delivered, 5000, false },
+	{ "ioapic_timer_compat", test_ioapic_timer_compat, 5000, false },
+	{ "ir_msi_delivered", test_ir_msi_delivered, 5000, false },
+	{ "ir_entry_cleared_blocks", test_ir_entry_cleared_blocks, 5000, false },
+	{ "ir_forged_msi_blocked", test_ir_forged_msi_blocked, 10000, false },
+	{ "ir_ioapic_timer", test_ir_ioapic_timer, 5000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

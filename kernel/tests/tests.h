@@ -56,5 +56,12 @@ void test_xhci_stale_ring_faults(struct ktest *t);
 void test_deferred_window_closes(struct ktest *t);
 void test_deferred_no_stale_reuse(struct ktest *t);
 void test_deferred_pressure_flushes(struct ktest *t);
+/* Device interrupts, compatibility format and remapped (test_ir.c). */
+void test_msi_compat_delivered(struct ktest *t);
+void test_ioapic_timer_compat(struct ktest *t);
+void test_ir_msi_delivered(struct ktest *t);
+void test_ir_entry_cleared_blocks(struct ktest *t);
+void test_ir_forged_msi_blocked(struct ktest *t);
+void test_ir_ioapic_timer(struct ktest *t);
 
 #endif

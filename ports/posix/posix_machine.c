@@ -859,14 +859,48 @@ int dmar_posix_machine_dma(struct posix_machine *pm, struct model *unit, uint16_
 	return rc;
 }
 
-uint64_t dmar_posix_machine_allocs_outstanding(const struct posix_machine *pm) { return pm->allocs_out; }
-uint64_t dmar_posix_machine_pages_outstanding(const struct posix_machine *pm) { return pm->pages_out; }
-uint64_t dmar_posix_machine_dma_outstanding(const struct posix_machine *pm) { return pm->dma_out; }
-uint64_t dmar_posix_machine_alloc_calls(const struct posix_machine *pm) { return pm->calls; }
-bool dmar_posix_machine_failed(const struct posix_machine *pm) { return pm->failed; }
-uint64_t dmar_posix_machine_coherency_errors(const struct posix_machine *pm) { return pm->coherency_errors; }
-uint64_t dmar_posix_machine_os_errors(const struct posix_machine *pm) { return pm->os_errors; }
-uint64_t dmar_posix_machine_now(const struct posix_machine *pm) { return pm->clock; }
+int dmar_posix_machine_interrupt(struct posix_machine *pm, struct model *unit, uint16_t sid,
+				 uint64_t addr, uint32_t data, struct model_irq_delivery *out)
+{
+	int rc;
+
+	pm_lock(pm);
+	rc = dmar_model_interrupt(unit, sid, addr, data, out);
+	pm_unlock(pm);
+	return rc;
+}
+
+/* The counters change under the machine lock from any thread (a test may watch the
+ * clock while another thread polls the unit), so they are read under it too. */
+static uint64_t pm_read(const struct posix_machine *cpm, const uint64_t *field)
+{
+	struct posix_machine *pm = (struct posix_machine *)cpm;
+	uint64_t v;
+
+	pm_lock(pm);
+	v = *field;
+	pm_unlock(pm);
+	return v;
+}
+
+uint64_t dmar_posix_machine_allocs_outstanding(const struct posix_machine *pm) { return pm_read(pm, &pm->allocs_out); }
+uint64_t dmar_posix_machine_pages_outstanding(const struct posix_machine *pm) { return pm_read(pm, &pm->pages_out); }
+uint64_t dmar_posix_machine_dma_outstanding(const struct posix_machine *pm) { return pm_read(pm, &pm->dma_out); }
+uint64_t dmar_posix_machine_alloc_calls(const struct posix_machine *pm) { return pm_read(pm, &pm->calls); }
+uint64_t dmar_posix_machine_coherency_errors(const struct posix_machine *pm) { return pm_read(pm, &pm->coherency_errors); }
+uint64_t dmar_posix_machine_os_errors(const struct posix_machine *pm) { return pm_read(pm, &pm->os_errors); }
+uint64_t dmar_posix_machine_now(const struct posix_machine *pm) { return pm_read(pm, &pm->clock); }
+
+bool dmar_posix_machine_failed(const struct posix_machine *cpm)
+{
+	struct posix_machine *pm = (struct posix_machine *)cpm;
+	bool v;
+
+	pm_lock(pm);
+	v = pm->failed;
+	pm_unlock(pm);
+	return v;
+}
 
 void dmar_posix_machine_fail_nth(struct posix_machine *pm, unsigned n)
 {
@@ -879,5 +913,5 @@ void dmar_posix_machine_fail_nth(struct posix_machine *pm, unsigned n)
 
 uint64_t dmar_posix_machine_irqs(const struct posix_machine *pm, enum model_irq which)
 {
-	return pm->irqs[which == MODEL_IRQ_FAULT ? 0 : 1];
+	return pm_read(pm, &pm->irqs[which == MODEL_IRQ_FAULT ? 0 : 1]);
 }

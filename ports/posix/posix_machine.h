@@ -65,6 +65,11 @@ int dmar_posix_machine_dma(struct posix_machine *pm, struct model *unit, uint16_
 		      uint64_t iova, void *buf, size_t len, enum model_dir dir,
 		      struct model_fault *fault);
 
+/* An interrupt request (an MSI: a write of `data` to `addr`) from `sid` through the
+ * unit, under the machine lock: dmar_model_interrupt(). */
+int dmar_posix_machine_interrupt(struct posix_machine *pm, struct model *unit, uint16_t sid,
+				 uint64_t addr, uint32_t data, struct model_irq_delivery *out);
+
 /* DMA buffers in the arena (zeroed; align a power of two, at least 4096 is used).
  * NULL when the arena has no room. Neither counted as pages nor subject to fail_nth. */
 void *dmar_posix_machine_alloc_dma(struct posix_machine *pm, size_t size, size_t align, uint64_t *pa);

@@ -14,6 +14,10 @@ void dmar_config_default(struct dmar_config *cfg)
 	cfg->strict = true;
 	cfg->defer_max = 256;
 	cfg->defer_ns = 10000000ull;
+	cfg->ir = true;
+	cfg->ir_entries = 256;
+	cfg->ir_compat = false;
+	cfg->x2apic = false;
 }
 
 struct word {
@@ -173,6 +177,19 @@ static bool apply(struct dmar_config *cfg, struct word key, struct word val, con
 		if (!parse_u64(val, &v) || v == 0 || v > 10000000ull)
 			return false;
 		cfg->defer_ns = v * 1000ull;
+		return true;
+	}
+	if (word_eq(key, "hw.dmar.ir"))
+		return parse_bool(val, &cfg->ir);
+	if (word_eq(key, "hw.dmar.ir_compat"))
+		return parse_bool(val, &cfg->ir_compat);
+	if (word_eq(key, "hw.dmar.x2apic"))
+		return parse_bool(val, &cfg->x2apic);
+	if (word_eq(key, "hw.dmar.ir_entries")) {
+		/* A power of two: IRTA.S encodes 2^(S+1) entries, at most 65536. */
+		if (!parse_u64(val, &v) || v < 16 || v > 65536 || (v & (v - 1)) != 0)
+			return false;
+		cfg->ir_entries = (unsigned)v;
 		return true;
 	}
 	if (word_eq(key, "hw.dmar.guard_pages")) {

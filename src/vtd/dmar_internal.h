@@ -1,11 +1,12 @@
 /*
  * dmar_internal.h - state of the remapping core, shared by system.c, unit.c, inval*.c,
- * context.c, domain.c and fault.c. Not part of the public API.
+ * context.c, domain.c, fault.c and ir.c. Not part of the public API.
  */
 #ifndef DMAR_INTERNAL_H
 #define DMAR_INTERNAL_H
 
 #include "dmar/dmar.h"
+#include "dmar/ir.h"
 #include "pgtable.h"
 #include "regs.h"
 #include "lib/util.h"
@@ -26,6 +27,9 @@ struct inval_backend {
 	int (*iotlb)(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr,
 		     unsigned am, bool ih);
 	int (*sync)(struct dmar_unit *u);
+	/* Interrupt entry cache (queued only; NULL in the register backend): global, or
+	 * the 2^im entries from `index` (aligned). */
+	int (*iec)(struct dmar_unit *u, bool global, unsigned index, unsigned im);
 };
 
 struct inval_qi {
@@ -77,6 +81,33 @@ struct dmar_domain {
 	bool dying;
 };
 
+/* Interrupt remapping of a unit while it is on (ir.c). The pointer in the unit changes
+ * only with both the unit lock and the IR lock held, so either lock keeps it stable;
+ * the table's contents, the bitmap and the handle list are under the IR lock. */
+struct dmar_ir {
+	volatile uint64_t *irt;  /* entries x 2 quadwords (low, high) */
+	uint64_t irt_phys;
+	unsigned entries;
+	bool contig;             /* from contig_alloc (several pages), else page_alloc */
+	bool eim;                /* IRTA.EIME: 32-bit destinations */
+	bool compat;             /* GCMD.CFI set: compatibility format passes */
+	uint64_t *used;          /* bitmap of the entries handles hold */
+	unsigned nused;
+	struct dmar_irq *irqs;   /* every handle (dmar_ir_disable drops them) */
+};
+
+/* What kind of source a handle's entries serve. */
+enum dmar_irq_kind { DMAR_IRQ_MSI, DMAR_IRQ_IOAPIC, DMAR_IRQ_HPET };
+
+struct dmar_irq {
+	struct dmar_unit *unit;
+	struct dmar_irq *prev, *next; /* the unit's handle list (IR lock) */
+	unsigned index, count;
+	enum dmar_irq_kind kind;
+	uint64_t hi;             /* source-id verification of every entry */
+	struct dmar_irq_target target;
+};
+
 /* A function attached with dmar_domain_attach_device, by all its requester ids (on
  * its unit's list, under the unit lock). */
 struct dmar_attached {
@@ -103,6 +134,9 @@ struct dmar_unit {
 	bool coherent, cm, rwbf;
 	void *lock;              /* context tables, domain ids, domain list, invalidation */
 	void *fault_lock;        /* the fault registers (a leaf lock, see os.h) */
+	void *ir_lock;           /* interrupt remapping: table, handles (a leaf lock) */
+	struct dmar_ir *ir;      /* NULL while interrupt remapping is off */
+	uint64_t iec_global, iec_index; /* IEC invalidations issued */
 	void *root;
 	uint64_t root_phys;
 	void *ctx[256];          /* context table per bus, NULL until needed */
@@ -186,6 +220,9 @@ int dmar__unit_wait(struct dmar_unit *u, unsigned off, bool is64, uint64_t mask,
 /* Sets (on) or clears a persistent GCMD enable and waits for its GSTS bit. */
 int dmar__unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool on,
 			   const char *what);
+/* Issues a one-shot GCMD command (SRTP, SIRTP) with the persistent enables carried
+ * along, and waits for its GSTS status bit to be set. */
+int dmar__unit_gcmd_oneshot(struct dmar_unit *u, uint32_t cmd, uint32_t sts, const char *what);
 /* Turns translation on if it is off (unit lock held), then switches off protected
  * memory regions firmware left enabled. */
 int dmar__unit_translation_on(struct dmar_unit *u);
@@ -213,6 +250,10 @@ int dmar__inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t
 int dmar__inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end,
 			    bool ih);
 int dmar__inval_sync(struct dmar_unit *u);
+/* Interrupt entry cache invalidation: global, or index-selective over the 2^im entries
+ * from `index` (im <= ECAP.MHMV). DMAR_ENOTSUP without queued invalidation. Queued:
+ * call dmar__inval_sync. */
+int dmar__inval_iec(struct dmar_unit *u, bool global, unsigned index, unsigned im);
 
 /* context.c (unit lock held) */
 int dmar__context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom);
@@ -245,6 +286,14 @@ void dmar__domain_free(struct dmar_domain *dom);
  * (takes the unit lock), or NULL; dmar_domain_unpin releases it. */
 struct dmar_domain *dmar__domain_pin(struct dmar_unit *u, int did);
 void dmar__domain_unpin(struct dmar_domain *dom);
+
+/* ir.c */
+/* Turns interrupt remapping off (if the driver turned it on) and frees the table and
+ * the handles; unit teardown, unit lock not needed (nothing runs concurrently). */
+void dmar__ir_teardown(struct dmar_unit *u);
+/* Explains an interrupt-remapping fault with what the entry holds now (IR lock). */
+int dmar__ir_explain(struct dmar_system *sys, const struct dmar_fault_record *rec, char *buf,
+		     size_t len);
 
 /* fault.c */
 int dmar__fault_ring_init(struct dmar_system *sys);

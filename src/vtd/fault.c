@@ -1,7 +1,9 @@
 /*
  * Fault recording (VT-d 7.2.1, 11.4.9, 11.4.14): drain the primary fault recording
  * registers starting at FSTS.FRI while their F bit is set (wrapping around NFR), clear
- * each F bit and the overflow status, and keep the records in a ring.
+ * each F bit and the overflow status, and keep the records in a ring. DMA faults are
+ * explained by a walk of the device's domain, interrupt-remapping faults (reasons
+ * 0x20-0x27: FI[63:48] is the interrupt index) by the IRT entry (ir.c).
  */
 #include "dmar/fault_reason.h"
 #include "dmar_internal.h"
@@ -87,16 +89,20 @@ static unsigned take_records(struct dmar_unit *u, struct dmar_fault_record *out,
 			continue;
 		uint64_t lo = dmar__unit_read64(u, off);
 		uint16_t sid = (uint16_t)VTD_FRCD_HI_SID(hi);
+		uint8_t reason = (uint8_t)VTD_FRCD_HI_FR(hi);
+		bool intr = VTD_FR_IS_IR(reason);
 		out[n++] = (struct dmar_fault_record){
 			.unit = u->index,
 			.segment = u->segment,
 			.sid = sid,
 			.addr = lo & VTD_FRCD_LO_FI_MASK,
-			.reason = (uint8_t)VTD_FRCD_HI_FR(hi),
-			.is_read = (hi & VTD_FRCD_HI_T) != 0,
+			.reason = reason,
+			.is_read = !intr && (hi & VTD_FRCD_HI_T) != 0,
 			.has_pasid = (hi & VTD_FRCD_HI_PP) != 0,
 			.pasid = (uint32_t)VTD_FRCD_HI_PV(hi),
-			.did = dmar__context_did_peek(u, sid),
+			.did = intr ? -1 : dmar__context_did_peek(u, sid),
+			.is_intr = intr,
+			.intr_index = intr ? VTD_FRCD_LO_IR_INDEX(lo) : 0,
 		};
 		/* F is write-1-to-clear in the upper dword. */
 		dmar__unit_write32(u, off + 12, (uint32_t)(VTD_FRCD_HI_F >> 32));
@@ -244,9 +250,17 @@ static int explain_walk(struct dmar_system *sys, const struct dmar_fault_record 
 	return n;
 }
 
-/* The record alone, as dmar_fault_format prints it before "; walk: ". */
+/* The record alone, as dmar_fault_format prints it before "; walk: " (or "; IRT: "). */
 static int fault_format_record(const struct dmar_fault_record *rec, char *buf, size_t len)
 {
+	if (rec->is_intr)
+		return dmar__snprintf(buf, len,
+				      "dmar%u: interrupt fault #%llu from %04x:%02x:%02x.%x (sid "
+				      "0x%04x), IRT index %u: reason 0x%02x (%s)",
+				      rec->unit, (unsigned long long)rec->seq, rec->segment,
+				      rec->sid >> 8, (rec->sid >> 3) & 0x1f, rec->sid & 7,
+				      rec->sid, rec->intr_index, rec->reason,
+				      dmar_fault_reason_text(rec->reason));
 	return dmar__snprintf(buf, len,
 			     "dmar%u: DMA %s fault #%llu from %04x:%02x:%02x.%x (sid 0x%04x) at "
 			     "0x%llx: reason 0x%02x (%s)",
@@ -262,6 +276,11 @@ int dmar_fault_format(struct dmar_system *sys, const struct dmar_fault_record *r
 {
 	char head[320], walk[160], alias[96] = "";
 	fault_format_record(rec, head, sizeof(head));
+	if (rec->is_intr) {
+		char irt[384];
+		dmar__ir_explain(sys, rec, irt, sizeof(irt));
+		return dmar__snprintf(buf, len, "%s; IRT: %s", head, irt);
+	}
 	if (rec->unit < sys->nunits)
 		dmar__attached_alias_note(sys->units[rec->unit], rec->sid, alias, sizeof(alias));
 	explain_walk(sys, rec, walk, sizeof(walk));

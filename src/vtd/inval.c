@@ -1,6 +1,7 @@
 /*
  * Invalidation interface: what to invalidate (6.5), chosen here; how, by the register
- * backend (inval_reg.c) or the queued backend (inval_qi.c).
+ * backend (inval_reg.c) or the queued backend (inval_qi.c). The interrupt entry cache
+ * has only the queued interface (6.5.2.7).
  */
 #include "dmar_internal.h"
 
@@ -44,4 +45,15 @@ int dmar__inval_sync(struct dmar_unit *u)
 	if (!rc)
 		u->stats.waits++;
 	return rc;
+}
+
+int dmar__inval_iec(struct dmar_unit *u, bool global, unsigned index, unsigned im)
+{
+	if (!u->inval->iec)
+		return DMAR_ENOTSUP;
+	if (global)
+		u->iec_global++;
+	else
+		u->iec_index++;
+	return u->inval->iec(u, global, index, im);
 }

@@ -2,7 +2,7 @@
  * Queued invalidation (VT-d 6.5.2): a one-page ring of 256 128-bit descriptors. Requests
  * are written to the ring and handed to the unit by one IQT write at sync time, followed
  * by an invalidation wait descriptor whose status write tells that all before it are
- * done. An invalid descriptor (FSTS.IQE) drops what was queued and fails the sync.
+ * done. Context-cache, IOTLB and interrupt-entry-cache descriptors go this way. An invalid descriptor (FSTS.IQE) drops what was queued and fails the sync.
  */
 #include "dmar_internal.h"
 
@@ -93,6 +93,17 @@ static int qi_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t a
 	return qi_submit(u, lo, hi);
 }
 
+/* Interrupt entry cache invalidation descriptor (6.5.2.7): G (bit 4) clear for global,
+ * set for index-selective over IIDX with the IM low bits masked. */
+static int qi_iec(struct dmar_unit *u, bool global, unsigned index, unsigned im)
+{
+	uint64_t lo = VTD_INV_IEC;
+
+	if (!global)
+		lo |= VTD_INV_IEC_G_INDEX | VTD_INV_IEC_IM(im) | VTD_INV_IEC_IIDX(index);
+	return qi_submit(u, lo, 0);
+}
+
 static int wait_done(struct dmar_unit *u, void *arg)
 {
 	if (*u->qi.status == *(const uint32_t *)arg)
@@ -166,4 +177,5 @@ const struct inval_backend dmar__inval_qi_backend = {
 	.context = qi_context,
 	.iotlb = qi_iotlb,
 	.sync = qi_sync,
+	.iec = qi_iec,
 };

@@ -2,7 +2,8 @@
  * regs.h - VT-d remapping hardware registers and in-memory structures, named as the
  * Intel VT-d specification names them (register descriptions: chapter 11; root and
  * context entries, second-level paging entries: chapter 9; invalidation descriptors:
- * section 6.5.2; fault recording: section 7.2 and 11.4.14).
+ * section 6.5.2; fault recording: section 7.2 and 11.4.14; interrupt remapping: chapter
+ * 5, the IRTE in 9.10, IRTA_REG among the registers of 11.4).
  *
  * Shared by the driver and the hardware model so both speak one vocabulary; the
  * independent check of these values is QEMU's model (tests under kernel/).
@@ -225,8 +226,10 @@
 #define VTD_INV_IOTLB_HI_AM(a) VTD_SET(0, 6, a)
 #define VTD_INV_IOTLB_HI_IH VTD_BIT(6)
 #define VTD_INV_IEC_G_INDEX VTD_BIT(4)        /* 0: global, 1: index-selective */
-#define VTD_INV_IEC_IM(m) VTD_SET(27, 5, m)
+#define VTD_INV_IEC_IM(m) VTD_SET(27, 5, m)   /* low index bits masked (<= ECAP.MHMV) */
+#define VTD_INV_IEC_IM_GET(lo) VTD_GET(lo, 27, 5)
 #define VTD_INV_IEC_IIDX(i) VTD_SET(32, 16, i)
+#define VTD_INV_IEC_IIDX_GET(lo) ((unsigned)VTD_GET(lo, 32, 16))
 #define VTD_INV_WAIT_IF VTD_BIT(4)
 #define VTD_INV_WAIT_SW VTD_BIT(5)
 #define VTD_INV_WAIT_FN VTD_BIT(6)
@@ -281,6 +284,95 @@
 #define VTD_FR_CTX_RSVD 0xbu
 #define VTD_FR_PAGING_RSVD 0xcu
 #define VTD_FR_TT_BLOCKED 0xdu
+
+
+/* Interrupt-remapping fault reasons (7.1.3, "Interrupt Remapping Fault Conditions").
+ * FPD in the entry suppresses the "qualified" ones (0x22, 0x24, 0x26, 0x27). */
+#define VTD_FR_IR_REQ_RSVD 0x20u     /* reserved bits set in the request */
+#define VTD_FR_IR_INDEX_OVER 0x21u   /* interrupt_index beyond the table size */
+#define VTD_FR_IR_ENTRY_P 0x22u      /* IRTE not present */
+#define VTD_FR_IR_ROOT_INVAL 0x23u   /* IRT access through IRTA failed */
+#define VTD_FR_IR_IRTE_RSVD 0x24u    /* reserved bits set in a present IRTE */
+#define VTD_FR_IR_REQ_COMPAT 0x25u   /* compatibility format blocked (EIME, or CFIS clear) */
+#define VTD_FR_IR_SID_ERR 0x26u      /* source-id verification failed */
+#define VTD_FR_IR_PID_ERR 0x27u      /* posted-interrupt descriptor access failed */
+#define VTD_FR_IS_IR(r) ((r) >= VTD_FR_IR_REQ_RSVD && (r) <= VTD_FR_IR_PID_ERR)
+/* FRCD lower 64 bits for an interrupt-remapping fault: FI[63:48] = interrupt_index
+ * (11.4.14), bits 47:12 cleared. */
+#define VTD_FRCD_LO_IR_INDEX(lo) ((uint16_t)VTD_GET(lo, 48, 16))
+#define VTD_FRCD_LO_IR(index) VTD_SET(48, 16, index)
+
+/* IRTA_REG: table base, EIME, size 2^(S+1) entries. */
+#define VTD_IRTA_ADDR_MASK 0xfffffffffffff000ull
+#define VTD_IRTA_EIME VTD_BIT(11)
+#define VTD_IRTA_S(s) VTD_SET(0, 4, s)
+#define VTD_IRTA_S_GET(v) VTD_GET(v, 0, 4)
+#define VTD_IRT_ENTRIES(irta) (2u << VTD_IRTA_S_GET(irta))
+
+/* Interrupt remapping table entry (9.10), 128-bit, remapped (not posted) format. */
+#define VTD_IRTE_LO_P VTD_BIT(0)
+#define VTD_IRTE_LO_FPD VTD_BIT(1)
+#define VTD_IRTE_LO_DM VTD_BIT(2)            /* destination mode: 1 logical */
+#define VTD_IRTE_LO_RH VTD_BIT(3)            /* redirection hint */
+#define VTD_IRTE_LO_TM VTD_BIT(4)            /* trigger mode: 1 level */
+#define VTD_IRTE_LO_DLM(m) VTD_SET(5, 3, m)  /* delivery mode */
+#define VTD_IRTE_LO_DLM_GET(lo) VTD_GET(lo, 5, 3)
+#define VTD_IRTE_LO_AVAIL(a) VTD_SET(8, 4, a)
+#define VTD_IRTE_LO_IM VTD_BIT(15)           /* IRTE mode: 1 posted (CAP.PI) */
+#define VTD_IRTE_LO_V(v) VTD_SET(16, 8, v)   /* vector */
+#define VTD_IRTE_LO_V_GET(lo) VTD_GET(lo, 16, 8)
+#define VTD_IRTE_LO_DST(d) VTD_SET(32, 32, d)
+#define VTD_IRTE_LO_DST_GET(lo) ((uint32_t)VTD_GET(lo, 32, 32))
+/* xAPIC mode (EIME=0): the 8-bit APIC id sits in DST[15:8] (bits 47:40). */
+#define VTD_IRTE_LO_DST_XAPIC(id) VTD_SET(40, 8, id)
+#define VTD_IRTE_LO_DST_XAPIC_GET(lo) ((uint32_t)VTD_GET(lo, 40, 8))
+/* Reserved in every mode (14:12, 31:24); in xAPIC mode also DST[7:0] and DST[31:16]. */
+#define VTD_IRTE_LO_RSVD 0x00000000ff007000ull
+#define VTD_IRTE_LO_RSVD_XAPIC 0xffff00ff00000000ull
+#define VTD_IRTE_HI_SID(s) VTD_SET(0, 16, s)
+#define VTD_IRTE_HI_SID_GET(hi) ((uint16_t)VTD_GET(hi, 0, 16))
+#define VTD_IRTE_HI_SQ(q) VTD_SET(16, 2, q)
+#define VTD_IRTE_HI_SQ_GET(hi) VTD_GET(hi, 16, 2)
+#define VTD_IRTE_HI_SVT(t) VTD_SET(18, 2, t)
+#define VTD_IRTE_HI_SVT_GET(hi) VTD_GET(hi, 18, 2)
+#define VTD_IRTE_HI_RSVD 0xfffffffffff00000ull
+/* Delivery modes (DLM); 3 and 6 are reserved. */
+#define VTD_DLM_FIXED 0u
+#define VTD_DLM_LOWPRI 1u
+/* Source-id verification (SVT) and qualifier (SQ: low requester-id bits ignored). */
+#define VTD_SVT_NONE 0u
+#define VTD_SVT_SID 1u     /* requester id == SID under the SQ mask */
+#define VTD_SVT_BUS 2u     /* requester bus within [SID[15:8], SID[7:0]] */
+#define VTD_SQ_ALL 0u      /* compare all 16 bits */
+#define VTD_SQ_IGNORE_FN 3u /* ignore bits 2:0 (the function number) */
+
+/* Interrupt request address (5.1.2): 0xFEE in bits 31:20; bit 4 the format. */
+#define VTD_MSI_ADDR_BASE 0xfee00000u
+#define VTD_MSI_ADDR_HEAD(a) VTD_GET(a, 20, 12)
+#define VTD_MSI_ADDR_IF VTD_BIT(4)           /* 1: remappable format */
+/* Remappable format (5.1.2.2): handle[14:0] in 19:5, SHV in 3, handle[15] in 2. */
+#define VTD_MSI_ADDR_SHV VTD_BIT(3)
+#define VTD_MSI_ADDR_HANDLE(h) (VTD_SET(5, 15, h) | VTD_SET(2, 1, (h) >> 15))
+#define VTD_MSI_ADDR_HANDLE_GET(a) ((unsigned)(VTD_GET(a, 5, 15) | (VTD_GET(a, 2, 1) << 15)))
+#define VTD_MSI_DATA_SUBHANDLE(d) ((unsigned)VTD_GET(d, 0, 16))
+#define VTD_MSI_DATA_RSVD_SHV 0xffff0000u    /* data bits 31:16 with SHV=1 */
+/* Compatibility format (5.1.2.1): destination id in 19:12, RH in 3, DM in 2; data:
+ * vector 7:0, delivery mode 10:8, trigger mode 15. */
+#define VTD_MSI_ADDR_COMPAT_DEST(a) ((uint32_t)VTD_GET(a, 12, 8))
+#define VTD_MSI_ADDR_COMPAT_RH VTD_BIT(3)
+#define VTD_MSI_ADDR_COMPAT_DM VTD_BIT(2)
+#define VTD_MSI_DATA_VECTOR(d) ((uint8_t)VTD_GET(d, 0, 8))
+#define VTD_MSI_DATA_DLM(d) ((unsigned)VTD_GET(d, 8, 3))
+#define VTD_MSI_DATA_TM VTD_BIT(15)
+
+/* IOAPIC redirection-table entry, remappable format (5.1.5.1). */
+#define VTD_RTE_VECTOR(v) VTD_SET(0, 8, v)
+#define VTD_RTE_INDEX15 VTD_BIT(11)          /* interrupt_index[15] */
+#define VTD_RTE_POLARITY_LOW VTD_BIT(13)
+#define VTD_RTE_TRIGGER_LEVEL VTD_BIT(15)
+#define VTD_RTE_MASK VTD_BIT(16)
+#define VTD_RTE_FORMAT_REMAP VTD_BIT(48)
+#define VTD_RTE_INDEX(i) VTD_SET(49, 15, i)  /* interrupt_index[14:0] */
 
 /* Source id = bus:dev.fn packed as PCI requester id. */
 #define VTD_SID(bus, dev, fn) ((uint16_t)(((bus) << 8) | ((dev) << 3) | (fn)))

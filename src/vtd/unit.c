@@ -1,6 +1,7 @@
 /*
  * One remapping unit: register access, GCMD/GSTS handshakes (VT-d 10.4.4-10.4.5), the
  * root table, and bring-up/tear-down. Every wait is bounded by cfg.timeout_ns.
+ * Interrupt remapping is brought up later, on the embedder's request (ir.c).
  */
 #include "dmar_internal.h"
 
@@ -90,6 +91,12 @@ int dmar__unit_gcmd_enable(struct dmar_unit *u, uint32_t cmd, uint32_t sts, bool
 	return dmar__unit_wait(u, VTD_GSTS_REG, false, sts, on ? sts : 0, what);
 }
 
+int dmar__unit_gcmd_oneshot(struct dmar_unit *u, uint32_t cmd, uint32_t sts, const char *what)
+{
+	gcmd_write(u, cmd, 0);
+	return dmar__unit_wait(u, VTD_GSTS_REG, false, sts, sts, what);
+}
+
 int dmar__unit_flush_write_buffer(struct dmar_unit *u)
 {
 	if (!u->rwbf)
@@ -102,9 +109,8 @@ int dmar__unit_flush_write_buffer(struct dmar_unit *u)
 static int set_root_table(struct dmar_unit *u)
 {
 	dmar__unit_write64(u, VTD_RTADDR_REG, u->root_phys);
-	gcmd_write(u, (uint32_t)VTD_GCMD_SRTP, 0);
-	return dmar__unit_wait(u, VTD_GSTS_REG, false, VTD_GSTS_RTPS, VTD_GSTS_RTPS,
-			 "root table pointer");
+	return dmar__unit_gcmd_oneshot(u, (uint32_t)VTD_GCMD_SRTP, (uint32_t)VTD_GSTS_RTPS,
+				       "root table pointer");
 }
 
 /* Chooses what the driver can use from CAP/ECAP; DMAR_ENOTSUP with the reason logged. */
@@ -152,11 +158,23 @@ static int check_caps(struct dmar_unit *u)
 	return DMAR_OK;
 }
 
-/* Brings the unit to a known state: translation and QI off, our root table set. */
+/* Brings the unit to a known state: translation, interrupt remapping and QI off, our
+ * root table set. */
 static int unit_bring_up(struct dmar_unit *u)
 {
 	uint32_t sts = dmar__unit_read32(u, VTD_GSTS_REG);
 	int rc;
+	if (sts & VTD_GSTS_IRES) {
+		/* Firmware's table: not ours to keep. It also has to go before QI does
+		 * (interrupt remapping relies on queued invalidation). */
+		dmar__log(u->sys, DMAR_LOG_WARN,
+			 "dmar%u: interrupt remapping was left enabled by firmware; disabling it "
+			 "until dmar_ir_enable installs the driver's table", u->index);
+		rc = dmar__unit_gcmd_enable(u, (uint32_t)VTD_GCMD_IRE, (uint32_t)VTD_GSTS_IRES,
+					    false, "interrupt remapping disable");
+		if (rc)
+			return rc;
+	}
 	if (sts & VTD_GSTS_TES) {
 		dmar__log(u->sys, DMAR_LOG_WARN,
 			 "dmar%u: translation was left enabled by firmware; disabling it to "
@@ -227,6 +245,9 @@ int dmar__unit_create(struct dmar_system *sys, uint16_t segment, uint64_t base,
 	u->fault_lock = dmar__os_lock_create(os, &lock_failed);
 	if (lock_failed)
 		goto fail;
+	u->ir_lock = dmar__os_lock_create(os, &lock_failed);
+	if (lock_failed)
+		goto fail;
 	u->did_map = dmar__os_alloc(os, did_map_words(u) * sizeof(uint64_t));
 	if (!u->did_map)
 		goto fail;
@@ -267,6 +288,8 @@ void dmar__unit_destroy(struct dmar_unit *u)
 	dmar__attached_free_all(u);
 	while (u->domains)
 		dmar__domain_free(u->domains);
+	/* Interrupt remapping off before queued invalidation, which it relies on. */
+	dmar__ir_teardown(u);
 	dmar__inval_qi_stop(u);
 	dmar__context_free_tables(u);
 	if (u->root)
@@ -275,6 +298,7 @@ void dmar__unit_destroy(struct dmar_unit *u)
 		dmar__os_free(os, u->did_map, did_map_words(u) * sizeof(uint64_t));
 	dmar__os_lock_destroy(os, u->lock);
 	dmar__os_lock_destroy(os, u->fault_lock);
+	dmar__os_lock_destroy(os, u->ir_lock);
 	dmar__os_free(os, u, sizeof(*u));
 }
 

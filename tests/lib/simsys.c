@@ -9,8 +9,8 @@ int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dm
 	return simsys_up_after(s, mcfg, cfg, NULL);
 }
 
-int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
-		    const struct dmar_config *cfg, void (*firmware)(struct model *unit))
+static int up(struct simsys *s, const struct model_config *mcfg, const struct dmar_config *cfg,
+	      void (*firmware)(struct model *unit), const struct dmar_acpi_table *table)
 {
 	struct dmar_posix_machine_config pmc;
 	memset(s, 0, sizeof(*s));
@@ -33,10 +33,26 @@ int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
 	}
 	if (firmware)
 		firmware(s->model);
-	int rc = dmar_system_create(dmar_posix_machine_os(s->pm), &s->cfg, NULL, &s->sys);
+	int rc = dmar_system_create(dmar_posix_machine_os(s->pm), &s->cfg, table, &s->sys);
 	if (rc)
 		return rc;
+	if (table) {
+		s->unit = dmar_unit_at(s->sys, 0);
+		return s->unit ? DMAR_OK : DMAR_ENODEV;
+	}
 	return dmar_system_add_unit(s->sys, 0, SIMSYS_REG_BASE, &s->unit);
+}
+
+int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
+		    const struct dmar_config *cfg, void (*firmware)(struct model *unit))
+{
+	return up(s, mcfg, cfg, firmware, NULL);
+}
+
+int simsys_up_table(struct simsys *s, const struct model_config *mcfg,
+		    const struct dmar_config *cfg, const struct dmar_acpi_table *table)
+{
+	return up(s, mcfg, cfg, NULL, table);
 }
 
 unsigned long simsys_down(struct simsys *s)
@@ -74,4 +90,26 @@ int simsys_dma(struct simsys *s, uint16_t sid, uint64_t iova, void *buf, size_t 
 {
 	return dmar_posix_machine_dma(s->pm, s->model, sid, iova, buf, len,
 				 write_to_memory ? MODEL_DMA_WRITE : MODEL_DMA_READ, NULL);
+}
+
+int simsys_add_unit(struct simsys *s, uint64_t reg_base, const struct model_config *mcfg,
+		    struct dmar_unit **unit, struct model **model)
+{
+	*model = dmar_posix_machine_add_unit(s->pm, reg_base, mcfg);
+	if (!*model)
+		return DMAR_ENOMEM;
+	return dmar_system_add_unit(s->sys, 0, reg_base, unit);
+}
+
+int simsys_dma_via(struct simsys *s, struct model *unit, uint16_t sid, uint64_t iova, void *buf,
+		   size_t len, bool write_to_memory)
+{
+	return dmar_posix_machine_dma(s->pm, unit, sid, iova, buf, len,
+				      write_to_memory ? MODEL_DMA_WRITE : MODEL_DMA_READ, NULL);
+}
+
+int simsys_interrupt(struct simsys *s, uint16_t sid, uint64_t addr, uint32_t data,
+		     struct model_irq_delivery *out)
+{
+	return dmar_posix_machine_interrupt(s->pm, s->model, sid, addr, data, out);
 }

@@ -28,6 +28,10 @@ int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dm
  * as a BIOS or boot loader would leave them). */
 int simsys_up_after(struct simsys *s, const struct model_config *mcfg,
 		    const struct dmar_config *cfg, void (*firmware)(struct model *unit));
+/* The same, with the system made from `table` (whose DRHDs name SIMSYS_REG_BASE):
+ * s->unit is its first unit. */
+int simsys_up_table(struct simsys *s, const struct model_config *mcfg,
+		    const struct dmar_config *cfg, const struct dmar_acpi_table *table);
 /* Destroys the system and the machine; returns the number of leaked allocations plus
  * table pages plus coherency errors (0 when everything was clean). */
 unsigned long simsys_down(struct simsys *s);
@@ -37,5 +41,21 @@ void *simsys_buffer(struct simsys *s, size_t size, uint64_t *pa);
 
 /* A device does DMA: returns 0 or the fault reason the unit gave. */
 int simsys_dma(struct simsys *s, uint16_t sid, uint64_t iova, void *buf, size_t len, bool write_to_memory);
+
+/* Another unit on the same machine and system (several units at once): registers at
+ * `reg_base` (outside the arena, e.g. SIMSYS_REG_BASE + 0x10000), `mcfg` NULL for QEMU
+ * defaults. 0 with *unit and *model set, or the error of dmar_system_add_unit. */
+int simsys_add_unit(struct simsys *s, uint64_t reg_base, const struct model_config *mcfg,
+		    struct dmar_unit **unit, struct model **model);
+
+/* simsys_dma through a given unit of the machine. Safe from several threads at once
+ * (the machine lock serialises the model). */
+int simsys_dma_via(struct simsys *s, struct model *unit, uint16_t sid, uint64_t iova, void *buf,
+		   size_t len, bool write_to_memory);
+
+/* A source sends an interrupt request (a write of `data` to `addr`): returns 0 with
+ * *out filled (may be NULL), or the interrupt-remapping fault reason the unit gave. */
+int simsys_interrupt(struct simsys *s, uint16_t sid, uint64_t addr, uint32_t data,
+		     struct model_irq_delivery *out);
 
 #endif
