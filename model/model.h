@@ -175,7 +175,9 @@ struct model_fault {
  * page through the caches; data moves through the mem ops (MODEL_MEM_DMA). Returns 0,
  * a fault reason (> 0; the first faulting page stops the transfer, bytes before it
  * were transferred; *fault describes it), or MODEL_DMA_BUS_ERROR. fault may be NULL.
- * With GSTS.TES=0 (or null_hw), DMA goes to physical = iova. */
+ * With GSTS.TES=0 (or null_hw), DMA goes to physical = iova. A 4-byte write into
+ * 0xFEEx_xxxx is an interrupt request instead: dmar_model_interrupt() with the buffer's
+ * 32 bits as data (0 when remapped or passed, else its fault reason). */
 int dmar_model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size_t len,
 	      enum model_dir dir, struct model_fault *fault);
 

@@ -221,6 +221,16 @@ int dmar_model_dma(struct model *m, uint16_t sid, uint64_t iova, void *buf, size
 
 	if (!buf && len)
 		return MODEL_DMA_BUS_ERROR;
+	/* A DWORD write to 0xFEEx_xxxx is an interrupt request, whatever DMA remapping
+	 * says (VT-d 3.14, 5.1): it goes through interrupt remapping with the writer's
+	 * source id. A device's DMA engine can forge an MSI this way; only the entry's
+	 * source-id check tells it from the device's own. */
+	if (write && len == 4 && (iova >> 20) == 0xfee) {
+		const uint8_t *b = buf;
+		uint32_t data = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+				(uint32_t)b[3] << 24; /* little-endian, as the bus carries it */
+		return dmar_model_interrupt(m, sid, iova, data, NULL);
+	}
 	m->stats.dma_ops++;
 	while (done < len) {
 		uint64_t cur = iova + done, room;

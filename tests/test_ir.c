@@ -654,6 +654,34 @@ TEST(source_id_mismatch_faults_0x26)
 	CHECK_EQ(simsys_down(&s), 0);
 }
 
+/* The attack the source-id check exists for: device B's DMA engine writes device A's
+ * remappable MSI (a DWORD write to 0xFEEx_xxxx is an interrupt request, whatever DMA
+ * remapping says). The entry admits only A: B's write is refused and recorded; A's own
+ * write of the same message is delivered. (QEMU 7.2 gives DMA-engine writes no
+ * requester id and lets them through; see kernel/tests/test_ir.c.) */
+TEST(a_dma_written_msi_of_another_device_is_refused)
+{
+	struct simsys s;
+	char text[512];
+	up_ir(&s);
+	struct dmar_irq *irq = alloc_dev(&s, 1, &T41);
+	uint64_t addr;
+	uint32_t data;
+	dmar_ir_msi_message(irq, 0, &addr, &data);
+	uint64_t before = dmar_model_stats(s.model)->intr_remapped;
+	CHECK_EQ(dmar_posix_machine_dma(s.pm, s.model, OTHER_SID, addr, &data, sizeof(data),
+					MODEL_DMA_WRITE, NULL), VTD_FR_IR_SID_ERR);
+	struct dmar_fault_record rec = one_fault(&s, text, sizeof(text));
+	CHECK_EQ(rec.reason, 0x26);
+	CHECK_EQ(rec.sid, OTHER_SID);
+	CHECK_EQ(rec.intr_index, dmar_ir_index(irq));
+	CHECK_EQ(dmar_model_stats(s.model)->intr_remapped, before);
+	CHECK_EQ(dmar_posix_machine_dma(s.pm, s.model, DEV_SID, addr, &data, sizeof(data),
+					MODEL_DMA_WRITE, NULL), 0);
+	CHECK_EQ(dmar_model_stats(s.model)->intr_remapped, before + 1);
+	CHECK_EQ(simsys_down(&s), 0);
+}
+
 TEST(table_the_unit_cannot_read_faults_0x23)
 {
 	/* Only a unit pointed elsewhere behind the library's back gets there: IRTA at
