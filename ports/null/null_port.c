@@ -1,6 +1,7 @@
 /* The null-hardware OS layer: see null_port.h. */
 #include "null_port.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,34 @@ struct null_port {
 	size_t npages;
 	uint32_t *free_stack; /* indices of free pool pages */
 	size_t nfree;
+	bool threaded;        /* null_port_create_threaded: real locks */
+	pthread_spinlock_t pool_lock, mmio_lock;
 };
+
+static void pool_lock(struct null_port *np)
+{
+	if (np->threaded)
+		pthread_spin_lock(&np->pool_lock);
+}
+
+static void pool_unlock(struct null_port *np)
+{
+	if (np->threaded)
+		pthread_spin_unlock(&np->pool_lock);
+}
+
+/* The model is not thread-safe: one register access at a time, as on a bus. */
+static void mmio_lock(struct null_port *np)
+{
+	if (np->threaded)
+		pthread_spin_lock(&np->mmio_lock);
+}
+
+static void mmio_unlock(struct null_port *np)
+{
+	if (np->threaded)
+		pthread_spin_unlock(&np->mmio_lock);
+}
 
 static bool in_pool(const struct null_port *np, const void *va)
 {
@@ -41,9 +69,13 @@ static void np_free(void *ctx, void *p, size_t size)
 static void *np_page_alloc(void *ctx, uint64_t *phys)
 {
 	struct null_port *np = ctx;
-	if (!np->nfree)
+	pool_lock(np);
+	if (!np->nfree) {
+		pool_unlock(np);
 		return NULL;
+	}
 	uint8_t *va = np->pool + (size_t)np->free_stack[--np->nfree] * DMAR_PAGE_SIZE;
+	pool_unlock(np);
 	memset(va, 0, DMAR_PAGE_SIZE);
 	*phys = (uint64_t)(uintptr_t)va + NP_PHYS_OFFSET;
 	return va;
@@ -53,7 +85,9 @@ static void np_page_free(void *ctx, void *va, uint64_t phys)
 {
 	struct null_port *np = ctx;
 	(void)phys;
+	pool_lock(np);
 	np->free_stack[np->nfree++] = (uint32_t)(((uint8_t *)va - np->pool) / DMAR_PAGE_SIZE);
+	pool_unlock(np);
 }
 
 static void *np_phys_to_virt(void *ctx, uint64_t phys)
@@ -75,25 +109,35 @@ static uint64_t np_virt_to_phys(void *ctx, const void *va)
 static uint32_t np_read32(void *ctx, uint64_t pa)
 {
 	struct null_port *np = ctx;
-	return dmar_model_read32(np->model, (uint32_t)(pa - np->reg_base));
+	mmio_lock(np);
+	uint32_t v = dmar_model_read32(np->model, (uint32_t)(pa - np->reg_base));
+	mmio_unlock(np);
+	return v;
 }
 
 static uint64_t np_read64(void *ctx, uint64_t pa)
 {
 	struct null_port *np = ctx;
-	return dmar_model_read64(np->model, (uint32_t)(pa - np->reg_base));
+	mmio_lock(np);
+	uint64_t v = dmar_model_read64(np->model, (uint32_t)(pa - np->reg_base));
+	mmio_unlock(np);
+	return v;
 }
 
 static void np_write32(void *ctx, uint64_t pa, uint32_t v)
 {
 	struct null_port *np = ctx;
+	mmio_lock(np);
 	dmar_model_write32(np->model, (uint32_t)(pa - np->reg_base), v);
+	mmio_unlock(np);
 }
 
 static void np_write64(void *ctx, uint64_t pa, uint64_t v)
 {
 	struct null_port *np = ctx;
+	mmio_lock(np);
 	dmar_model_write64(np->model, (uint32_t)(pa - np->reg_base), v);
+	mmio_unlock(np);
 }
 
 static void np_cache_flush(void *ctx, const void *va, size_t len)
@@ -130,6 +174,37 @@ static void np_log(void *ctx, enum dmar_log_level level, const char *line)
 		fprintf(stderr, "null port: %s\n", line);
 }
 
+/* null_port_create_threaded: the library's locks are pthread spinlocks. */
+static void *np_lock_create(void *ctx)
+{
+	(void)ctx;
+	void *l = malloc(sizeof(pthread_spinlock_t));
+	if (l && pthread_spin_init((pthread_spinlock_t *)l, PTHREAD_PROCESS_PRIVATE) != 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void np_lock_acquire(void *ctx, void *lock)
+{
+	(void)ctx;
+	pthread_spin_lock(lock);
+}
+
+static void np_lock_release(void *ctx, void *lock)
+{
+	(void)ctx;
+	pthread_spin_unlock(lock);
+}
+
+static void np_lock_destroy(void *ctx, void *lock)
+{
+	(void)ctx;
+	pthread_spin_destroy(lock);
+	free(lock);
+}
+
 static const struct dmar_os_ops np_ops = {
 	.alloc = np_alloc,
 	.free = np_free,
@@ -146,6 +221,28 @@ static const struct dmar_os_ops np_ops = {
 	.now_ns = np_now,
 	.delay_ns = np_delay,
 	.log = np_log,
+};
+
+static const struct dmar_os_ops np_threaded_ops = {
+	.alloc = np_alloc,
+	.free = np_free,
+	.page_alloc = np_page_alloc,
+	.page_free = np_page_free,
+	.phys_to_virt = np_phys_to_virt,
+	.virt_to_phys = np_virt_to_phys,
+	.mmio_read32 = np_read32,
+	.mmio_read64 = np_read64,
+	.mmio_write32 = np_write32,
+	.mmio_write64 = np_write64,
+	.cache_flush = np_cache_flush,
+	.wmb = np_wmb,
+	.now_ns = np_now,
+	.delay_ns = np_delay,
+	.log = np_log,
+	.lock_create = np_lock_create,
+	.lock_acquire = np_lock_acquire,
+	.lock_release = np_lock_release,
+	.lock_destroy = np_lock_destroy,
 };
 
 /* The model's memory: wait-descriptor status writes (and descriptor reads). */
@@ -171,8 +268,8 @@ static const struct model_mem_ops np_mem_ops = {
 	.free = np_free,
 };
 
-struct null_port *null_port_create(const struct model_config *cfg, uint64_t reg_base,
-				   size_t pool_pages)
+static struct null_port *create(const struct model_config *cfg, uint64_t reg_base,
+				size_t pool_pages, bool threaded)
 {
 	struct model_config mc;
 	struct null_port *np = calloc(1, sizeof(*np));
@@ -197,9 +294,26 @@ struct null_port *null_port_create(const struct model_config *cfg, uint64_t reg_
 	for (size_t i = 0; i < pool_pages; i++)
 		np->free_stack[i] = (uint32_t)(pool_pages - 1 - i);
 	np->nfree = pool_pages;
-	np->os.ops = &np_ops;
+	np->threaded = threaded;
+	if (threaded) {
+		pthread_spin_init(&np->pool_lock, PTHREAD_PROCESS_PRIVATE);
+		pthread_spin_init(&np->mmio_lock, PTHREAD_PROCESS_PRIVATE);
+	}
+	np->os.ops = threaded ? &np_threaded_ops : &np_ops;
 	np->os.ctx = np;
 	return np;
+}
+
+struct null_port *null_port_create(const struct model_config *cfg, uint64_t reg_base,
+				   size_t pool_pages)
+{
+	return create(cfg, reg_base, pool_pages, false);
+}
+
+struct null_port *null_port_create_threaded(const struct model_config *cfg, uint64_t reg_base,
+					    size_t pool_pages)
+{
+	return create(cfg, reg_base, pool_pages, true);
 }
 
 void null_port_destroy(struct null_port *np)
@@ -208,6 +322,10 @@ void null_port_destroy(struct null_port *np)
 		return;
 	if (np->model)
 		dmar_model_destroy(np->model);
+	if (np->threaded) {
+		pthread_spin_destroy(&np->pool_lock);
+		pthread_spin_destroy(&np->mmio_lock);
+	}
 	free(np->free_stack);
 	free(np->pool);
 	free(np);

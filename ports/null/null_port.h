@@ -7,7 +7,9 @@
  * Physical addresses: pool pages get fake physical addresses (virtual address + a fixed
  * offset); any other pointer is its own physical address, so busdma can load ordinary
  * buffers. Nothing ever reads memory through them except wait-descriptor status writes.
- * Single-threaded.
+ * Single-threaded, except a port from null_port_create_threaded: its lock ops are
+ * pthread spinlocks, and its page pool and register accesses take spinlocks of their
+ * own (one register access at a time, as on a bus), for measuring several threads.
  */
 #ifndef DMAR_NULL_PORT_H
 #define DMAR_NULL_PORT_H
@@ -24,6 +26,9 @@ struct null_port;
  * `pool_pages` table pages. NULL on failure. */
 struct null_port *null_port_create(const struct model_config *cfg, uint64_t reg_base,
 				   size_t pool_pages);
+/* The same, safe for several threads (see above). */
+struct null_port *null_port_create_threaded(const struct model_config *cfg, uint64_t reg_base,
+					    size_t pool_pages);
 void null_port_destroy(struct null_port *np);
 const struct dmar_os *null_port_os(struct null_port *np);
 struct model *null_port_model(struct null_port *np);
