@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # fuzz.sh BUILDDIR SECONDS - run each libFuzzer target for SECONDS (the ACPI parser
 # seeded with the DMAR corpus, copied into the build directory; the IOVA allocator from
-# scratch) and print executions and findings. Exit 1 on any finding.
+# scratch; the kernel-log line parser of dmarctl explain seeded with the fault lines of
+# tests/data/fault_lines.tsv) and print executions and findings. Exit 1 on any finding.
+# FUZZ_TARGETS="acpi iova explain" (the default) picks the targets.
 set -u
 build=${1:?usage: fuzz.sh BUILDDIR SECONDS}
 secs=${2:-60}
 here=$(cd "$(dirname "$0")/.." && pwd)
 corpus=${DMAR_CORPUS:-$here/../shared/corpus/dmar}
 status=0
-for name in acpi iova; do
+for name in ${FUZZ_TARGETS:-acpi iova explain}; do
 	target=$build/tests/fuzz/fuzz_$name
 	if [ ! -x "$target" ]; then
 		echo "fuzz.sh: $target not built (configure with CC=clang -DDMAR_FUZZ=ON)" >&2
@@ -18,6 +20,11 @@ for name in acpi iova; do
 	mkdir -p "$work/corpus" "$work/artifacts"
 	if [ "$name" = acpi ] && [ -d "$corpus" ]; then
 		cp -n "$corpus"/*.bin "$work/corpus/" 2>/dev/null || true
+	fi
+	if [ "$name" = explain ]; then # one seed per fixture row: its input column
+		awk -F'\t' '!/^#/ && $1 != "id" && $3 != "" { print $3 > ("'"$work"'/corpus/row" NR) }' \
+			"$here/tests/data/fault_lines.tsv"
+		sed -i 's/\\n/\n/g' "$work"/corpus/row*
 	fi
 	log=$work/fuzz.log
 	echo "fuzz_$name: ${secs}s, seeds: $(ls "$work/corpus" | wc -l), log: $log"
@@ -29,7 +36,7 @@ for name in acpi iova; do
 	crashes=$(ls "$work/artifacts" | wc -l)
 	echo "fuzz_$name: executions ${execs:-?} (${speed:-?}/s), exit $rc, findings (artifacts): $crashes"
 	if [ "$crashes" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		grep -E 'ERROR|SUMMARY|fuzz_iova:' "$log" | head -5
+		grep -E 'ERROR|SUMMARY|fuzz_(iova|explain):' "$log" | head -5
 		ls "$work/artifacts"
 		status=1
 	fi
