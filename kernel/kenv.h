@@ -34,6 +34,8 @@ struct kenv {
 	bool expect_bad;         /* it has a word outside kenv_feature_name */
 	unsigned domain_width;   /* kernel.domain_width=N: the tests' translated domains
 				    ask for N bits (0: the library's default) */
+	unsigned expect_cpus;    /* kernel.expect_cpus=N: the configuration has N CPUs (QEMU's
+				    -smp; 0: not given) */
 	struct dmar_os os;
 	int have_dmar;
 	struct acpi_found dmar;  /* the DMAR table, when have_dmar */

@@ -9,6 +9,7 @@
 #include "lapic.h"
 #include "pci.h"
 #include "pmem.h"
+#include "smp.h"
 #include "tests.h"
 #include "trap.h"
 #include "uhci.h"
@@ -154,6 +155,10 @@ void kmain(uint32_t magic, uint32_t info)
 	kprintf("# TSC %llu kHz%s\n", (unsigned long long)(hz / 1000),
 		hz ? "" : " (PIT calibration failed, guessing)");
 	trap_init(ktest_watchdog);
+	/* The application processors, parked until a test hands them work (smp_run). */
+	unsigned ncpu = smp_init(0);
+	kprintf("# %u CPU%s running (%u listed in the MADT)\n", ncpu, ncpu == 1 ? "" : "s",
+		smp_cpus_listed());
 
 	dmar_config_default(&kenv.cfg);
 	kenv.cfg_warnings = dmar_config_parse(&kenv.cfg, kenv.boot.cmdline, config_warning, 0);
@@ -168,6 +173,10 @@ void kmain(uint32_t magic, uint32_t info)
 	kenv.verbose = verbose[0] == '1';
 	parse_expect();
 	kenv.domain_width = parse_domain_width();
+	char cpus[8] = "";
+	if (boot_cmdline_get(&kenv.boot, "kernel.expect_cpus", cpus, sizeof(cpus)))
+		for (const char *p = cpus; *p >= '0' && *p <= '9'; p++)
+			kenv.expect_cpus = kenv.expect_cpus * 10 + (unsigned)(*p - '0');
 	baremetal_os_init(&kenv.os, kenv.verbose ? DMAR_LOG_DEBUG : DMAR_LOG_INFO);
 
 	print_interrupt_controllers();

@@ -53,7 +53,7 @@ $(disk ata) -device ide-hd,drive=ata,bus=pi.0 \
 $(disk nvme) -device nvme,drive=nvme,serial=dmar0,addr=0x4 \
 -device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x6 -device megasas,id=ms,bus=br1,addr=0x7 \
 $(disk megasas) -device scsi-hd,drive=megasas,bus=ms.0,scsi-id=0,lun=0"
-storage_tests="kernel.tests=acpi_dmar_parsed,ahci_rw_verify,ahci_stale_iova_faults,ata_rw_verify,ata_stale_iova_faults,nvme_rw_verify,nvme_stale_iova_faults,megasas_rw_verify,megasas_stale_iova_faults"
+storage_tests="kernel.tests=acpi_dmar_parsed,ahci_rw_verify,ahci_stale_iova_faults,ata_rw_verify,ata_stale_iova_faults,nvme_rw_verify,nvme_stale_iova_faults,megasas_rw_verify,megasas_stale_iova_faults,smp_cpus_started,smp_nvme_queue_per_cpu"
 network="-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
 -device e1000,netdev=h0,addr=0x8 -device e1000e,netdev=h1,addr=0x9"
 network_tests="kernel.tests=acpi_dmar_parsed,e1000_to_e1000e_frames,e1000e_to_e1000_frames,em_stale_rx_buffer_faults"
@@ -68,18 +68,20 @@ declare -A storage_addr=([ahci]=0:31:2 [ata]=0:5:0 [nvme]=0:4:0 [megasas]=0:7:0)
 
 # name | memory | intel-iommu options | extra QEMU arguments | kernel command line
 # (kernel.domain_width=48 makes every translated domain of the tests a 4-level one.)
+# Several CPUs (-smp N in the extra arguments; one without): the smp_* tests run on all
+# of them, and the script tells the kernel how many to expect (kernel.expect_cpus=N).
 configs=(
-  "default|512M|| $two_edu|hw.busdma.pci0:0:3:0.bounce=1"
+  "default|512M||-smp 4 $two_edu|hw.busdma.pci0:0:3:0.bounce=1"
   "aw48|512M|,aw-bits=48| $two_edu|kernel.domain_width=48"
   "caching_mode|512M|,caching-mode=on| $two_edu|"
   "pt_off|512M|,pt=off| $two_edu|hw.busdma.pci0:0:3:0.bounce=1"
-  "register_inval|512M|| $two_edu|hw.dmar.qi=0"
+  "register_inval|512M||-smp 2 $two_edu|hw.dmar.qi=0"
   "behind_root_port|512M||-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1 -device $edu,bus=rp1 -device $edu|"
   "high_memory|5G|| $two_edu|"
   "edu_28bit_mask|1G||-device edu -device edu|kernel.tests=acpi_dmar_parsed,edu_dma_roundtrip,busdma_edu_28bit_mask,busdma_bounce_tunable hw.busdma.pci0:0:3:0.bounce=1"
   "all_at_once|512M|,caching-mode=on,aw-bits=48,pt=off| $two_edu|hw.dmar.qi=0 kernel.domain_width=48"
   # Deferred invalidation for every busdma device (hw.dmar.strict=0).
-  "deferred|512M|| $two_edu|hw.dmar.strict=0 hw.busdma.pci0:0:3:0.bounce=1"
+  "deferred|512M||-smp 4 $two_edu|hw.dmar.strict=0 hw.busdma.pci0:0:3:0.bounce=1"
   "deferred_caching_mode_registers|512M|,caching-mode=on| $two_edu|hw.dmar.strict=0 hw.dmar.qi=0"
   # Behind bridges (the first edu, at the lower address, is the bridged one): a
   # conventional PCI bridge makes the unit see the bridge's id, a PCIe-to-PCI bridge
@@ -89,7 +91,7 @@ configs=(
   "shared_alias|512M||-device pci-bridge,id=br1,chassis_nr=1,bus=pcie.0,addr=0x3 -device $edu,bus=br1,addr=0x3 -device $edu,bus=br1,addr=0x4|"
   # Storage controllers, each with its own disk image (@name@: a fresh 64 MiB raw file,
   # checked afterwards by scripts/disk_check.py against what the kernel says it wrote).
-  "storage|512M||$storage|$storage_tests"
+  "storage|512M||-smp 4 $storage|$storage_tests"
   "storage_caching_mode|512M|,caching-mode=on|$storage|$storage_tests"
   # (with the second-generation MegaRAID, megasas-gen2, instead of the first)
   "storage_register_inval|512M||${storage/megasas,id=ms/megasas-gen2,id=ms}|$storage_tests hw.dmar.qi=0"
@@ -168,7 +170,7 @@ mem_mib() {
 # The tests a configuration must run to "ok" (not "# SKIP"): from its options alone.
 required_tests() { # features, memory, extra QEMU arguments, kernel command line
   local feats=",$1," mem=$2 extra=$3 append=$4 nedu w only="" t
-  local -a req=(acpi_dmar_parsed ioapic_timer_compat)
+  local -a req=(acpi_dmar_parsed ioapic_timer_compat smp_cpus_started)
   nedu=$(grep -o -- '-device edu' <<<"$extra" | wc -l)
   # Interrupt remapping runs where the unit offers it, the driver invalidates through
   # the queue (it refuses IR with register invalidation) and neither hw.dmar.enable=0
@@ -185,6 +187,9 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
     req+=(edu_dma_untranslated edu_dma_roundtrip edu_unmapped_write_blocked
           edu_unmapped_read_faults edu_unmap_then_dma_faults edu_readonly_write_faults
           edu_partial_unmap_superpage edu_passthrough allocation_failures_leave_no_trace)
+    # On every CPU at once (one under no -smp): a domain the edus share, and busdma
+    # loads on their devices.
+    req+=(smp_map_unmap_storm smp_busdma_loads)
     # busdma translating for the edu, unless hw.dmar.enable=0 turns busdma to bouncing;
     # then its unloads deferred too.
     [[ " $append " == *" hw.dmar.enable=0 "* ]] ||
@@ -219,6 +224,8 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
   for ctl in ahci ata nvme megasas; do
     [[ $extra == *"file=@$ctl@"* ]] || continue
     req+=("${ctl}_rw_verify")
+    # One I/O queue pair per CPU.
+    [ $ctl = nvme ] && req+=(smp_nvme_queue_per_cpu)
     [ $off = 1 ] && continue
     [[ " $append " == *" hw.busdma.pci0:${storage_addr[$ctl]}.bounce=1 "* ]] && continue
     req+=("${ctl}_stale_iova_faults")
@@ -241,7 +248,9 @@ required_tests() { # features, memory, extra QEMU arguments, kernel command line
   fi
   # Two edu devices: two domains, and more faults than QEMU's one recording register
   # (not when one requester id covers both: the unit cannot isolate those).
-  [ "$nedu" -ge 2 ] && [ $shared = 0 ] && req+=(edu_isolation fault_overflow_recovers)
+  # (and one CPU's faults drained while the others map: edu 1 faults, edu 0 maps)
+  [ "$nedu" -ge 2 ] && [ $shared = 0 ] &&
+    req+=(edu_isolation fault_overflow_recovers smp_fault_while_mapping)
   # ... and one of them forging the other's remapped interrupt.
   [ "$nedu" -ge 2 ] && [ $shared = 0 ] && [ $ir = 1 ] && req+=(ir_forged_msi_blocked)
   # With kernel.tests only the named tests run.
@@ -274,7 +283,9 @@ for entry in "${configs[@]}"; do
   fi
   feats=$(features "$iommu_opts" "$append")
   mapfile -t required < <(required_tests "$feats" "$mem" "$extra" "$append")
-  append="${append:+$append }kernel.expect=$feats"
+  # The CPUs QEMU gives the machine (-smp N; 1 without), which the kernel must all start.
+  cpus=$(grep -oE -- '-smp [0-9]+' <<<"$extra" | awk '{print $2}')
+  append="${append:+$append }kernel.expect=$feats kernel.expect_cpus=${cpus:-1}"
   log="$logdir/$name.log"
   # Fresh disk images for the @name@ placeholders.
   images=()
@@ -345,7 +356,7 @@ for entry in "${configs[@]}"; do
   total_fail=$((total_fail + fail))
   total_skip=$((total_skip + skip))
 
-  echo "=== $name: -m $mem intel-iommu$iommu_opts${append:+ -append '$append'}"
+  echo "=== $name: -m $mem${cpus:+ -smp $cpus} intel-iommu$iommu_opts${append:+ -append '$append'}"
   echo "    requires: ${required[*]}"
   grep -E '^(ok|not ok|Bail out!|# [A-Za-z0-9_/.-]+\.c:[0-9]+: |# fault: |# CPU exception|# rax=|# em: )' "$log" | sed 's/^/    /'
   if [ "$verdict" = FAIL ] && [ -s "$logdir/$name.qemu" ]; then

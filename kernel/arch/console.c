@@ -1,6 +1,8 @@
 /* Serial console (COM1), kprintf and the isa-debug-exit port. */
 #include "console.h"
 
+#include "smp.h"
+#include "spinlock.h"
 #include "util.h"
 #include "x86.h"
 
@@ -26,17 +28,65 @@ static void console_putc(char c)
 	outb(COM1, (uint8_t)c);
 }
 
+/* Several CPUs print: each collects its output up to a newline in a line buffer of its
+ * own and writes whole lines under the console lock, so lines never interleave.
+ * Interrupts stay off on the printing CPU meanwhile (the watchdog prints from the
+ * timer tick). */
+#define LINE_MAX 512
+static struct spinlock console_lock = SPINLOCK_INIT("console");
+static char line[SMP_MAX_CPUS][LINE_MAX];
+static unsigned line_len[SMP_MAX_CPUS];
+
+static void flush_line(unsigned cpu)
+{
+	spin_lock(&console_lock);
+	for (unsigned i = 0; i < line_len[cpu]; i++)
+		console_putc(line[cpu][i]);
+	spin_unlock(&console_lock);
+	line_len[cpu] = 0;
+}
+
+static void put_locked_line(const char *s)
+{
+	unsigned cpu = smp_cpu_index();
+	for (; *s; s++) {
+		line[cpu][line_len[cpu]++] = *s;
+		if (*s == '\n' || line_len[cpu] == LINE_MAX)
+			flush_line(cpu);
+	}
+}
+
 void console_write(const char *s)
+{
+	uint64_t f = irq_save();
+	put_locked_line(s);
+	irq_restore(f);
+}
+
+void console_emergency(const char *s)
 {
 	while (*s)
 		console_putc(*s++);
 }
 
+int kprintf_emergency(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = dmar__vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	console_emergency(buf);
+	return n;
+}
+
 int kvprintf(const char *fmt, va_list ap)
 {
-	char buf[512];
+	char buf[LINE_MAX];
+	uint64_t f = irq_save();
 	int n = dmar__vsnprintf(buf, sizeof(buf), fmt, ap);
-	console_write(buf);
+	put_locked_line(buf);
+	irq_restore(f);
 	return n;
 }
 
@@ -51,6 +101,11 @@ int kprintf(const char *fmt, ...)
 
 _Noreturn void qemu_exit(unsigned code)
 {
+	/* What this CPU printed without a newline yet (the lock may be lost with it). */
+	unsigned cpu = smp_cpu_index();
+	for (unsigned i = 0; i < line_len[cpu]; i++)
+		console_putc(line[cpu][i]);
+	line_len[cpu] = 0;
 	outl(DEBUG_EXIT_PORT, code);
 	/* No isa-debug-exit device: nothing else can end the run, so stop here. */
 	irq_disable();

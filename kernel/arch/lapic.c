@@ -1,6 +1,7 @@
 /* The local APIC, xAPIC mode (Intel SDM vol. 3, chapter 11). */
 #include "lapic.h"
 
+#include "clock.h"
 #include "vm.h"
 #include "x86.h"
 
@@ -18,13 +19,23 @@
 #define LAPIC_ISR 0x100
 #define LAPIC_IRR 0x200
 #define LAPIC_ESR 0x280
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
 #define LAPIC_LVT_LINT0 0x350
+#define LAPIC_LVT_LINT1 0x360
 #define LAPIC_LVT_ERROR 0x370
 
 #define SVR_ENABLE 0x100u
 #define LVT_MASKED 0x10000u
 #define LVT_EXTINT 0x700u
 #define LVT_LEVEL 0x8000u
+
+#define ICR_INIT 0x500u
+#define ICR_STARTUP 0x600u
+#define ICR_ASSERT 0x4000u
+#define ICR_LEVEL 0x8000u
+#define ICR_BUSY 0x1000u /* delivery status: send pending */
+#define ICR_TIMEOUT_NS 100000000ull
 
 static volatile uint8_t *regs;
 static uint64_t base_pa;
@@ -101,3 +112,49 @@ static bool vector_bit(unsigned reg, unsigned vector)
 
 bool lapic_in_service(unsigned vector) { return vector_bit(LAPIC_ISR, vector); }
 bool lapic_requested(unsigned vector) { return vector_bit(LAPIC_IRR, vector); }
+
+void lapic_init_ap(void)
+{
+	uint64_t msr = rdmsr(MSR_APIC_BASE);
+	if (!(msr & APIC_BASE_ENABLE))
+		wrmsr(MSR_APIC_BASE, msr | APIC_BASE_ENABLE);
+	wr(LAPIC_TPR, 0);
+	/* Only the bootstrap CPU takes the 8259's ExtINT. */
+	wr(LAPIC_LVT_LINT0, LVT_MASKED);
+	wr(LAPIC_LVT_LINT1, LVT_MASKED);
+	wr(LAPIC_LVT_ERROR, LVT_MASKED);
+	wr(LAPIC_ESR, 0);
+	wr(LAPIC_ESR, 0);
+	wr(LAPIC_SVR, (rd(LAPIC_SVR) & ~0x3ffu) | SVR_ENABLE | LAPIC_SPURIOUS_VECTOR);
+}
+
+/* Sends one IPI and waits (bounded) until the local APIC has sent it. */
+static bool send_ipi(uint32_t apic_id, uint32_t lo)
+{
+	if (!regs)
+		return false;
+	wr(LAPIC_ICR_HI, apic_id << 24);
+	wr(LAPIC_ICR_LO, lo);
+	uint64_t end = clock_now_ns() + ICR_TIMEOUT_NS;
+	while (rd(LAPIC_ICR_LO) & ICR_BUSY)
+		if (clock_now_ns() > end)
+			return false;
+		else
+			cpu_relax();
+	return true;
+}
+
+bool lapic_send_init(uint32_t apic_id)
+{
+	return send_ipi(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL);
+}
+
+bool lapic_send_fixed(uint32_t apic_id, uint8_t vector)
+{
+	return send_ipi(apic_id, ICR_ASSERT | vector);
+}
+
+bool lapic_send_startup(uint32_t apic_id, uint8_t vector)
+{
+	return send_ipi(apic_id, ICR_STARTUP | ICR_ASSERT | vector);
+}

@@ -4,7 +4,8 @@
  * left (or set) as ExtINT so the 8259's PIT tick keeps reaching the CPU. Interrupts it
  * delivers on a device vector (MSIs, IOAPIC pins) end with lapic_eoi().
  *
- * One CPU: no locking. QEMU 7.2 under TCG offers no x2APIC (CPUID.1:ECX[21] clear).
+ * Each CPU has its own local APIC at the same address: the register accesses below act
+ * on the calling CPU's. QEMU 7.2 under TCG offers no x2APIC (CPUID.1:ECX[21] clear).
  */
 #ifndef KERNEL_LAPIC_H
 #define KERNEL_LAPIC_H
@@ -26,6 +27,17 @@ uint32_t lapic_id(void);
 uint64_t lapic_base(void);
 /* The CPU could run its local APIC in x2APIC mode (CPUID.1:ECX[21]). */
 bool lapic_x2apic_capable(void);
+
+/* On an application processor (after lapic_init on the bootstrap CPU): enables its
+ * local APIC with the spurious vector, LINT0/LINT1 masked (the 8259 stays the
+ * bootstrap CPU's). */
+void lapic_init_ap(void);
+/* INIT (level assert) and STARTUP with `vector` (the start page's number) IPIs to one
+ * CPU by its APIC id; false when the local APIC did not send it within 100 ms. */
+bool lapic_send_init(uint32_t apic_id);
+bool lapic_send_startup(uint32_t apic_id, uint8_t vector);
+/* A fixed interrupt on `vector` to one CPU (the SMP mailbox's wake-up). */
+bool lapic_send_fixed(uint32_t apic_id, uint8_t vector);
 
 /* End of interrupt for the highest in-service vector. */
 void lapic_eoi(void);

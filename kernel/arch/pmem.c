@@ -1,6 +1,7 @@
 /* Physical pages: a bump pointer per usable RAM range plus a list of freed pages. */
 #include "pmem.h"
 
+#include "spinlock.h"
 #include "util.h"
 
 #define PAGE 4096ull
@@ -14,6 +15,8 @@ static struct range ranges[MAX_RANGES];
 static unsigned nranges;
 static uint64_t free_list; /* physical address of the first freed page, 0 if none */
 static uint64_t in_use, total, ram_top;
+/* Several CPUs allocate (the SMP tests, the OS layer under them). */
+static struct spinlock pmem_lock = SPINLOCK_INIT("pmem");
 
 /* Ranges are split here so that pmem_alloc_in(min = this) finds RAM right above it:
  * 256 MiB is the edu's default DMA limit, which the tests place buffers above. */
@@ -80,15 +83,27 @@ uint64_t pmem_alloc(uint64_t npages, uint64_t align, uint64_t limit)
 	return pmem_alloc_in(npages, align, 0, limit);
 }
 
+static uint64_t alloc_locked(uint64_t npages, uint64_t align, uint64_t min, uint64_t limit);
+
 uint64_t pmem_alloc_in(uint64_t npages, uint64_t align, uint64_t min, uint64_t limit)
 {
 	if (npages == 0 || align < PAGE || (align & (align - 1)))
 		return 0;
+	uint64_t flags;
+	spin_lock_irqsave(&pmem_lock, &flags);
+	uint64_t pa = alloc_locked(npages, align, min, limit);
+	spin_unlock_irqrestore(&pmem_lock, flags);
+	if (pa)
+		zero_pages(pa, npages); /* outside the lock: the pages are the caller's */
+	return pa;
+}
+
+static uint64_t alloc_locked(uint64_t npages, uint64_t align, uint64_t min, uint64_t limit)
+{
 	if (npages == 1 && align == PAGE && free_list >= min && free_list &&
 	    free_list + PAGE <= limit) {
 		uint64_t p = free_list;
 		free_list = *(uint64_t *)(uintptr_t)p;
-		zero_pages(p, 1);
 		in_use++;
 		return p;
 	}
@@ -105,7 +120,6 @@ uint64_t pmem_alloc_in(uint64_t npages, uint64_t align, uint64_t min, uint64_t l
 		for (uint64_t p = r->cur; p < a; p += PAGE) /* skipped for alignment */
 			push_free(p);
 		r->cur = end;
-		zero_pages(a, npages);
 		in_use += npages;
 		return a;
 	}
@@ -114,9 +128,12 @@ uint64_t pmem_alloc_in(uint64_t npages, uint64_t align, uint64_t min, uint64_t l
 
 void pmem_free(uint64_t phys, uint64_t npages)
 {
+	uint64_t flags;
+	spin_lock_irqsave(&pmem_lock, &flags);
 	for (uint64_t i = 0; i < npages; i++)
 		push_free(phys + i * PAGE);
 	in_use -= npages;
+	spin_unlock_irqrestore(&pmem_lock, flags);
 }
 
 uint64_t pmem_pages_in_use(void) { return in_use; }

@@ -2,8 +2,10 @@
  * pmem.h - physical page allocator over the multiboot memory map.
  *
  * Hands out zeroed 4 KiB pages (or aligned contiguous runs) of usable RAM above 1 MiB
- * that the kernel image does not occupy. Memory is identity-mapped, so a physical address
- * is also a pointer. One CPU, no interrupts use it: no locking.
+ * that the kernel image does not occupy (so everything below 1 MiB, such as the SMP
+ * trampoline page, stays free). Memory is identity-mapped, so a physical address is also
+ * a pointer. Any CPU may allocate and free at once (a spinlock, interrupts off while
+ * held); not from interrupt handlers.
  */
 #ifndef KERNEL_PMEM_H
 #define KERNEL_PMEM_H

@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "console.h"
 #include "lapic.h"
+#include "smp.h"
 #include "x86.h"
 
 #define PIC1 0x20
@@ -87,14 +88,19 @@ void trap_init(trap_tick_fn tick)
 		set_gate(v, (uint64_t)(uintptr_t)(isr_external + (v - 32) * 16));
 	for (unsigned v = 0; v < 256; v++)
 		devvec[v].last_cpu = 0xffffffffu;
-	struct idt_ptr p = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(p));
+	trap_load_idt();
 	tick_fn = tick;
 	pic_init();
 	if (!lapic_init())
 		kprintf("# no local APIC in xAPIC mode: device interrupts unavailable\n");
 	pit_init();
 	irq_enable();
+}
+
+void trap_load_idt(void)
+{
+	struct idt_ptr p = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+	__asm__ volatile("lidt %0" : : "m"(p));
 }
 
 uint64_t trap_ticks(void) { return ticks; }
@@ -241,9 +247,9 @@ void trap_dispatch(struct trap_frame *f)
 		device_interrupt((unsigned)f->vector);
 		return;
 	}
-	kprintf("\n# CPU exception %llu (%s) error=%#llx rip=%#llx rsp=%#llx cr2=%#llx\n",
-		(unsigned long long)f->vector, exception_names[f->vector & 31],
-		(unsigned long long)f->error, (unsigned long long)f->rip,
+	kprintf("\n# CPU exception %llu (%s) on CPU %u: error=%#llx rip=%#llx rsp=%#llx "
+		"cr2=%#llx\n", (unsigned long long)f->vector, exception_names[f->vector & 31],
+		smp_cpu_index(), (unsigned long long)f->error, (unsigned long long)f->rip,
 		(unsigned long long)f->rsp, (unsigned long long)read_cr2());
 	kprintf("# rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx rsi=%#llx rdi=%#llx\n",
 		(unsigned long long)f->rax, (unsigned long long)f->rbx,

@@ -26,6 +26,10 @@ void trap_init(trap_tick_fn tick);
 
 void trap_dispatch(struct trap_frame *f);
 
+/* Loads the IDT on this CPU (an application processor shares the bootstrap CPU's; its
+ * exceptions are reported the same way, with its CPU index). */
+void trap_load_idt(void);
+
 /* Ticks seen so far (proves the timer runs). */
 uint64_t trap_ticks(void);
 

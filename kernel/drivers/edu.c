@@ -52,15 +52,18 @@ static int dma(struct edu *e, uint64_t src, uint64_t dst, uint32_t len, uint32_t
 {
 	if (len == 0 || len > EDU_DMA_MAX)
 		return -1;
-	if (wait_idle(e))
-		return -2;
-	mfence(); /* the CPU's writes to the buffer are visible before the device starts */
-	wr64(e, EDU_DMA_SRC, src);
-	wr64(e, EDU_DMA_DST, dst);
-	wr64(e, EDU_DMA_CNT, len);
-	wr64(e, EDU_DMA_CMD, cmd | EDU_CMD_RUN);
+	spin_lock(&e->dma_lock);
 	int rc = wait_idle(e);
-	mfence();
+	if (rc == 0) {
+		mfence(); /* the CPU's writes to the buffer are visible before it starts */
+		wr64(e, EDU_DMA_SRC, src);
+		wr64(e, EDU_DMA_DST, dst);
+		wr64(e, EDU_DMA_CNT, len);
+		wr64(e, EDU_DMA_CMD, cmd | EDU_CMD_RUN);
+		rc = wait_idle(e);
+		mfence();
+	}
+	spin_unlock(&e->dma_lock);
 	return rc;
 }
 

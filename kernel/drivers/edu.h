@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "pci.h"
+#include "spinlock.h"
 
 #define EDU_VENDOR 0x1234
 #define EDU_DEVICE 0x11e8
@@ -31,6 +32,9 @@ struct edu {
 	const struct pci_dev *pci;
 	volatile uint8_t *regs;
 	uint16_t sid;
+	/* The DMA engine does one transfer at a time: edu_dma_* hold this from programming
+	 * the engine to its completion, so CPUs sharing the device take turns. */
+	struct spinlock dma_lock;
 };
 
 /* Binds the n-th edu: maps BAR0, checks its identification and liveness registers,
@@ -40,7 +44,9 @@ bool edu_probe(unsigned n, struct edu *out);
 /* DMA of `len` bytes (1..EDU_DMA_MAX) between RAM at bus address `addr` and the device
  * buffer at offset `off`. Returns 0 when the device reports completion, -1 on bad
  * arguments, -2 when it stays busy beyond the timeout. A blocked DMA still completes
- * (the device does not see the fault). */
+ * (the device does not see the fault). Any CPU may call them at once: they take turns
+ * on the engine (the device buffer is shared, so a caller that moves data through it
+ * must keep to its own offsets). */
 int edu_dma_to_device(struct edu *e, uint64_t addr, uint32_t off, uint32_t len);
 int edu_dma_from_device(struct edu *e, uint64_t addr, uint32_t off, uint32_t len);
 

@@ -35,6 +35,8 @@
 #define NVME_ADM_CREATE_IOSQ 0x01
 #define NVME_ADM_CREATE_IOCQ 0x05
 #define NVME_ADM_IDENTIFY 0x06
+#define NVME_ADM_SET_FEATURES 0x09
+#define NVME_FEAT_NUM_QUEUES 0x07
 #define NVME_CMD_WRITE 0x01
 #define NVME_CMD_READ 0x02
 
@@ -151,7 +153,7 @@ static void queue_clear(struct nvme_queue *q)
 /* Places `sqe` in queue q, rings its doorbell and polls for its completion. */
 static int submit(struct nvme *c, struct nvme_queue *q, struct nvme_sqe *sqe)
 {
-	uint16_t cid = ++c->cid;
+	uint16_t cid = ++q->cid;
 	sqe->cdw0 = (sqe->cdw0 & 0xffffu) | (uint32_t)cid << 16;
 	__builtin_memcpy((uint8_t *)q->sq + (size_t)q->sq_tail * sizeof(*sqe), sqe, sizeof(*sqe));
 	q->sq_tail = (uint16_t)((q->sq_tail + 1) % NVME_QDEPTH);
@@ -172,12 +174,13 @@ static int submit(struct nvme *c, struct nvme_queue *q, struct nvme_sqe *sqe)
 	}
 	uint16_t status = (uint16_t)(cqe->status >> 1);
 	uint16_t got = cqe->cid;
+	q->dw0 = cqe->dw0;
 	if (++q->cq_head == NVME_QDEPTH) {
 		q->cq_head = 0;
 		q->phase ^= 1u;
 	}
 	wr32(c, NVME_REG_SQ0TDBL + (2u * q->qid + 1u) * c->dstrd, q->cq_head);
-	c->last_status = status;
+	q->status = status;
 	if (got != cid)
 		return DMAR_EHW; /* one command at a time: any other CID is a stray */
 	return status ? NVME_ESTATUS : 0;
@@ -188,7 +191,9 @@ static int admin(struct nvme *c, uint8_t opc, uint32_t nsid, uint64_t prp1, uint
 {
 	struct nvme_sqe e = { .cdw0 = opc, .nsid = nsid, .prp1 = prp1, .cdw10 = cdw10,
 			      .cdw11 = cdw11 };
-	return submit(c, &c->q[0], &e);
+	int rc = submit(c, &c->q[0], &e);
+	c->last_status = c->q[0].status;
+	return rc;
 }
 
 /* Enables the controller on the admin queue and (re)creates the I/O queue pair. */
@@ -197,8 +202,8 @@ static int bring_up(struct nvme *c)
 	int rc = disable(c);
 	if (rc)
 		return rc;
-	queue_clear(&c->q[0]);
-	queue_clear(&c->q[1]);
+	for (unsigned i = 0; i <= c->nioq; i++)
+		queue_clear(&c->q[i]);
 	wr32(c, NVME_REG_INTMS, ~0u); /* polled: no interrupts */
 	wr32(c, NVME_REG_AQA, (NVME_QDEPTH - 1) << 16 | (NVME_QDEPTH - 1));
 	wr64(c, NVME_REG_ASQ, c->q[0].sq_addr);
@@ -208,12 +213,25 @@ static int bring_up(struct nvme *c)
 	rc = wait_csts(c, NVME_CSTS_RDY, NVME_CSTS_RDY, c->to_ns);
 	if (rc)
 		return rc;
+	if (c->nioq > 1) {
+		/* Number of Queues (0-based counts); the answer is what was allocated. */
+		uint32_t want = (c->nioq - 1) << 16 | (c->nioq - 1);
+		rc = admin(c, NVME_ADM_SET_FEATURES, 0, 0, NVME_FEAT_NUM_QUEUES, want);
+		if (rc)
+			return rc;
+		uint32_t got = c->q[0].dw0;
+		if ((got & 0xffff) < c->nioq - 1 || (got >> 16) < c->nioq - 1)
+			return DMAR_ENOTSUP;
+	}
 	/* Physically contiguous queues (PC = 1), no interrupt vector. */
-	rc = admin(c, NVME_ADM_CREATE_IOCQ, 0, c->q[1].cq_addr,
-		   (NVME_QDEPTH - 1) << 16 | c->q[1].qid, 0x1);
-	if (!rc)
-		rc = admin(c, NVME_ADM_CREATE_IOSQ, 0, c->q[1].sq_addr,
-			   (NVME_QDEPTH - 1) << 16 | c->q[1].qid, (uint32_t)c->q[1].qid << 16 | 0x1);
+	for (unsigned i = 1; i <= c->nioq && !rc; i++) {
+		struct nvme_queue *q = &c->q[i];
+		rc = admin(c, NVME_ADM_CREATE_IOCQ, 0, q->cq_addr,
+			   (NVME_QDEPTH - 1) << 16 | q->qid, 0x1);
+		if (!rc)
+			rc = admin(c, NVME_ADM_CREATE_IOSQ, 0, q->sq_addr,
+				   (NVME_QDEPTH - 1) << 16 | q->qid, (uint32_t)q->qid << 16 | 0x1);
+	}
 	c->live = rc == 0;
 	return rc;
 }
@@ -274,22 +292,30 @@ void nvme_detach(struct nvme *c)
 	}
 	if (!c->qtag)
 		return;
-	for (unsigned i = 0; i < 2; i++) {
-		page_release(c, c->q[i].sq, &c->q[i].sqmap);
-		page_release(c, c->q[i].cq, &c->q[i].cqmap);
+	for (unsigned i = 0; i <= c->nioq; i++) {
+		struct nvme_queue *q = &c->q[i];
+		page_release(c, q->sq, &q->sqmap);
+		page_release(c, q->cq, &q->cqmap);
+		if (q->prpmap) {
+			dmar_dmamap_unload(c->qtag, q->prpmap);
+			dmar_dmamem_free(c->qtag, q->prp, q->prpmap);
+			q->prpmap = 0;
+		}
 	}
 	page_release(c, c->idbuf, &c->idmap);
-	if (c->prpmap) {
-		dmar_dmamap_unload(c->qtag, c->prpmap);
-		dmar_dmamem_free(c->qtag, c->prp, c->prpmap);
-		c->prpmap = 0;
-	}
 	dmar_dma_tag_destroy(c->qtag);
 	c->qtag = 0;
 }
 
 int nvme_init(struct nvme *c, struct dmar_busdma_dev *dev)
 {
+	return nvme_init_queues(c, dev, 1);
+}
+
+int nvme_init_queues(struct nvme *c, struct dmar_busdma_dev *dev, unsigned nioq)
+{
+	if (nioq < 1 || nioq > NVME_MAX_IOQ)
+		return DMAR_EINVAL;
 	struct dmar_dma_tag_params p;
 	dmar_dma_tag_params_default(&p);
 	p.alignment = NVME_PAGE; /* queues and PRP lists: page-aligned, one page */
@@ -297,20 +323,22 @@ int nvme_init(struct nvme *c, struct dmar_busdma_dev *dev)
 	p.maxsegsz = NVME_PAGE;
 	p.nsegments = 1;
 	c->dev = dev;
-	c->q[0].qid = 0;
-	c->q[1].qid = 1;
+	c->nioq = nioq;
+	for (unsigned i = 0; i <= nioq; i++)
+		c->q[i].qid = (uint16_t)i;
 	if (NVME_CAP_MQES(c->cap) + 1u < NVME_QDEPTH)
 		return DMAR_ENOTSUP;
 	int rc = dmar_dma_tag_create(dev, 0, &p, &c->qtag);
-	for (unsigned i = 0; i < 2 && !rc; i++) {
-		rc = page_alloc(c, &c->q[i].sq, &c->q[i].sqmap, &c->q[i].sq_addr);
+	for (unsigned i = 0; i <= nioq && !rc; i++) {
+		struct nvme_queue *q = &c->q[i];
+		rc = page_alloc(c, &q->sq, &q->sqmap, &q->sq_addr);
 		if (!rc)
-			rc = page_alloc(c, &c->q[i].cq, &c->q[i].cqmap, &c->q[i].cq_addr);
+			rc = page_alloc(c, &q->cq, &q->cqmap, &q->cq_addr);
+		if (!rc && i > 0)
+			rc = dmar_dmamem_alloc(c->qtag, &q->prp, 0, &q->prpmap);
 	}
 	if (!rc)
 		rc = page_alloc(c, &c->idbuf, &c->idmap, &c->id_addr);
-	if (!rc)
-		rc = dmar_dmamem_alloc(c->qtag, &c->prp, 0, &c->prpmap);
 	if (!rc) {
 		pci_enable(c->pci, true);
 		rc = bring_up(c);
@@ -352,12 +380,16 @@ static int finish_io(struct nvme *c, int rc)
 	return rc;
 }
 
-int nvme_rw(struct nvme *c, bool write, uint64_t lba, uint32_t count,
-	    const struct dmar_dmamap *map)
+/* Builds the READ/WRITE command for the map's segments (its PRP list, when one is
+ * needed, in queue q's page, loaded until release_prp) into *e. */
+static int build_rw(struct nvme *c, struct nvme_queue *q, bool write, uint64_t lba,
+		    uint32_t count, const struct dmar_dmamap *map, struct nvme_sqe *e,
+		    bool *list)
 {
 	const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
 	unsigned n = dmar_dmamap_nsegs(map);
 	uint64_t total = 0;
+	*list = false;
 	if (!c->live || count == 0 || n == 0 || n > 1 + NVME_PRP_ENTRIES ||
 	    lba + count > c->nsze || (s[0].addr & 3))
 		return DMAR_EINVAL;
@@ -372,30 +404,64 @@ int nvme_rw(struct nvme *c, bool write, uint64_t lba, uint32_t count,
 	if (total != (uint64_t)count * c->lba_size || total > c->mdts_bytes)
 		return DMAR_EINVAL;
 
-	struct nvme_sqe e = { .cdw0 = write ? NVME_CMD_WRITE : NVME_CMD_READ, .nsid = 1,
-			      .prp1 = s[0].addr, .cdw10 = (uint32_t)lba,
-			      .cdw11 = (uint32_t)(lba >> 32), .cdw12 = count - 1 };
-	bool list = n > 2;
+	*e = (struct nvme_sqe){ .cdw0 = write ? NVME_CMD_WRITE : NVME_CMD_READ, .nsid = 1,
+				.prp1 = s[0].addr, .cdw10 = (uint32_t)lba,
+				.cdw11 = (uint32_t)(lba >> 32), .cdw12 = count - 1 };
 	if (n == 2) {
-		e.prp2 = s[1].addr;
-	} else if (list) {
+		e->prp2 = s[1].addr;
+	} else if (n > 2) {
 		/* The list page is loaded for this command only, as its data are. */
-		int rc = dmar_dmamap_load(c->qtag, c->prpmap, c->prp, NVME_PAGE, DMAR_DMA_NOWRITE);
+		int rc = dmar_dmamap_load(c->qtag, q->prpmap, q->prp, NVME_PAGE, DMAR_DMA_NOWRITE);
 		if (rc)
 			return rc;
-		uint64_t *ent = c->prp;
+		*list = true;
+		uint64_t *ent = q->prp;
 		for (unsigned i = 1; i < n; i++)
 			ent[i - 1] = s[i].addr;
-		dmar_dmamap_sync(c->qtag, c->prpmap, DMAR_DMASYNC_PREWRITE);
-		e.prp2 = dmar_dmamap_segs(c->prpmap)[0].addr;
+		dmar_dmamap_sync(c->qtag, q->prpmap, DMAR_DMASYNC_PREWRITE);
+		e->prp2 = dmar_dmamap_segs(q->prpmap)[0].addr;
 	}
-	__builtin_memcpy(c->last_sqe, &e, sizeof(e));
-	int rc = submit(c, &c->q[1], &e);
+	return 0;
+}
+
+static void release_prp(struct nvme *c, struct nvme_queue *q, bool list)
+{
 	if (list) {
-		dmar_dmamap_sync(c->qtag, c->prpmap, DMAR_DMASYNC_POSTWRITE);
-		dmar_dmamap_unload(c->qtag, c->prpmap);
+		dmar_dmamap_sync(c->qtag, q->prpmap, DMAR_DMASYNC_POSTWRITE);
+		dmar_dmamap_unload(c->qtag, q->prpmap);
 	}
+}
+
+int nvme_rw(struct nvme *c, bool write, uint64_t lba, uint32_t count,
+	    const struct dmar_dmamap *map)
+{
+	struct nvme_queue *q = &c->q[1];
+	struct nvme_sqe e;
+	bool list;
+	int rc = build_rw(c, q, write, lba, count, map, &e, &list);
+	if (rc)
+		return rc;
+	__builtin_memcpy(c->last_sqe, &e, sizeof(e));
+	rc = submit(c, q, &e);
+	c->last_status = q->status;
+	release_prp(c, q, list);
 	return finish_io(c, rc);
+}
+
+int nvme_rw_queue(struct nvme *c, unsigned qid, bool write, uint64_t lba, uint32_t count,
+		  const struct dmar_dmamap *map)
+{
+	if (qid < 1 || qid > c->nioq)
+		return DMAR_EINVAL;
+	struct nvme_queue *q = &c->q[qid];
+	struct nvme_sqe e;
+	bool list;
+	int rc = build_rw(c, q, write, lba, count, map, &e, &list);
+	if (rc)
+		return rc;
+	rc = submit(c, q, &e);
+	release_prp(c, q, list);
+	return rc;
 }
 
 int nvme_resubmit_last(struct nvme *c)
@@ -404,7 +470,9 @@ int nvme_resubmit_last(struct nvme *c)
 	if (!c->live)
 		return DMAR_EINVAL;
 	__builtin_memcpy(&e, c->last_sqe, sizeof(e));
-	return finish_io(c, submit(c, &c->q[1], &e));
+	int rc = submit(c, &c->q[1], &e);
+	c->last_status = c->q[1].status;
+	return finish_io(c, rc);
 }
 
 void nvme_last_prps(const struct nvme *c, uint64_t *prp1, uint64_t *prp2)

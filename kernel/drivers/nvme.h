@@ -2,8 +2,14 @@
  * nvme.h - a polled NVMe driver (bound by PCI class 01:08:02, as a real driver binds):
  * controller reset and enable bounded by CAP.TO, one admin queue pair, IDENTIFY
  * controller and namespace 1, one I/O completion + submission queue pair created by
- * admin commands, READ/WRITE with PRP1/PRP2 and a PRP list page. Completions are
- * polled by their phase tag; no interrupts.
+ * admin commands (or, with nvme_init_queues, up to NVME_MAX_IOQ pairs: one per CPU,
+ * after SET FEATURES Number of Queues), READ/WRITE with PRP1/PRP2 and a PRP list page
+ * of the queue's own. Completions are polled by their phase tag; no interrupts.
+ *
+ * Concurrency: nvme_rw_queue on different queues may run on different CPUs at once (each
+ * queue has its own entries, doorbells, command ids and PRP list page; the busdma tags
+ * are shared, which busdma allows). Everything else, nvme_rw included, is for one CPU
+ * while no nvme_rw_queue runs.
  *
  * Every byte the controller reads or writes in RAM (queues, IDENTIFY data, PRP lists,
  * data) comes from busdma: the driver creates its own tags for queues and PRP lists
@@ -23,6 +29,7 @@
 #define NVME_QDEPTH 64u          /* entries of each queue: one 4 KiB page of SQEs */
 #define NVME_PRP_ENTRIES 512u    /* 8-byte entries of one PRP list page */
 #define NVME_TIMEOUT_NS 5000000000ull /* per command */
+#define NVME_MAX_IOQ 8u          /* I/O queue pairs nvme_init_queues may create */
 
 /* Errors of nvme_init / nvme_rw besides the busdma ones (negative dmar_error). */
 #define NVME_ESTATUS (-1000) /* the controller completed the command with an error */
@@ -36,7 +43,7 @@ struct nvme {
 	uint64_t to_ns;          /* CAP.TO: the bound on CSTS.RDY changes */
 	struct dmar_busdma_dev *dev;
 	struct dmar_dma_tag *qtag;   /* one page each: queues, IDENTIFY data, PRP lists */
-	/* Admin and I/O queue pairs: index 0 admin, 1 I/O. */
+	/* Admin and I/O queue pairs: index 0 admin, 1..nioq I/O (queue id = index). */
 	struct nvme_queue {
 		void *sq, *cq;
 		struct dmar_dmamap *sqmap, *cqmap;
@@ -44,13 +51,16 @@ struct nvme {
 		uint16_t sq_tail, cq_head;
 		uint8_t phase;
 		uint16_t qid;
-	} q[2];
-	void *prp;                   /* the PRP list page, loaded per command */
-	struct dmar_dmamap *prpmap;
+		uint16_t cid;            /* the last command id used on this queue */
+		uint16_t status;         /* status field of its last completion */
+		uint32_t dw0;            /* dword 0 of its last completion */
+		void *prp;               /* its PRP list page, loaded per command */
+		struct dmar_dmamap *prpmap;
+	} q[1 + NVME_MAX_IOQ];
+	unsigned nioq;               /* I/O queue pairs (1 unless nvme_init_queues) */
 	void *idbuf;                 /* IDENTIFY data */
 	struct dmar_dmamap *idmap;
 	uint64_t id_addr;
-	uint16_t cid;
 	/* From IDENTIFY. */
 	uint32_t mdts_bytes;         /* largest transfer (0 in MDTS: capped by the driver) */
 	uint32_t lba_size;
@@ -73,6 +83,9 @@ bool nvme_probe(unsigned n, struct nvme *c);
  * NVME_ESTATUS, or DMAR_ETIMEDOUT. On failure everything is undone (nvme_detach is not
  * needed). */
 int nvme_init(struct nvme *c, struct dmar_busdma_dev *dev);
+/* The same with `nioq` I/O queue pairs (1..NVME_MAX_IOQ), ids 1..nioq. DMAR_EINVAL for
+ * another count; DMAR_ENOTSUP when the controller grants fewer. */
+int nvme_init_queues(struct nvme *c, struct dmar_busdma_dev *dev, unsigned nioq);
 /* Disables the controller (so it DMAs no more), frees the DMA memory and tags. */
 void nvme_detach(struct nvme *c);
 
@@ -89,6 +102,13 @@ void nvme_data_tag_params(const struct nvme *c, struct dmar_dma_tag_params *p);
  * returning (the error is still returned). */
 int nvme_rw(struct nvme *c, bool write, uint64_t lba, uint32_t count,
 	    const struct dmar_dmamap *map);
+
+/* nvme_rw on I/O queue `qid` (1..nioq), for one CPU per queue at a time: it submits on
+ * that queue and polls that queue's completion queue only. Same returns as nvme_rw
+ * (the status in the queue's `status`), but no recovery: a reset would take the other
+ * CPUs' queues away, so the caller resets (nvme_reset) once every queue is idle. */
+int nvme_rw_queue(struct nvme *c, unsigned qid, bool write, uint64_t lba, uint32_t count,
+		  const struct dmar_dmamap *map);
 
 /* Submits the last I/O command again exactly as it was, pointers included: the classic
  * retry bug (its PRP list and data may have been unloaded since). Same returns and

@@ -52,6 +52,12 @@ const struct ktest_def kernel_tests[] = {
 	{ "ir_entry_cleared_blocks", test_ir_entry_cleared_blocks, 5000, false },
 	{ "ir_forged_msi_blocked", test_ir_forged_msi_blocked, 10000, false },
 	{ "ir_ioapic_timer", test_ir_ioapic_timer, 5000, false },
+	/* On every CPU at once (test_smp.c); under -smp 1 on the one. */
+	{ "smp_cpus_started", test_smp_cpus_started, 20000, false },
+	{ "smp_map_unmap_storm", test_smp_map_unmap_storm, 60000, false },
+	{ "smp_busdma_loads", test_smp_busdma_loads, 60000, false },
+	{ "smp_fault_while_mapping", test_smp_fault_while_mapping, 60000, false },
+	{ "smp_nvme_queue_per_cpu", test_smp_nvme_queue_per_cpu, 60000, false },
 	/* Must end as "not ok ... # watchdog": the matrix runs it alone to prove that. */
 	{ "watchdog_selftest", test_watchdog_selftest, 500, true },
 };

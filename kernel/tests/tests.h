@@ -63,5 +63,11 @@ void test_ir_msi_delivered(struct ktest *t);
 void test_ir_entry_cleared_blocks(struct ktest *t);
 void test_ir_forged_msi_blocked(struct ktest *t);
 void test_ir_ioapic_timer(struct ktest *t);
+/* The library on several CPUs at once (test_smp.c). */
+void test_smp_cpus_started(struct ktest *t);
+void test_smp_map_unmap_storm(struct ktest *t);
+void test_smp_busdma_loads(struct ktest *t);
+void test_smp_fault_while_mapping(struct ktest *t);
+void test_smp_nvme_queue_per_cpu(struct ktest *t);
 
 #endif

@@ -4,6 +4,8 @@
 #include "clock.h"
 #include "console.h"
 #include "pmem.h"
+#include "smp.h"
+#include "spinlock.h"
 #include "util.h"
 #include "x86.h"
 
@@ -12,7 +14,12 @@
 #define POISON_ALLOC 0xa5
 #define POISON_FREE 0x5a
 
+/* The heap, the statistics and the injection counter are shared by every CPU: one
+ * spinlock (heap_lock, interrupts off while held) guards them; poisoning is done outside
+ * it. The library's own locks are spinlocks (kernel/arch/spinlock.h, test-and-test-and-set) that keep
+ * interrupts off on the CPU holding them. */
 struct baremetal {
+	struct spinlock heap_lock;
 	void *free_list[NCLASSES];
 	struct baremetal_stats st;
 	unsigned fail_after; /* 0: off */
@@ -20,10 +27,12 @@ struct baremetal {
 	unsigned line;       /* cache line size for clflush */
 };
 
-static struct baremetal bm;
+static struct baremetal bm = { .heap_lock = SPINLOCK_INIT("baremetal heap") };
 
-struct spinlock {
-	volatile int held;
+/* A library lock: the spinlock and the interrupt state of the CPU holding it. */
+struct bm_lock {
+	struct spinlock lock;
+	uint64_t flags;
 };
 
 static int class_of(size_t size)
@@ -52,33 +61,36 @@ static void *bm_alloc(void *ctx, size_t size)
 	struct baremetal *b = ctx;
 	if (size == 0)
 		size = 1;
-	if (injected_failure(b))
-		return NULL;
-	void *p;
+	uint64_t flags;
+	spin_lock_irqsave(&b->heap_lock, &flags);
+	void *p = NULL;
 	int c = class_of(size);
-	if (c < 0) {
+	if (injected_failure(b)) {
+		p = NULL;
+	} else if (c < 0) {
 		uint64_t pa = pmem_alloc((size + PAGE - 1) / PAGE, PAGE, PMEM_NO_LIMIT);
 		p = pa ? (void *)(uintptr_t)pa : NULL;
 	} else {
 		if (!b->free_list[c]) {
 			uint64_t pa = pmem_alloc(1, PAGE, PMEM_NO_LIMIT);
-			if (!pa)
-				return NULL;
 			size_t bs = (size_t)16 << c;
-			for (size_t off = PAGE; off >= bs; off -= bs) {
+			for (size_t off = PAGE; pa && off >= bs; off -= bs) {
 				void **blk = (void **)(uintptr_t)(pa + off - bs);
 				*blk = b->free_list[c];
 				b->free_list[c] = blk;
 			}
 		}
 		p = b->free_list[c];
-		b->free_list[c] = *(void **)p;
+		if (p)
+			b->free_list[c] = *(void **)p;
 	}
-	if (!p)
-		return NULL;
-	dmar_memset(p, POISON_ALLOC, size);
-	b->st.heap_bytes += size;
-	b->st.heap_allocs++;
+	if (p) {
+		b->st.heap_bytes += size;
+		b->st.heap_allocs++;
+	}
+	spin_unlock_irqrestore(&b->heap_lock, flags);
+	if (p)
+		dmar_memset(p, POISON_ALLOC, size);
 	return p;
 }
 
@@ -90,26 +102,47 @@ static void bm_free(void *ctx, void *ptr, size_t size)
 	if (size == 0)
 		size = 1;
 	dmar_memset(ptr, POISON_FREE, size);
+	int c = class_of(size);
+	uint64_t flags;
+	spin_lock_irqsave(&b->heap_lock, &flags);
 	b->st.heap_bytes -= size;
 	b->st.heap_allocs--;
-	int c = class_of(size);
-	if (c < 0) {
-		pmem_free((uintptr_t)ptr, (size + PAGE - 1) / PAGE);
-		return;
+	if (c >= 0) {
+		*(void **)ptr = b->free_list[c];
+		b->free_list[c] = ptr;
 	}
-	*(void **)ptr = b->free_list[c];
-	b->free_list[c] = ptr;
+	spin_unlock_irqrestore(&b->heap_lock, flags);
+	if (c < 0)
+		pmem_free((uintptr_t)ptr, (size + PAGE - 1) / PAGE);
+}
+
+/* Injection and page statistics under the heap lock. */
+static int inject_locked(struct baremetal *b)
+{
+	uint64_t flags;
+	spin_lock_irqsave(&b->heap_lock, &flags);
+	int r = injected_failure(b);
+	spin_unlock_irqrestore(&b->heap_lock, flags);
+	return r;
+}
+
+static void pages_add(struct baremetal *b, int64_t n)
+{
+	uint64_t flags;
+	spin_lock_irqsave(&b->heap_lock, &flags);
+	b->st.pages += (uint64_t)n;
+	spin_unlock_irqrestore(&b->heap_lock, flags);
 }
 
 static void *bm_page_alloc(void *ctx, uint64_t *phys)
 {
 	struct baremetal *b = ctx;
-	if (injected_failure(b))
+	if (inject_locked(b))
 		return NULL;
 	uint64_t pa = pmem_alloc(1, PAGE, PMEM_NO_LIMIT);
 	if (!pa)
 		return NULL;
-	b->st.pages++;
+	pages_add(b, 1);
 	*phys = pa;
 	return (void *)(uintptr_t)pa;
 }
@@ -118,7 +151,7 @@ static void bm_page_free(void *ctx, void *va, uint64_t phys)
 {
 	struct baremetal *b = ctx;
 	(void)va;
-	b->st.pages--;
+	pages_add(b, -1);
 	pmem_free(phys, 1);
 }
 
@@ -126,12 +159,12 @@ static void *bm_contig_alloc(void *ctx, size_t npages, uint64_t align, uint64_t 
 			     uint64_t *phys)
 {
 	struct baremetal *b = ctx;
-	if (injected_failure(b))
+	if (inject_locked(b))
 		return NULL;
 	uint64_t pa = pmem_alloc(npages, align, max_addr == UINT64_MAX ? PMEM_NO_LIMIT : max_addr + 1);
 	if (!pa)
 		return NULL;
-	b->st.pages += npages;
+	pages_add(b, (int64_t)npages);
 	*phys = pa;
 	return (void *)(uintptr_t)pa;
 }
@@ -140,7 +173,7 @@ static void bm_contig_free(void *ctx, void *va, uint64_t phys, size_t npages)
 {
 	struct baremetal *b = ctx;
 	(void)va;
-	b->st.pages -= npages;
+	pages_add(b, -(int64_t)npages);
 	pmem_free(phys, npages);
 }
 
@@ -211,37 +244,52 @@ static void bm_delay_ns(void *ctx, uint64_t ns)
 
 static void *bm_lock_create(void *ctx)
 {
-	struct spinlock *l = bm_alloc(ctx, sizeof(*l));
+	struct bm_lock *l = bm_alloc(ctx, sizeof(*l));
 	if (l) {
-		l->held = 0;
-		((struct baremetal *)ctx)->st.locks++;
+		spin_init(&l->lock, "dmar library lock");
+		l->flags = 0;
+		struct baremetal *b = ctx;
+		uint64_t flags;
+		spin_lock_irqsave(&b->heap_lock, &flags);
+		b->st.locks++;
+		spin_unlock_irqrestore(&b->heap_lock, flags);
 	}
 	return l;
 }
 
+/* A lock taken again by the CPU holding it is a deadlock (a library bug): spinlock.c
+ * reports it and ends the run, as a wait of more than 20 s for another CPU does. */
 static void bm_lock_acquire(void *ctx, void *lock)
 {
-	struct spinlock *l = lock;
+	struct bm_lock *l = lock;
 	(void)ctx;
-	if (l->held) {
-		kprintf("# dmar: lock %p acquired while held (deadlock on one CPU)\n", lock);
-		kprintf("Bail out! recursive lock\n");
-		qemu_exit(2);
-	}
-	l->held = 1;
+	uint64_t flags;
+	spin_lock_irqsave(&l->lock, &flags);
+	l->flags = flags;
 }
 
 static void bm_lock_release(void *ctx, void *lock)
 {
-	struct spinlock *l = lock;
+	struct bm_lock *l = lock;
 	(void)ctx;
-	l->held = 0;
+	spin_unlock_irqrestore(&l->lock, l->flags);
 }
 
 static void bm_lock_destroy(void *ctx, void *lock)
 {
-	((struct baremetal *)ctx)->st.locks--;
-	bm_free(ctx, lock, sizeof(struct spinlock));
+	struct baremetal *b = ctx;
+	struct bm_lock *l = lock;
+	if (l->lock.owner != SPIN_NO_OWNER) {
+		kprintf("# dmar: lock %p destroyed while CPU %u holds it\n", lock,
+			l->lock.owner - 1);
+		kprintf("Bail out! lock destroyed while held\n");
+		qemu_exit(2);
+	}
+	uint64_t flags;
+	spin_lock_irqsave(&b->heap_lock, &flags);
+	b->st.locks--;
+	spin_unlock_irqrestore(&b->heap_lock, flags);
+	bm_free(ctx, lock, sizeof(struct bm_lock));
 }
 
 static void bm_log(void *ctx, enum dmar_log_level level, const char *line)
@@ -289,6 +337,18 @@ void baremetal_os_init(struct dmar_os *os, enum dmar_log_level verbosity)
 	os->ctx = &bm;
 }
 
-void baremetal_get_stats(struct baremetal_stats *st) { *st = bm.st; }
+void baremetal_get_stats(struct baremetal_stats *st)
+{
+	uint64_t flags;
+	spin_lock_irqsave(&bm.heap_lock, &flags);
+	*st = bm.st;
+	spin_unlock_irqrestore(&bm.heap_lock, flags);
+}
 
-void baremetal_fail_alloc_after(unsigned n) { bm.fail_after = n; }
+void baremetal_fail_alloc_after(unsigned n)
+{
+	uint64_t flags;
+	spin_lock_irqsave(&bm.heap_lock, &flags);
+	bm.fail_after = n;
+	spin_unlock_irqrestore(&bm.heap_lock, flags);
+}
