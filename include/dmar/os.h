@@ -13,8 +13,9 @@
  * Locks the library takes, outermost first; a call never takes an outer lock while it
  * holds an inner one:
  *   1. busdma: the bus lock and each device's lock (bounce pool, IOVA space). Held
- *      around page_alloc (the bounce pool grows under the bus lock), never around a
- *      call into the remapping core.
+ *      around page_alloc (the bounce pool grows under the bus lock); a device's lock
+ *      also around dmar_unmap_deferred and dmar_domain_flush (a deferred unload, and
+ *      the flush that gives the deferred ranges back), so it is taken before:
  *   2. a domain's lock (its page table; the table pages it allocates). Held across
  *      the invalidation of its changes, so together with:
  *   3. the unit's lock (context tables, domain ids, invalidation), held across MMIO,

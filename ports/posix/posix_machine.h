@@ -12,7 +12,9 @@
  * the CPU view to the memory view. When a unit's page walk reads an entry whose two views
  * differ, the driver wrote it and did not flush it: that is counted
  * (dmar_posix_machine_coherency_errors) and logged as a driver error; the unit sees the memory
- * view. Units with C=1 read the CPU view.
+ * view. Units with C=1 read the CPU view. Only reads made while no library lock is held
+ * are counted: while one is held, another thread of the driver may be between writing
+ * an entry and flushing it, which is no error (a real unit may read the old value too).
  * RWBF approximation (CAP.RWBF=1): table writes become visible to that unit only at
  * GCMD.WBF. With C=1 the whole memory view is refreshed from the CPU view at WBF; with
  * C=0 cache_flush'd lines are held back and reach the memory view at the next WBF (or

@@ -12,6 +12,27 @@
  */
 #include "dmar_internal.h"
 
+/* Root and context entries are read by the unit at any time, and by
+ * dmar__context_did_peek without the unit lock: each quadword is stored as two 32-bit
+ * halves (the library core uses no 64-bit atomics), the upper one first, so that the
+ * lower one, holding P (and, in the upper quadword, the DID), changes last and at once.
+ * Release: what the entry points at (a context table, a domain's root table) and the
+ * upper quadword, written before, are seen first. x86 is little-endian. */
+typedef uint32_t ctx_half __attribute__((may_alias));
+
+static void ctx_store(uint64_t *q, uint64_t v)
+{
+	ctx_half *h = (ctx_half *)q;
+	__atomic_store_n(&h[1], (uint32_t)(v >> 32), __ATOMIC_RELEASE);
+	__atomic_store_n(&h[0], (uint32_t)v, __ATOMIC_RELEASE);
+}
+
+/* The lower half of a quadword (P of a lower quadword, the DID of an upper one). */
+static uint32_t ctx_low(const uint64_t *q)
+{
+	return __atomic_load_n((const ctx_half *)q, __ATOMIC_ACQUIRE);
+}
+
 static uint64_t *ctx_entry(const struct dmar_unit *u, uint16_t sid)
 {
 	void *t = u->ctx[VTD_SID_BUS(sid)];
@@ -28,23 +49,30 @@ int dmar__context_did(const struct dmar_unit *u, uint16_t sid)
 
 int dmar__context_did_peek(const struct dmar_unit *u, uint16_t sid)
 {
-	const volatile uint64_t *t = *(void *const volatile *)&u->ctx[VTD_SID_BUS(sid)];
+	const uint64_t *t = __atomic_load_n(&u->ctx[VTD_SID_BUS(sid)], __ATOMIC_ACQUIRE);
 	if (!t)
 		return -1;
-	const volatile uint64_t *e = t + 2 * VTD_SID_DEVFN(sid);
-	if (!(e[0] & VTD_CTX_LO_P))
-		return -1;
-	return (int)VTD_CTX_HI_DID_GET(e[1]);
+	const uint64_t *e = t + 2 * VTD_SID_DEVFN(sid);
+	/* An attach may be moving the entry meanwhile (clear: P, then the DID; set: the
+	 * DID, then P): a DID read the same before and after a present P went with it. */
+	for (unsigned tries = 0; tries < 8; tries++) {
+		uint32_t hi = ctx_low(&e[1]);
+		if (!(ctx_low(&e[0]) & VTD_CTX_LO_P))
+			return -1;
+		if (ctx_low(&e[1]) == hi)
+			return (int)VTD_CTX_HI_DID_GET((uint64_t)hi);
+	}
+	return -1;
 }
 
 static void install_ctx_table(struct dmar_unit *u, uint8_t bus, void *page, uint64_t phys)
 {
-	u->ctx[bus] = page;
+	__atomic_store_n(&u->ctx[bus], page, __ATOMIC_RELEASE); /* see context_did_peek */
 	u->ctx_phys[bus] = phys;
 	unit_flush_table(u, page, DMAR_PAGE_SIZE);
 	uint64_t *root = (uint64_t *)u->root + 2 * bus;
-	root[1] = 0;
-	root[0] = (phys & VTD_ROOT_CTP_MASK) | VTD_ROOT_P;
+	ctx_store(&root[1], 0);
+	ctx_store(&root[0], (phys & VTD_ROOT_CTP_MASK) | VTD_ROOT_P);
 	unit_flush_table(u, root, 16);
 }
 
@@ -120,9 +148,9 @@ int dmar__context_clear(struct dmar_unit *u, uint16_t sid)
 	if (!e || !(e[0] & VTD_CTX_LO_P))
 		return DMAR_ENOENT;
 	uint16_t old = (uint16_t)VTD_CTX_HI_DID_GET(e[1]);
-	e[0] = 0;
+	ctx_store(&e[0], 0);
 	unit_flush_table(u, e, 16);
-	e[1] = 0;
+	ctx_store(&e[1], 0);
 	unit_flush_table(u, e, 16);
 	return flush_device(u, sid, old, old);
 }
@@ -149,16 +177,16 @@ int dmar__context_set(struct dmar_unit *u, uint16_t sid, struct dmar_domain *dom
 		     VTD_CTX_LO_P;
 		hi = VTD_CTX_HI_AW(aw_for_levels(dom->pt.levels)) | VTD_CTX_HI_DID(dom->did);
 	}
-	e[1] = hi;
+	ctx_store(&e[1], hi);
 	u->sys->os.ops->wmb(u->sys->os.ctx);
-	e[0] = lo;
+	ctx_store(&e[0], lo);
 	unit_flush_table(u, e, 16);
 	/* Caching mode: not-present entries are cached under domain id 0 (6.1). */
 	rc = u->cm ? flush_device(u, sid, 0, dom->did) : dmar__unit_flush_write_buffer(u);
 	if (rc) {
 		/* The unit did not confirm; take the entry back out so no half state stays. */
-		e[0] = 0;
-		e[1] = 0;
+		ctx_store(&e[0], 0);
+		ctx_store(&e[1], 0);
 		unit_flush_table(u, e, 16);
 	}
 	return rc;

@@ -214,14 +214,21 @@ void dmar__domain_unpin(struct dmar_domain *dom)
 
 void dmar_domain_get_info(const struct dmar_domain *dom, struct dmar_domain_info *info)
 {
+	const struct dmar_os *os = &dom->unit->sys->os;
 	dmar_memset(info, 0, sizeof(*info));
 	info->did = dom->did;
 	info->kind = dom->kind;
 	info->width = dom->width;
 	info->levels = dom->has_pgtable ? dom->pt.levels : 0;
 	info->passthrough_tt = dom->passthrough_tt;
+	/* Another thread may be mapping (the table's page count changes under the domain
+	 * lock) or attaching (the device count, under the unit lock) meanwhile. */
+	os_lock(os, dom->lock);
+	os_lock(os, dom->unit->lock);
 	info->devices = dom->ndevices;
+	os_unlock(os, dom->unit->lock);
 	info->table_pages = dom->has_pgtable ? dom->pt.pages : 0;
+	os_unlock(os, dom->lock);
 }
 
 struct dmar_unit *dmar_domain_unit(struct dmar_domain *dom)
@@ -398,11 +405,19 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 	int rc = owed_settle(dom);
 	if (rc)
 		return rc;
-	/* A range unmapped deferred may still be in the IOTLB: flush before reusing it. */
+	/* A range unmapped deferred may still be in the IOTLB: flush before reusing it.
+	 * And a table a deferred unmap detached may still be in the paging-structure
+	 * caches, where a walk for any address of its region finds it (and faults there,
+	 * not seeing the new table): that region is wider than the range unmapped, the
+	 * only part a caller_holds_deferred caller keeps out of use, and is not recorded
+	 * whole (a table emptied beside the range), so any map flushes first while the
+	 * batch holds such a change (once per detach, rare in busdma's packed space). */
 	const struct pgtable_flush *df = &dom->deferred.fl;
-	if (dom->deferred.count && !dom->caller_holds_deferred &&
-	    (overlaps(df->start, df->end, iova, size) ||
-				    overlaps(df->tables_start, df->tables_end, iova, size))) {
+	if (dom->deferred.count &&
+	    (df->tables_changed ||
+	     (!dom->caller_holds_deferred &&
+	      (overlaps(df->start, df->end, iova, size) ||
+	       overlaps(df->tables_start, df->tables_end, iova, size))))) {
 		rc = deferred_settle(dom);
 		if (rc)
 			return rc;

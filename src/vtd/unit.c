@@ -366,5 +366,10 @@ void dmar_unit_get_info(const struct dmar_unit *u, struct dmar_unit_info *info)
 
 void dmar_unit_get_stats(const struct dmar_unit *u, struct dmar_unit_stats *st)
 {
+	/* Under the unit lock, which every update of the counters holds: a consistent
+	 * snapshot, and no torn 64-bit counter on a 32-bit build. */
+	const struct dmar_os *os = &u->sys->os;
+	os_lock(os, u->lock);
 	*st = u->stats;
+	os_unlock(os, u->lock);
 }
