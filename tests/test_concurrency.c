@@ -756,7 +756,7 @@ TEST(map_in_the_region_of_a_table_a_deferred_unmap_detached_is_reached)
 		REQUIRE_OK(dmar_domain_create(s.unit, &p, &d));
 		const uint16_t sid = VTD_SID(0, 5, 0);
 		REQUIRE_OK(dmar_domain_attach(d, sid));
-		uint64_t pa = tagged_pages(&s, 4, PG), got;
+		uint64_t pa = tagged_pages(&s, 4, PG), got = 0;
 		/* The table of [2 MiB, 4 MiB) kept empty, then released by the next one. */
 		CHECK_OK(dmar_map(d, 2 * MIB, pa, PG, DMAR_PROT_RW));
 		CHECK_EQ(probe(&s, s.model, sid, 2 * MIB, &got), 0);
