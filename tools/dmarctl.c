@@ -18,6 +18,7 @@
 #include <dmar/fault_reason.h>
 
 #include "dmarctl_explain.h"
+#include "json_out.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -266,21 +267,6 @@ static void print_table_text(const struct dmar_acpi_table *t)
 }
 
 /* ---- JSON output ---- */
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
 
 static void json_struct(const struct dmar_acpi_table *t, const struct dmar_acpi_struct *st,
 			const struct field *f, unsigned n, unsigned index)

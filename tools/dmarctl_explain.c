@@ -14,6 +14,7 @@
  * I/O error (an unreadable LOG, an unreadable or broken --table FILE).
  */
 #include "dmarctl_explain.h"
+#include "json_out.h"
 #include "explain_parse.h"
 
 #include <dmar/acpi.h>
@@ -689,21 +690,6 @@ static void print_text(const struct table *tb, const struct state *st, unsigned 
 }
 
 /* ---- JSON output ---- */
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
 
 static void json_key_str(const char *key, const char *val)
 {

@@ -19,6 +19,7 @@ struct null_port {
 	uint32_t *free_stack; /* indices of free pool pages */
 	size_t nfree;
 	bool threaded;        /* null_port_create_threaded: real locks */
+	struct dmar_os_ops ops; /* np_ops, with the lock ops when threaded */
 	pthread_spinlock_t pool_lock, mmio_lock;
 };
 
@@ -223,27 +224,6 @@ static const struct dmar_os_ops np_ops = {
 	.log = np_log,
 };
 
-static const struct dmar_os_ops np_threaded_ops = {
-	.alloc = np_alloc,
-	.free = np_free,
-	.page_alloc = np_page_alloc,
-	.page_free = np_page_free,
-	.phys_to_virt = np_phys_to_virt,
-	.virt_to_phys = np_virt_to_phys,
-	.mmio_read32 = np_read32,
-	.mmio_read64 = np_read64,
-	.mmio_write32 = np_write32,
-	.mmio_write64 = np_write64,
-	.cache_flush = np_cache_flush,
-	.wmb = np_wmb,
-	.now_ns = np_now,
-	.delay_ns = np_delay,
-	.log = np_log,
-	.lock_create = np_lock_create,
-	.lock_acquire = np_lock_acquire,
-	.lock_release = np_lock_release,
-	.lock_destroy = np_lock_destroy,
-};
 
 /* The model's memory: wait-descriptor status writes (and descriptor reads). */
 static int mem_read(void *ctx, uint64_t pa, void *buf, size_t len, enum model_mem_kind kind)
@@ -299,7 +279,14 @@ static struct null_port *create(const struct model_config *cfg, uint64_t reg_bas
 		pthread_spin_init(&np->pool_lock, PTHREAD_PROCESS_PRIVATE);
 		pthread_spin_init(&np->mmio_lock, PTHREAD_PROCESS_PRIVATE);
 	}
-	np->os.ops = threaded ? &np_threaded_ops : &np_ops;
+	np->ops = np_ops;
+	if (threaded) {
+		np->ops.lock_create = np_lock_create;
+		np->ops.lock_acquire = np_lock_acquire;
+		np->ops.lock_release = np_lock_release;
+		np->ops.lock_destroy = np_lock_destroy;
+	}
+	np->os.ops = &np->ops;
 	np->os.ctx = np;
 	return np;
 }
