@@ -12,43 +12,11 @@
 
 #include <string.h>
 
-/* The topology:
- *   00:1e.0 conventional PCI bridge, secondary bus 2: 02:03.0 and 02:04.0 below
- *   00:1c.0 PCIe root port, secondary 1; 01:00.0 PCIe-to-PCI bridge, secondary 3:
- *           03:05.0 below
- *   00:1d.0 PCIe-to-PCI bridge, secondary 4; 04:01.0 conventional bridge, secondary 5:
- *           05:00.0 below
- *   00:03.0 on the root bus */
-static const struct {
-	uint16_t child;
-	struct dmar_pci_bridge up;
-} links[] = {
-	{ VTD_SID(2, 3, 0), { 0, 0x1e, 0, 2, DMAR_PCI_BRIDGE_CONVENTIONAL } },
-	{ VTD_SID(2, 4, 0), { 0, 0x1e, 0, 2, DMAR_PCI_BRIDGE_CONVENTIONAL } },
-	{ VTD_SID(3, 5, 0), { 1, 0, 0, 3, DMAR_PCI_BRIDGE_PCIE_TO_PCI } },
-	{ VTD_SID(1, 0, 0), { 0, 0x1c, 0, 1, DMAR_PCI_BRIDGE_PCIE_PORT } },
-	{ VTD_SID(5, 0, 0), { 4, 1, 0, 5, DMAR_PCI_BRIDGE_CONVENTIONAL } },
-	{ VTD_SID(4, 1, 0), { 0, 0x1d, 0, 4, DMAR_PCI_BRIDGE_PCIE_TO_PCI } },
-};
-
-static int upstream(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
-		    struct dmar_pci_bridge *up)
-{
-	(void)ctx;
-	(void)segment;
-	for (size_t i = 0; i < DMAR_ARRAY_SIZE(links); i++) {
-		if (links[i].child == VTD_SID(bus, dev, fn)) {
-			*up = links[i].up;
-			return 1;
-		}
-	}
-	return 0;
-}
-
+/* The topology: simsys_bridged_upstream (tests/lib/simsys.h). */
 static void up(struct simsys *s)
 {
 	REQUIRE_OK(simsys_up(s, NULL, NULL));
-	dmar_system_set_upstream(s->sys, upstream, NULL);
+	dmar_system_set_upstream(s->sys, simsys_bridged_upstream, NULL);
 }
 
 static struct dmar_domain *translated(struct simsys *s)

@@ -826,34 +826,6 @@ TEST(mhmv_bounds_index_selective_invalidation)
 
 /* ---- bridges ---- */
 
-/* 00:1e.0 conventional bridge (secondary 2): 02:03.0; 00:1c.0 root port (secondary 1),
- * 01:00.0 PCIe-to-PCI bridge (secondary 3): 03:05.0; 00:1d.0 PCIe-to-PCI bridge
- * (secondary 4), 04:01.0 conventional bridge (secondary 5): 05:00.0. */
-static const struct {
-	uint16_t child;
-	struct dmar_pci_bridge up;
-} links[] = {
-	{ VTD_SID(2, 3, 0), { 0, 0x1e, 0, 2, DMAR_PCI_BRIDGE_CONVENTIONAL } },
-	{ VTD_SID(3, 5, 0), { 1, 0, 0, 3, DMAR_PCI_BRIDGE_PCIE_TO_PCI } },
-	{ VTD_SID(1, 0, 0), { 0, 0x1c, 0, 1, DMAR_PCI_BRIDGE_PCIE_PORT } },
-	{ VTD_SID(5, 0, 0), { 4, 1, 0, 5, DMAR_PCI_BRIDGE_CONVENTIONAL } },
-	{ VTD_SID(4, 1, 0), { 0, 0x1d, 0, 4, DMAR_PCI_BRIDGE_PCIE_TO_PCI } },
-};
-
-static int upstream(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
-		    struct dmar_pci_bridge *up)
-{
-	(void)ctx;
-	(void)segment;
-	for (size_t i = 0; i < DMAR_ARRAY_SIZE(links); i++) {
-		if (links[i].child == VTD_SID(bus, dev, fn)) {
-			*up = links[i].up;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 static struct dmar_irq *alloc_at(struct simsys *s, uint8_t bus, uint8_t dev, uint8_t fn)
 {
 	struct dmar_irq *irq = NULL;
@@ -866,7 +838,7 @@ TEST(behind_a_pcie_to_pci_bridge_the_bus_range_is_checked)
 	struct simsys s;
 	uint64_t lo, hi;
 	up_ir(&s);
-	dmar_system_set_upstream(s.sys, upstream, NULL);
+	dmar_system_set_upstream(s.sys, simsys_bridged_upstream, NULL);
 	struct dmar_irq *irq = alloc_at(&s, 3, 5, 0);
 	REQUIRE_OK(dmar_ir_entry(s.unit, dmar_ir_index(irq), &lo, &hi));
 	CHECK_EQ(VTD_IRTE_HI_SVT_GET(hi), VTD_SVT_BUS);
@@ -896,7 +868,7 @@ TEST(behind_a_conventional_bridge_the_bridge_id_is_checked)
 	struct simsys s;
 	uint64_t lo, hi;
 	up_ir(&s);
-	dmar_system_set_upstream(s.sys, upstream, NULL);
+	dmar_system_set_upstream(s.sys, simsys_bridged_upstream, NULL);
 	struct dmar_irq *irq = alloc_at(&s, 2, 3, 0);
 	REQUIRE_OK(dmar_ir_entry(s.unit, dmar_ir_index(irq), &lo, &hi));
 	CHECK_EQ(VTD_IRTE_HI_SVT_GET(hi), VTD_SVT_SID);

@@ -1,6 +1,8 @@
 /* Shared scaffolding of the driver tests (see fixture.h). */
 #include "fixture.h"
 
+#include "dmar/busdma.h"
+
 #include "pmem.h"
 #include "regs.h"
 #include "util.h"
@@ -244,4 +246,17 @@ bool edus_share_requester_id(const struct edu *a, const struct edu *b)
 	/* From the PCI topology alone: the nearest bridge above each that aliases. */
 	int ia = aliasing_parent(a->pci->parent), ib = aliasing_parent(b->pci->parent);
 	return ia >= 0 && ia == ib;
+}
+
+int edu_dma_map(struct edu *e, const struct dmar_dmamap *map, uint32_t off, bool to_device)
+{
+	const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
+	for (unsigned i = 0; i < dmar_dmamap_nsegs(map); i++) {
+		int rc = to_device ? edu_dma_to_device(e, s[i].addr, off, (uint32_t)s[i].len)
+				   : edu_dma_from_device(e, s[i].addr, off, (uint32_t)s[i].len);
+		if (rc)
+			return DMAR_ETIMEDOUT;
+		off += (uint32_t)s[i].len;
+	}
+	return 0;
 }

@@ -92,4 +92,10 @@ bool fixture_sid_matches(struct fixture *f, uint16_t device, uint16_t seen);
 void expect_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t addr, bool is_read);
 void expect_no_fault(struct ktest *t, struct fixture *f);
 
+struct dmar_dmamap;
+/* The edu moves its buffer from offset `off` on over every segment of a loaded map, in
+ * order: to the device (to_device: reads memory) or from it. 0, or DMAR_ETIMEDOUT when a
+ * transfer does not complete. */
+int edu_dma_map(struct edu *e, const struct dmar_dmamap *map, uint32_t off, bool to_device);
+
 #endif

@@ -4,6 +4,7 @@
 #include "storage.h"
 
 #include "pmem.h"
+#include "regs.h"
 #include "util.h"
 
 void storage_fill(uint8_t *p, uint64_t len, uint32_t sector_size, uint32_t seed, uint64_t lba)
@@ -31,6 +32,101 @@ void storage_disk_check(const struct blockdev *b, uint64_t lba, uint64_t sectors
 {
 	kprintf("# disk-check: %s lba=%llu sectors=%llu seed=%u sector=%u\n", b->name,
 		(unsigned long long)lba, (unsigned long long)sectors, seed, b->sector_size);
+}
+
+int storage_io(struct blockdev *b, struct dmar_dmamap *map, bool write, uint64_t lba,
+	       uint64_t len)
+{
+	(void)dmar_dmamap_sync(b->tag, map, write ? DMAR_DMASYNC_PREWRITE : DMAR_DMASYNC_PREREAD);
+	int rc = b->io(b, write, lba, (uint32_t)(len / b->sector_size), map);
+	(void)dmar_dmamap_sync(b->tag, map, write ? DMAR_DMASYNC_POSTWRITE : DMAR_DMASYNC_POSTREAD);
+	return rc;
+}
+
+int storage_xfer(struct blockdev *b, struct dmar_dmamap *map, bool write, uint64_t lba,
+		 uint8_t *buf, uint64_t len, bool keep)
+{
+	int rc = dmar_dmamap_load(b->tag, map, buf, len, 0);
+	if (rc)
+		return rc;
+	rc = storage_io(b, map, write, lba, len);
+	if (!keep) {
+		int urc = dmar_dmamap_unload(b->tag, map);
+		rc = rc ? rc : urc;
+	}
+	return rc;
+}
+
+bool storage_fresh_io(struct ktest *t, struct blockdev *b, bool write, uint64_t lba,
+		      uint64_t len, uint32_t seed, uint64_t min,
+		      void (*check_segs)(struct ktest *t, const struct blockdev *b,
+					 const struct dmar_dmamap *map))
+{
+	const uint32_t ss = b->sector_size;
+	struct dmar_dmamap *map = 0;
+	uint64_t pa = min ? pmem_alloc_in(len / PAGE + 1, PAGE, min, PMEM_NO_LIMIT)
+			  : pmem_alloc(len / PAGE + 1, PAGE, PMEM_NO_LIMIT);
+	bool ok = false;
+	if (!pa || dmar_dmamap_create(b->tag, 0, &map)) {
+		ktest_fail(t, __FILE__, __LINE__, "no memory");
+		goto out;
+	}
+	if (write)
+		storage_fill(va(pa), len, ss, seed, lba);
+	else
+		dmar_memset(va(pa), 0xa5, (size_t)len);
+	int rc = dmar_dmamap_load(b->tag, map, va(pa), len, 0);
+	if (!rc && min) {
+		const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
+		kprintf("# %s: buffer at %#llx: first PRD entry %#llx + %llu%s\n", b->name,
+			(unsigned long long)pa, (unsigned long long)s[0].addr,
+			(unsigned long long)s[0].len, dmar_dmamap_is_bounced(map) ? " (bounced)" : "");
+		if (check_segs)
+			check_segs(t, b, map);
+	}
+	if (!rc) {
+		rc = storage_io(b, map, write, lba, len);
+		CHECK_EQ(dmar_dmamap_unload(b->tag, map), 0);
+	}
+	if (rc) {
+		ktest_fail(t, __FILE__, __LINE__, "%s at lba %llu: %s", write ? "WRITE" : "READ",
+			   (unsigned long long)lba, dmar_strerror(rc));
+		goto out;
+	}
+	if (!write && seed == STORAGE_CANARY_SEED) {
+		ok = true;
+		for (uint64_t off = 0; off < len; off += ss)
+			ok = ok && !all_bytes(pa + off, ss, STORAGE_CANARY);
+		if (!ok)
+			ktest_fail(t, __FILE__, __LINE__, "the disk got the unloaded buffer's bytes");
+		goto out;
+	}
+	ok = write || storage_matches(va(pa), len, ss, seed, lba);
+	if (!ok)
+		ktest_fail(t, __FILE__, __LINE__, "read back at lba %llu differs",
+			   (unsigned long long)lba);
+out:
+	if (map)
+		CHECK_EQ(dmar_dmamap_destroy(b->tag, map), 0);
+	if (pa)
+		pmem_free(pa, len / PAGE + 1);
+	return ok;
+}
+
+bool storage_stale_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t iova,
+			 bool is_read)
+{
+	struct dmar_fault_record r;
+	bool found;
+	drain_faults(f, sid, &r, &found);
+	CHECK(found);
+	if (!found)
+		return false;
+	CHECK_EQ(r.addr, iova & ~(PAGE - 1));
+	CHECK_EQ(r.is_read, is_read);
+	CHECK_EQ(r.reason, is_read ? VTD_FR_READ : VTD_FR_WRITE);
+	CHECK_EQ(r.unit, f->info.index);
+	return true;
 }
 
 /* One buffer of a case: contiguous (pa, offset) or discontiguous pages. */
@@ -126,9 +222,7 @@ static int transfer(struct ktest *t, struct blockdev *b, bool write, uint64_t lb
 			   (unsigned long long)len, dmar_strerror(rc));
 		goto out;
 	}
-	(void)dmar_dmamap_sync(b->tag, map, write ? DMAR_DMASYNC_PREWRITE : DMAR_DMASYNC_PREREAD);
-	rc = b->io(b, write, lba, (uint32_t)(len / b->sector_size), map);
-	(void)dmar_dmamap_sync(b->tag, map, write ? DMAR_DMASYNC_POSTWRITE : DMAR_DMASYNC_POSTREAD);
+	rc = storage_io(b, map, write, lba, len);
 	if (rc)
 		ktest_fail(t, __FILE__, __LINE__, "%s %s of %llu sectors at lba %llu: %d", b->name,
 			   write ? "WRITE" : "READ", (unsigned long long)(len / b->sector_size),

@@ -64,6 +64,35 @@ bool storage_matches(const uint8_t *va, uint64_t len, uint32_t sector_size, uint
  * (scripts/disk_check.py), so the data is known to have gone through the device. */
 void storage_disk_check(const struct blockdev *b, uint64_t lba, uint64_t sectors, uint32_t seed);
 
+/* One command on an already loaded map, with the syncs a driver does around it:
+ * b->io's result. */
+int storage_io(struct blockdev *b, struct dmar_dmamap *map, bool write, uint64_t lba,
+	       uint64_t len);
+/* Loads `buf` (len bytes) into map, runs storage_io, and unloads unless `keep` (then
+ * the map stays loaded when the load succeeded). 0, or the first error. */
+int storage_xfer(struct blockdev *b, struct dmar_dmamap *map, bool write, uint64_t lba,
+		 uint8_t *buf, uint64_t len, bool keep);
+
+/* What an unloaded buffer holds in the stale-IOVA tests, and the seed that asks
+ * storage_fresh_io to check that the disk did not get it. */
+#define STORAGE_CANARY 0x5a
+#define STORAGE_CANARY_SEED 0u
+
+/* Writes (or reads and checks against the pattern of `seed`) `len` bytes at lba through
+ * a fresh buffer, in RAM at or above `min` when nonzero: then the buffer's first segment
+ * is printed and `check_segs` (if given) checks the loaded map. A READ with seed
+ * STORAGE_CANARY_SEED checks instead that no sector holds only STORAGE_CANARY bytes.
+ * Whether all went well (each failure is reported). */
+bool storage_fresh_io(struct ktest *t, struct blockdev *b, bool write, uint64_t lba,
+		      uint64_t len, uint32_t seed, uint64_t min,
+		      void (*check_segs)(struct ktest *t, const struct blockdev *b,
+					 const struct dmar_dmamap *map));
+
+/* The fault of a stale DMA by `sid` at `iova`: exactly one record (as expect_fault checks
+ * it); returns whether it was there (what the OS's fault handler tells the driver). */
+bool storage_stale_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t iova,
+			 bool is_read);
+
 /* A controller bound for the storage benchmark (bench_storage.c), by the same setup code
  * its tests use. */
 struct storage_ctl {

@@ -17,8 +17,6 @@
 #define AHCI_LBA_MULTI 256u   /* the multi-slot commands, below them */
 #define AHCI_LBA_STALE 2048u  /* the stale-IOVA test */
 #define AHCI_LBA_HIGH 3072u   /* buffers above 4 GiB */
-#define CANARY 0x5a           /* what an unloaded buffer holds */
-#define CANARY_SEED 0u
 #define MULTI 6u              /* commands in flight together */
 
 struct ahci_env {
@@ -100,13 +98,35 @@ static void ahci_env_down(struct ktest *t, struct fixture *f, struct ahci_env *e
 	fixture_down(t, f);
 }
 
-static bool fresh_io(struct ktest *t, struct ahci_env *e, bool write, uint64_t lba,
-		     uint64_t len, uint32_t seed, uint64_t min);
-
 static int ahci_io(struct blockdev *b, bool write, uint64_t lba, uint32_t count,
 		   struct dmar_dmamap *map)
 {
 	return ahci_rw(b->drv, write, lba, count, map);
+}
+
+/* The disk as storage.h sees it. */
+static struct blockdev ahci_blockdev(struct ahci *a)
+{
+	return (struct blockdev){ .name = "ahci", .tag = a->data_tag,
+				  .sector_size = a->sector_size, .sectors = a->sectors,
+				  .max_bytes = AHCI_MAX_BYTES, .io = ahci_io, .drv = a };
+}
+
+/* Buffers above 4 GiB: with CAP.S64A (64-bit PRD addresses) nothing is bounced. */
+static void ahci_segs_not_bounced(struct ktest *t, const struct blockdev *b,
+				  const struct dmar_dmamap *map)
+{
+	const struct ahci *a = b->drv;
+	if (a->cap & (1u << 31))
+		CHECK(!dmar_dmamap_is_bounced(map));
+}
+
+/* storage_fresh_io on the env's disk. */
+static bool fresh_io(struct ktest *t, struct ahci_env *e, bool write, uint64_t lba,
+		     uint64_t len, uint32_t seed, uint64_t min)
+{
+	struct blockdev b = ahci_blockdev(&e->a);
+	return storage_fresh_io(t, &b, write, lba, len, seed, min, ahci_segs_not_bounced);
 }
 
 /* MULTI commands of different sizes, each in its own slot, issued with one PxCI write
@@ -198,9 +218,7 @@ void test_ahci_rw_verify(struct ktest *t)
 	CHECK_EQ(p.maxsegsz, AHCI_PRD_MAX);
 	CHECK_EQ(p.alignment, 2);
 	CHECK(a->nslots >= MULTI);
-	struct blockdev b = { .name = "ahci", .tag = a->data_tag, .sector_size = a->sector_size,
-			      .sectors = a->sectors, .max_bytes = AHCI_MAX_BYTES, .io = ahci_io,
-			      .drv = a };
+	struct blockdev b = ahci_blockdev(a);
 	storage_rw_verify(t, &f, &b, AHCI_LBA_BASE);
 	/* Buffers above 4 GiB when the machine has RAM there (-m 5G). */
 	if (pmem_ram_top() > SZ_4G) {
@@ -219,31 +237,13 @@ out:
 	ahci_env_down(t, &f, &e);
 }
 
-/* The fault of a stale DMA: exactly one record (as expect_fault checks it); returns
- * whether it was there (what the OS's fault handler would tell the driver). */
-static bool stale_fault(struct ktest *t, struct fixture *f, uint16_t sid, uint64_t iova,
-			bool is_read)
-{
-	struct dmar_fault_record r;
-	bool found;
-	drain_faults(f, sid, &r, &found);
-	CHECK(found);
-	if (!found)
-		return false;
-	CHECK_EQ(r.addr, iova & ~(PAGE - 1));
-	CHECK_EQ(r.is_read, is_read);
-	CHECK_EQ(r.reason, is_read ? VTD_FR_READ : VTD_FR_WRITE);
-	CHECK_EQ(r.unit, f->info.index);
-	return true;
-}
-
 /* One stale resubmission of slot 1 (prepared for `old`, which is unloaded now): the DMA
  * faults, the canary at the old buffer stays, the driver recovers the port. */
 static void stale_round(struct ktest *t, struct fixture *f, struct ahci_env *e, bool write,
 			uint64_t iova, uint64_t old, uint64_t len)
 {
 	struct ahci *a = &e->a;
-	dmar_memset(va(old), CANARY, (size_t)len);
+	dmar_memset(va(old), STORAGE_CANARY, (size_t)len);
 	ahci_issue(a, 1u << 1); /* the bug: the PRD table still names iova */
 	int rc = ahci_wait(a, 1u << 1);
 	kprintf("# ahci: stale %s at IOVA %#llx ended with %d (%s), PRDBC %u, PxIS %#x, "
@@ -251,8 +251,8 @@ static void stale_round(struct ktest *t, struct fixture *f, struct ahci_env *e, 
 		rc ? dmar_strerror(rc) : "no error reported", ahci_prdbc(a, 1), a->last_is,
 		a->last_tfd);
 	/* A device write to memory is a DMA write; a disk WRITE makes the device read. */
-	bool faulted = stale_fault(t, f, pci_sid(a->pci), iova, write);
-	CHECK(all_bytes(old, len, CANARY));
+	bool faulted = storage_stale_fault(t, f, pci_sid(a->pci), iova, write);
+	CHECK(all_bytes(old, len, STORAGE_CANARY));
 	if (rc || faulted) {
 		rc = ahci_recover(a);
 		if (rc)
@@ -262,68 +262,6 @@ static void stale_round(struct ktest *t, struct fixture *f, struct ahci_env *e, 
 	} else {
 		ktest_fail(t, __FILE__, __LINE__, "the stale command went unnoticed");
 	}
-}
-
-/* Writes (or reads and checks) `len` bytes at lba through a fresh buffer (in RAM at or
- * above `min` when nonzero). A READ with seed CANARY_SEED checks instead that no
- * sector holds only CANARY bytes. */
-static bool fresh_io(struct ktest *t, struct ahci_env *e, bool write, uint64_t lba,
-		     uint64_t len, uint32_t seed, uint64_t min)
-{
-	struct ahci *a = &e->a;
-	struct dmar_dmamap *map = 0;
-	uint64_t pa = min ? pmem_alloc_in(len / PAGE + 1, PAGE, min, PMEM_NO_LIMIT)
-			  : pmem_alloc(len / PAGE + 1, PAGE, PMEM_NO_LIMIT);
-	bool ok = false;
-	if (!pa || dmar_dmamap_create(a->data_tag, 0, &map)) {
-		ktest_fail(t, __FILE__, __LINE__, "no memory");
-		goto out;
-	}
-	if (write)
-		storage_fill(va(pa), len, a->sector_size, seed, lba);
-	else
-		dmar_memset(va(pa), 0xa5, (size_t)len);
-	int rc = dmar_dmamap_load(a->data_tag, map, va(pa), len, 0);
-	if (!rc && min) {
-		const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
-		kprintf("# ahci: buffer at %#llx: first PRD entry %#llx + %llu%s\n",
-			(unsigned long long)pa, (unsigned long long)s[0].addr,
-			(unsigned long long)s[0].len, dmar_dmamap_is_bounced(map) ? " (bounced)" : "");
-		/* CAP.S64A: 64-bit PRD addresses, nothing to bounce. */
-		if (a->cap & (1u << 31))
-			CHECK(!dmar_dmamap_is_bounced(map));
-	}
-	if (!rc) {
-		(void)dmar_dmamap_sync(a->data_tag, map,
-				       write ? DMAR_DMASYNC_PREWRITE : DMAR_DMASYNC_PREREAD);
-		rc = ahci_rw(a, write, lba, (uint32_t)(len / a->sector_size), map);
-		(void)dmar_dmamap_sync(a->data_tag, map,
-				       write ? DMAR_DMASYNC_POSTWRITE : DMAR_DMASYNC_POSTREAD);
-		CHECK_EQ(dmar_dmamap_unload(a->data_tag, map), 0);
-	}
-	if (rc) {
-		ktest_fail(t, __FILE__, __LINE__, "%s at lba %llu: %s", write ? "WRITE" : "READ",
-			   (unsigned long long)lba, dmar_strerror(rc));
-		goto out;
-	}
-	if (!write && seed == CANARY_SEED) {
-		ok = true;
-		for (uint64_t off = 0; off < len; off += a->sector_size)
-			ok = ok && !all_bytes(pa + off, a->sector_size, CANARY);
-		if (!ok)
-			ktest_fail(t, __FILE__, __LINE__, "the disk got the unloaded buffer's bytes");
-		goto out;
-	}
-	ok = write || storage_matches(va(pa), len, a->sector_size, seed, lba);
-	if (!ok)
-		ktest_fail(t, __FILE__, __LINE__, "read back at lba %llu differs",
-			   (unsigned long long)lba);
-out:
-	if (map)
-		CHECK_EQ(dmar_dmamap_destroy(a->data_tag, map), 0);
-	if (pa)
-		pmem_free(pa, len / PAGE + 1);
-	return ok;
 }
 
 /* The classic driver bug, made visible by translation: slot 1 is prepared for a buffer,
@@ -383,14 +321,14 @@ void test_ahci_stale_iova_faults(struct ktest *t)
 		 * whatever the blocked reads returned on the disk, never the unloaded
 		 * buffer's bytes; the data is written again. */
 		if (write) {
-			CHECK(fresh_io(t, &e, false, lba, len, CANARY_SEED, 0));
+			CHECK(fresh_io(t, &e, false, lba, len, STORAGE_CANARY_SEED, 0));
 			CHECK(fresh_io(t, &e, true, lba, len, 0x57a1e, 0));
 		}
 		CHECK(fresh_io(t, &e, false, lba, len, 0x57a1e, 0));
 	}
 	CHECK(fresh_io(t, &e, true, lba, len, 0x57a1f, 0));
 	if (fresh_io(t, &e, false, lba, len, 0x57a1f, 0)) {
-		struct blockdev b = { .name = "ahci", .sector_size = a->sector_size };
+		struct blockdev b = ahci_blockdev(a);
 		storage_disk_check(&b, lba, count, 0x57a1f);
 	}
 	expect_no_fault(t, &f);
@@ -428,10 +366,7 @@ static int ahci_ctl_up(struct ktest *t, struct fixture *f, const struct dmar_con
 	}
 	int rc = ahci_env_bind(t, f, cfg, d, e);
 	if (rc == 0) {
-		struct ahci *a = &e->a;
-		c->b = (struct blockdev){ .name = "ahci", .tag = a->data_tag,
-					  .sector_size = a->sector_size, .sectors = a->sectors,
-					  .max_bytes = AHCI_MAX_BYTES, .io = ahci_io, .drv = a };
+		c->b = ahci_blockdev(&e->a);
 		c->dev = e->dev;
 	}
 	return rc;

@@ -16,21 +16,6 @@ struct busdma_env {
 	struct dmar_dmamap *map[2];
 };
 
-/* Runs the map's segments through the edu buffer in order (to the device, or back). */
-static int edu_dma_segments(struct edu *e, const struct dmar_dmamap *map, bool to_device)
-{
-	const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
-	uint32_t off = 0;
-	for (unsigned i = 0; i < dmar_dmamap_nsegs(map); i++) {
-		int rc = to_device ? edu_dma_to_device(e, s[i].addr, off, (uint32_t)s[i].len)
-				   : edu_dma_from_device(e, s[i].addr, off, (uint32_t)s[i].len);
-		if (rc)
-			return DMAR_ETIMEDOUT;
-		off += (uint32_t)s[i].len;
-	}
-	return 0;
-}
-
 static void print_segments(const char *what, const struct dmar_dmamap *map)
 {
 	const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
@@ -129,8 +114,8 @@ void test_busdma_edu_28bit_mask(struct ktest *t)
 
 	TRY(dmar_dmamap_sync(b.tag, b.map[0], DMAR_DMASYNC_PREWRITE));
 	TRY(dmar_dmamap_sync(b.tag, b.map[1], DMAR_DMASYNC_PREREAD));
-	TRY(edu_dma_segments(e, b.map[0], true));
-	TRY(edu_dma_segments(e, b.map[1], false));
+	TRY(edu_dma_map(e, b.map[0], 0, true));
+	TRY(edu_dma_map(e, b.map[1], 0, false));
 	TRY(dmar_dmamap_sync(b.tag, b.map[0], DMAR_DMASYNC_POSTWRITE));
 	TRY(dmar_dmamap_sync(b.tag, b.map[1], DMAR_DMASYNC_POSTREAD));
 	CHECK(dmar_memcmp(va(dst + 0x900), va(src + 0x800), XFER) == 0);
@@ -202,8 +187,8 @@ void test_busdma_bounce_tunable(struct ktest *t)
 
 	TRY(dmar_dmamap_sync(b.tag, b.map[0], DMAR_DMASYNC_PREWRITE));
 	TRY(dmar_dmamap_sync(b.tag, b.map[1], DMAR_DMASYNC_PREREAD));
-	TRY(edu_dma_segments(e, b.map[0], true));
-	TRY(edu_dma_segments(e, b.map[1], false));
+	TRY(edu_dma_map(e, b.map[0], 0, true));
+	TRY(edu_dma_map(e, b.map[1], 0, false));
 	CHECK(all_bytes(dst, PAGE, 0xee)); /* the device wrote the bounce pages only */
 	TRY(dmar_dmamap_sync(b.tag, b.map[0], DMAR_DMASYNC_POSTWRITE));
 	TRY(dmar_dmamap_sync(b.tag, b.map[1], DMAR_DMASYNC_POSTREAD));

@@ -122,22 +122,6 @@ out:
 
 /* One transfer of `len` bytes at `buf` through a map loaded for it; the map is left
  * loaded when `keep` (the caller unloads it). */
-static int megasas_xfer(struct megasas_env *e, struct dmar_dmamap *map, bool write,
-			uint64_t lba, uint8_t *buf, uint64_t len, bool keep)
-{
-	int rc = dmar_dmamap_load(e->tag, map, buf, len, 0);
-	if (rc)
-		return rc;
-	dmar_dmamap_sync(e->tag, map, write ? DMAR_DMASYNC_PREWRITE : DMAR_DMASYNC_PREREAD);
-	rc = megasas_rw(&e->m, write, lba, (uint32_t)(len / e->m.block_size), map);
-	dmar_dmamap_sync(e->tag, map, write ? DMAR_DMASYNC_POSTWRITE : DMAR_DMASYNC_POSTREAD);
-	if (!keep) {
-		int urc = dmar_dmamap_unload(e->tag, map);
-		rc = rc ? rc : urc;
-	}
-	return rc;
-}
-
 /* The classic driver bug: an LD READ is posted again at its old frame address after the
  * frame (whose SGL names the data) and the data were unloaded. Translated, the
  * controller's fetch of the frame faults (recorded with its source id, the frame's
@@ -167,8 +151,8 @@ void test_megasas_stale_iova_faults(struct ktest *t)
 	TRY(dmar_dmamap_create(e.tag, 0, &map));
 
 	storage_fill(va(wr), len, ss, seed, MEGASAS_STALE_LBA);
-	TRY(megasas_xfer(&e, map, true, MEGASAS_STALE_LBA, va(wr), len, false));
-	TRY(megasas_xfer(&e, map, false, MEGASAS_STALE_LBA, va(old), len, true));
+	TRY(storage_xfer(&e.b, map, true, MEGASAS_STALE_LBA, va(wr), len, false));
+	TRY(storage_xfer(&e.b, map, false, MEGASAS_STALE_LBA, va(old), len, true));
 	CHECK(storage_matches(va(old), len, ss, seed, MEGASAS_STALE_LBA));
 	struct dmar_dma_segment data = dmar_dmamap_segs(map)[0];
 	TRY(dmar_dmamap_unload(e.tag, map));
@@ -194,7 +178,7 @@ void test_megasas_stale_iova_faults(struct ktest *t)
 	CHECK(all_bytes(old, (size_t)len, 0xc3));
 
 	/* Recovered: the next READ moves the data written before. */
-	TRY(megasas_xfer(&e, map, false, MEGASAS_STALE_LBA, va(fresh), len, false));
+	TRY(storage_xfer(&e.b, map, false, MEGASAS_STALE_LBA, va(fresh), len, false));
 	CHECK(storage_matches(va(fresh), len, ss, seed, MEGASAS_STALE_LBA));
 	CHECK(all_bytes(old, (size_t)len, 0xc3));
 	storage_disk_check(&e.b, MEGASAS_STALE_LBA, len / ss, seed);

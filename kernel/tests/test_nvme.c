@@ -117,22 +117,6 @@ out:
 
 /* One transfer of `len` bytes at `buf` through a map loaded for it; the map is left
  * loaded when `keep` (the caller unloads it). */
-static int nvme_xfer(struct nvme_env *e, struct dmar_dmamap *map, bool write, uint64_t lba,
-		     uint8_t *buf, uint64_t len, bool keep)
-{
-	int rc = dmar_dmamap_load(e->tag, map, buf, len, 0);
-	if (rc)
-		return rc;
-	dmar_dmamap_sync(e->tag, map, write ? DMAR_DMASYNC_PREWRITE : DMAR_DMASYNC_PREREAD);
-	rc = nvme_rw(&e->c, write, lba, (uint32_t)(len / e->c.lba_size), map);
-	dmar_dmamap_sync(e->tag, map, write ? DMAR_DMASYNC_POSTWRITE : DMAR_DMASYNC_POSTREAD);
-	if (!keep) {
-		int urc = dmar_dmamap_unload(e->tag, map);
-		rc = rc ? rc : urc;
-	}
-	return rc;
-}
-
 /* The classic driver bug: a READ is resubmitted as it was after its PRP list and data
  * were unloaded. Translated, the controller's read of the stale PRP list IOVA faults
  * (recorded with its source id, that IOVA, a read), the old buffer is untouched, the
@@ -162,8 +146,8 @@ void test_nvme_stale_iova_faults(struct ktest *t)
 	TRY(dmar_dmamap_create(e.tag, 0, &map));
 
 	storage_fill(va(wr), len, ss, seed, NVME_STALE_LBA);
-	TRY(nvme_xfer(&e, map, true, NVME_STALE_LBA, va(wr), len, false));
-	TRY(nvme_xfer(&e, map, false, NVME_STALE_LBA, va(old), len, true));
+	TRY(storage_xfer(&e.b, map, true, NVME_STALE_LBA, va(wr), len, false));
+	TRY(storage_xfer(&e.b, map, false, NVME_STALE_LBA, va(old), len, true));
 	ENSURE(dmar_dmamap_nsegs(map) == 3);
 	CHECK(storage_matches(va(old), len, ss, seed, NVME_STALE_LBA));
 	TRY(dmar_dmamap_unload(e.tag, map));
@@ -188,7 +172,7 @@ void test_nvme_stale_iova_faults(struct ktest *t)
 	CHECK(all_bytes(old, (size_t)len, 0xc3));
 
 	/* Recovered: the next READ moves the data written before. */
-	TRY(nvme_xfer(&e, map, false, NVME_STALE_LBA, va(fresh), len, false));
+	TRY(storage_xfer(&e.b, map, false, NVME_STALE_LBA, va(fresh), len, false));
 	CHECK(storage_matches(va(fresh), len, ss, seed, NVME_STALE_LBA));
 	CHECK(all_bytes(old, (size_t)len, 0xc3));
 	storage_disk_check(&e.b, NVME_STALE_LBA, len / ss, seed);

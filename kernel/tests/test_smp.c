@@ -411,21 +411,6 @@ struct loads_env {
 	struct smp_barrier round;
 };
 
-/* The map's segments through the edu buffer from `off` on, to the device or back. */
-static int segments_dma(struct edu *e, const struct dmar_dmamap *map, uint32_t off,
-			bool to_device)
-{
-	const struct dmar_dma_segment *s = dmar_dmamap_segs(map);
-	for (unsigned i = 0; i < dmar_dmamap_nsegs(map); i++) {
-		int rc = to_device ? edu_dma_to_device(e, s[i].addr, off, (uint32_t)s[i].len)
-				   : edu_dma_from_device(e, s[i].addr, off, (uint32_t)s[i].len);
-		if (rc)
-			return DMAR_ETIMEDOUT;
-		off += (uint32_t)s[i].len;
-	}
-	return 0;
-}
-
 static void loads_on_cpu(void *arg, unsigned cpu)
 {
 	struct loads_env *env = arg;
@@ -473,8 +458,8 @@ static void loads_on_cpu(void *arg, unsigned cpu)
 		TRY(dmar_dmamap_sync(env->tag[d], sm[d], DMAR_DMASYNC_PREWRITE));
 		TRY(dmar_dmamap_sync(env->tag[d], dm[d], DMAR_DMASYNC_PREREAD));
 		if (dma) {
-			TRY(segments_dma(e, sm[d], off, true));
-			TRY(segments_dma(e, dm[d], off, false));
+			TRY(edu_dma_map(e, sm[d], off, true));
+			TRY(edu_dma_map(e, dm[d], off, false));
 		}
 		TRY(dmar_dmamap_sync(env->tag[d], sm[d], DMAR_DMASYNC_POSTWRITE));
 		TRY(dmar_dmamap_sync(env->tag[d], dm[d], DMAR_DMASYNC_POSTREAD));

@@ -578,8 +578,7 @@ static int load(struct dmar_dma_tag *tag, struct dmar_dmamap *map, struct busdma
 	if (src->len == 0 || src->len > tag->p.maxsize ||
 	    src->len > UINT64_MAX - 2 * (uint64_t)DMAR_PAGE_SIZE)
 		return DMAR_EINVAL;
-	src->os = tag->dev->bus->os;
-	dmar__busdma_src_rewind(src);
+	src->os = tag->dev->bus->os; /* (every walk of src rewinds its cursor first) */
 	map->nsegs = 0;
 	int rc = tag->dev->mode == DMAR_BUSDMA_TRANSLATE ? dmar__busdma_dmar_load(map, src, flags)
 							  : dmar__bounce_load(map, src, flags);

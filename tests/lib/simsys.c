@@ -1,5 +1,7 @@
 #include "simsys.h"
 
+#include "regs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,4 +114,30 @@ int simsys_interrupt(struct simsys *s, uint16_t sid, uint64_t addr, uint32_t dat
 		     struct model_irq_delivery *out)
 {
 	return dmar_posix_machine_interrupt(s->pm, s->model, sid, addr, data, out);
+}
+
+static const struct {
+	uint16_t child;
+	struct dmar_pci_bridge up;
+} bridged_links[] = {
+	{ VTD_SID(2, 3, 0), { 0, 0x1e, 0, 2, DMAR_PCI_BRIDGE_CONVENTIONAL } },
+	{ VTD_SID(2, 4, 0), { 0, 0x1e, 0, 2, DMAR_PCI_BRIDGE_CONVENTIONAL } },
+	{ VTD_SID(3, 5, 0), { 1, 0, 0, 3, DMAR_PCI_BRIDGE_PCIE_TO_PCI } },
+	{ VTD_SID(1, 0, 0), { 0, 0x1c, 0, 1, DMAR_PCI_BRIDGE_PCIE_PORT } },
+	{ VTD_SID(5, 0, 0), { 4, 1, 0, 5, DMAR_PCI_BRIDGE_CONVENTIONAL } },
+	{ VTD_SID(4, 1, 0), { 0, 0x1d, 0, 4, DMAR_PCI_BRIDGE_PCIE_TO_PCI } },
+};
+
+int simsys_bridged_upstream(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
+			    struct dmar_pci_bridge *up)
+{
+	(void)ctx;
+	(void)segment;
+	for (size_t i = 0; i < sizeof(bridged_links) / sizeof(bridged_links[0]); i++) {
+		if (bridged_links[i].child == VTD_SID(bus, dev, fn)) {
+			*up = bridged_links[i].up;
+			return 1;
+		}
+	}
+	return 0;
 }

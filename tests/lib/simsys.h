@@ -58,4 +58,15 @@ int simsys_dma_via(struct simsys *s, struct model *unit, uint16_t sid, uint64_t 
 int simsys_interrupt(struct simsys *s, uint16_t sid, uint64_t addr, uint32_t data,
 		     struct model_irq_delivery *out);
 
+/* A dmar_pci_upstream_fn (ctx unused) over the bridge topology the alias and interrupt
+ * remapping tests share:
+ *   00:1e.0 conventional PCI bridge, secondary bus 2: 02:03.0 and 02:04.0 below
+ *   00:1c.0 PCIe root port, secondary 1; 01:00.0 PCIe-to-PCI bridge, secondary 3:
+ *           03:05.0 below
+ *   00:1d.0 PCIe-to-PCI bridge, secondary 4; 04:01.0 conventional bridge, secondary 5:
+ *           05:00.0 below
+ *   everything else on the root bus */
+int simsys_bridged_upstream(void *ctx, uint16_t segment, uint8_t bus, uint8_t dev, uint8_t fn,
+			    struct dmar_pci_bridge *up);
+
 #endif
