@@ -11,6 +11,14 @@
  *
  * Each case runs ROUNDS rounds, one and two threads alternating (which goes first
  * alternates too); medians of pairs per second and of the per-round ratio.
+ *
+ * Every case runs twice: on a unit whose invalidation waits complete at once (the
+ * library's own cost: what two CPUs contend for is all that is measured), and on one
+ * whose wait descriptors complete WAIT_NS after they are handed over (argv[1] changes
+ * it), as a real unit's take a while: there, a CPU that waits without holding a lock
+ * lets the other one work. Last, the floor of this machine: one thread, then two, each
+ * taking one shared spinlock per pair around nothing (no two CPUs can share anything
+ * per pair faster than that).
  */
 /* (_GNU_SOURCE, for pthread barriers and sysconf, comes from bench/CMakeLists.txt) */
 #include "bench.h"
@@ -27,6 +35,8 @@
 #define UNIT_BASE 0xfed90000ull
 #define ROUNDS 9
 #define ITERS 200000u
+#define ITERS_WAITING 20000u /* pairs per thread when waits take WAIT_NS */
+#define WAIT_NS 1000u
 
 static void die(const char *what, int rc)
 {
@@ -43,6 +53,7 @@ struct worker {
 	struct dmar_domain *dom;
 	uint64_t iova;          /* MAP_ONE_DOMAIN: this thread's range */
 	uint8_t *buf;
+	unsigned iters;
 	pthread_barrier_t *start;
 };
 
@@ -52,7 +63,7 @@ static void *work(void *arg)
 	int rc;
 	if (w->start)
 		pthread_barrier_wait(w->start);
-	for (unsigned i = 0; i < ITERS; i++) {
+	for (unsigned i = 0; i < w->iters; i++) {
 		if (w->kind == MAP_ONE_DOMAIN) {
 			if ((rc = dmar_map(w->dom, w->iova, (uint64_t)(uintptr_t)w->buf, PG,
 					   DMAR_PROT_RW)))
@@ -86,7 +97,7 @@ static double run(struct worker *w, unsigned n)
 		pthread_join(t[i], NULL);
 	uint64_t ns = bench_now_ns() - t0;
 	pthread_barrier_destroy(&b);
-	return (double)n * ITERS * 1e9 / (double)ns;
+	return (double)n * w[0].iters * 1e9 / (double)ns;
 }
 
 static struct dmar_busdma_dev *device(struct dmar_busdma *bus, uint8_t dev, bool strict)
@@ -115,8 +126,44 @@ static struct dmar_dma_tag *tag_of(struct dmar_busdma_dev *d)
 	return t;
 }
 
-int main(void)
+/* The floor: a shared spinlock taken and released per pair, nothing else. */
+static pthread_spinlock_t floor_lock;
+static volatile uint64_t floor_count;
+
+static void *floor_work(void *arg)
 {
+	struct worker *w = arg;
+	pthread_barrier_wait(w->start);
+	for (unsigned i = 0; i < w->iters; i++) {
+		pthread_spin_lock(&floor_lock);
+		floor_count++;
+		pthread_spin_unlock(&floor_lock);
+	}
+	return NULL;
+}
+
+static double run_floor(struct worker *w, unsigned n)
+{
+	pthread_t t[2];
+	pthread_barrier_t b;
+	pthread_barrier_init(&b, NULL, n + 1);
+	for (unsigned i = 0; i < n; i++) {
+		w[i].start = &b;
+		if (pthread_create(&t[i], NULL, floor_work, &w[i]))
+			die("pthread_create", DMAR_ENOMEM);
+	}
+	uint64_t t0 = bench_now_ns();
+	pthread_barrier_wait(&b);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	uint64_t ns = bench_now_ns() - t0;
+	pthread_barrier_destroy(&b);
+	return (double)n * w[0].iters * 1e9 / (double)ns;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t wait_ns = argc > 1 ? strtoull(argv[1], NULL, 0) : WAIT_NS;
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
 		printf("bench_scaling: one CPU only; nothing to measure\n");
 		return 0;
@@ -166,38 +213,63 @@ int main(void)
 		    { .kind = MAP_ONE_DOMAIN, .dom = dom, .iova = 0x10000000 } } },
 	};
 	printf("scaling: pairs per second of one thread and of two at once (threaded null-hardware "
-	       "port, %u pairs per thread, medians of %d rounds)\n\n", ITERS, ROUNDS);
-	printf("| case | 1 thread | 2 threads | ratio (min-max) | target |\n|---|---|---|---|---|\n");
-	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		struct worker *w = cases[c].w;
-		for (unsigned i = 0; i < 2; i++) {
-			w[i].buf = bufs + i * PG;
-			if (w[i].tag && (rc = dmar_dmamap_create(w[i].tag, 0, &w[i].map)))
-				die("dmar_dmamap_create", rc);
-		}
-		double one[ROUNDS], two[ROUNDS], ratio[ROUNDS];
-		for (int r = 0; r < ROUNDS; r++) {
-			if (r % 2) {
-				two[r] = run(w, 2);
-				one[r] = run(w, 1);
-			} else {
-				one[r] = run(w, 1);
-				two[r] = run(w, 2);
+	       "port, medians of %d rounds)\n\n", ROUNDS);
+	printf("| case | invalidation wait | 1 thread | 2 threads | ratio (min-max) | target |\n"
+	       "|---|---|---|---|---|---|\n");
+	for (int waiting = 0; waiting < 2; waiting++) {
+		null_port_set_wait_latency(np, waiting ? wait_ns : 0);
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			struct worker *w = cases[c].w;
+			for (unsigned i = 0; i < 2; i++) {
+				w[i].buf = bufs + i * PG;
+				w[i].iters = waiting ? ITERS_WAITING : ITERS;
+				if (w[i].tag && (rc = dmar_dmamap_create(w[i].tag, 0, &w[i].map)))
+					die("dmar_dmamap_create", rc);
 			}
+			double one[ROUNDS], two[ROUNDS], ratio[ROUNDS];
+			for (int r = 0; r < ROUNDS; r++) {
+				if (r % 2) {
+					two[r] = run(w, 2);
+					one[r] = run(w, 1);
+				} else {
+					one[r] = run(w, 1);
+					two[r] = run(w, 2);
+				}
+				ratio[r] = two[r] / one[r];
+			}
+			double m = bench_median(ratio, ROUNDS), lo = ratio[0], hi = ratio[0];
+			for (int r = 1; r < ROUNDS; r++) {
+				lo = ratio[r] < lo ? ratio[r] : lo;
+				hi = ratio[r] > hi ? ratio[r] : hi;
+			}
+			char wait[32];
+			snprintf(wait, sizeof(wait), waiting ? "%llu ns" : "at once",
+				 (unsigned long long)wait_ns);
+			printf("| %s | %s | %.2f M/s | %.2f M/s | %.2fx (%.2f-%.2f) | >= %.1fx: %s |\n",
+			       cases[c].name, wait, bench_median(one, ROUNDS) / 1e6,
+			       bench_median(two, ROUNDS) / 1e6, m, lo, hi, cases[c].target,
+			       m >= cases[c].target ? "met" : "NOT met");
+			for (unsigned i = 0; i < 2; i++)
+				if (w[i].map) {
+					dmar_dmamap_destroy(w[i].tag, w[i].map);
+					w[i].map = NULL;
+				}
+		}
+	}
+	null_port_set_wait_latency(np, 0);
+	{
+		struct worker fw[2] = { { .iters = ITERS }, { .iters = ITERS } };
+		double one[ROUNDS], two[ROUNDS], ratio[ROUNDS];
+		pthread_spin_init(&floor_lock, PTHREAD_PROCESS_PRIVATE);
+		for (int r = 0; r < ROUNDS; r++) {
+			one[r] = run_floor(fw, 1);
+			two[r] = run_floor(fw, 2);
 			ratio[r] = two[r] / one[r];
 		}
-		double m = bench_median(ratio, ROUNDS), lo = ratio[0], hi = ratio[0];
-		for (int r = 1; r < ROUNDS; r++) {
-			lo = ratio[r] < lo ? ratio[r] : lo;
-			hi = ratio[r] > hi ? ratio[r] : hi;
-		}
-		printf("| %s | %.2f M/s | %.2f M/s | %.2fx (%.2f-%.2f) | >= %.1fx: %s |\n",
-		       cases[c].name, bench_median(one, ROUNDS) / 1e6,
-		       bench_median(two, ROUNDS) / 1e6, m, lo, hi, cases[c].target,
-		       m >= cases[c].target ? "met" : "NOT met");
-		for (unsigned i = 0; i < 2; i++)
-			if (w[i].map)
-				dmar_dmamap_destroy(w[i].tag, w[i].map);
+		printf("| floor: one shared spinlock per pair, nothing else | - | %.2f M/s | %.2f M/s "
+		       "| %.2fx | - |\n", bench_median(one, ROUNDS) / 1e6,
+		       bench_median(two, ROUNDS) / 1e6, bench_median(ratio, ROUNDS));
+		pthread_spin_destroy(&floor_lock);
 	}
 	dmar_domain_destroy(dom);
 	free(bufs);

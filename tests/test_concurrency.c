@@ -785,6 +785,124 @@ TEST(map_in_the_region_of_a_table_a_deferred_unmap_detached_is_reached)
 	}
 }
 
+/* ------------------------------------------- invalidation waits and locks --- */
+
+struct waiting_unmap {
+	struct dmar_domain *d;
+	uint64_t iova;
+	int rc;
+	int done;
+};
+
+static void *unmap_thread(void *arg)
+{
+	struct waiting_unmap *w = arg;
+	w->rc = dmar_unmap(w->d, w->iova, PG);
+	flag_set(&w->done);
+	return NULL;
+}
+
+/* Until the unit has been handed one more IOTLB invalidation than `before`. */
+static void await_iotlb_queued(struct simsys *s, uint64_t before)
+{
+	struct dmar_unit_stats st;
+	for (unsigned i = 0; i < 100000; i++) {
+		dmar_unit_get_stats(s->unit, &st);
+		if (st.iotlb_page + st.iotlb_domain + st.iotlb_global > before)
+			return;
+		sched_yield();
+	}
+	harness_fail(__FILE__, __LINE__, "the unmap never queued its invalidation");
+}
+
+static uint64_t iotlb_count(struct simsys *s)
+{
+	struct dmar_unit_stats st;
+	dmar_unit_get_stats(s->unit, &st);
+	return st.iotlb_page + st.iotlb_domain + st.iotlb_global;
+}
+
+/* A strict unmap waits for its invalidation holding no lock: while the unit sits on it
+ * (the model does not process the queue until the next tail write), another thread maps
+ * in the same domain, and that thread's own unmap (the next tail write) completes both.
+ * The waiting unmap returns only then, and its page is no longer reached. */
+TEST(an_unmap_waiting_for_its_invalidation_blocks_no_other_map)
+{
+	struct simsys s;
+	struct model_config m = keep_everything();
+	struct dmar_config cfg;
+	dmar_config_default(&cfg);
+	cfg.timeout_ns = 5000000000ull; /* 5 s of the machine's clock */
+	REQUIRE_OK(simsys_up(&s, &m, &cfg));
+	const uint16_t sid = VTD_SID(0, 5, 0);
+	struct dmar_domain *d = attached_domain(s.unit, sid);
+	uint64_t pa = tagged_pages(&s, 2, PG), got = 0;
+	CHECK_OK(dmar_map(d, 4 * MIB, pa, PG, DMAR_PROT_RW));
+	CHECK_EQ(probe(&s, s.model, sid, 4 * MIB, &got), 0); /* now in the IOTLB */
+	CHECK_EQ(got, pa);
+
+	uint64_t before = iotlb_count(&s);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, MODEL_NEVER);
+	struct waiting_unmap w = { .d = d, .iova = 4 * MIB };
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, unmap_thread, &w) == 0);
+	await_iotlb_queued(&s, before);
+	/* (after the unit lock the unmap held: the model's setting is ours again) */
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	CHECK_OK(dmar_map(d, 64 * MIB, pa + PG, PG, DMAR_PROT_RW));
+	uint64_t phys = 0;
+	CHECK_OK(dmar_lookup(d, 64 * MIB, &phys, NULL));
+	CHECK_EQ(phys, pa + PG);
+	CHECK(!flag_get(&w.done)); /* still waiting: nothing kicked the queue since */
+	CHECK_EQ(probe(&s, s.model, sid, 64 * MIB, &got), 0);
+	CHECK_EQ(got, pa + PG);
+	CHECK_OK(dmar_unmap(d, 64 * MIB, PG)); /* this tail write runs both */
+	pthread_join(t, NULL);
+	CHECK_EQ(w.rc, 0);
+	CHECK(probe(&s, s.model, sid, 4 * MIB, &got) > 0);
+	CHECK_OK(dmar_domain_detach(d, sid));
+	CHECK_OK(dmar_domain_destroy(d));
+	CHECK_EQ(simsys_down(&s), 0);
+}
+
+/* A strict unmap that takes deferred unmaps' invalidation over waits under the domain
+ * lock: a flush meanwhile must not report them done before that invalidation completed
+ * (a page unmapped deferred would stay reachable through the IOTLB after the flush).
+ * The unit takes its time: it runs the queue only after 100,000 polls. */
+TEST(a_flush_never_passes_deferred_unmaps_whose_invalidation_is_in_flight)
+{
+	struct simsys s;
+	struct model_config m = keep_everything();
+	struct dmar_config cfg;
+	dmar_config_default(&cfg);
+	cfg.timeout_ns = 5000000000ull; /* 5 s of the machine's clock: 100,000 polls fit */
+	REQUIRE_OK(simsys_up(&s, &m, &cfg));
+	const uint16_t sid = VTD_SID(0, 5, 0);
+	struct dmar_domain *d = attached_domain(s.unit, sid);
+	uint64_t pa = tagged_pages(&s, 2, PG), got = 0;
+	CHECK_OK(dmar_map(d, 4 * MIB, pa, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar_map(d, 4 * MIB + 2 * PG, pa + PG, PG, DMAR_PROT_RW));
+	CHECK_EQ(probe(&s, s.model, sid, 4 * MIB + 2 * PG, &got), 0); /* in the IOTLB */
+	CHECK_OK(dmar_unmap_deferred(d, 4 * MIB + 2 * PG, PG));
+	CHECK_EQ(probe(&s, s.model, sid, 4 * MIB + 2 * PG, &got), 0); /* still, stale */
+
+	uint64_t before = iotlb_count(&s);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 100000);
+	struct waiting_unmap w = { .d = d, .iova = 4 * MIB };
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, unmap_thread, &w) == 0);
+	await_iotlb_queued(&s, before);
+	CHECK_OK(dmar_domain_flush(d));
+	CHECK(probe(&s, s.model, sid, 4 * MIB + 2 * PG, &got) > 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.rc, 0);
+	CHECK(probe(&s, s.model, sid, 4 * MIB, &got) > 0);
+	dmar_model_set_ack_delay(s.model, MODEL_ACK_QI, 0);
+	CHECK_OK(dmar_domain_detach(d, sid));
+	CHECK_OK(dmar_domain_destroy(d));
+	CHECK_EQ(simsys_down(&s), 0);
+}
+
 /* ------------------------------------------------------------------- busdma --- */
 
 #define BD_BUF_PAGES 16u

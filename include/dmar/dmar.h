@@ -255,7 +255,7 @@ unsigned dmar_domain_reserved_ranges(const struct dmar_domain *dom, struct dmar_
 struct dmar_unit_stats {
 	uint64_t ctx_invalidations;
 	uint64_t iotlb_global, iotlb_domain, iotlb_page;
-	uint64_t waits;          /* completed invalidation waits */
+	uint64_t waits;          /* invalidation waits issued, less those that failed */
 	uint64_t wbf;            /* write-buffer flushes */
 };
 void dmar_unit_get_stats(const struct dmar_unit *unit, struct dmar_unit_stats *st);

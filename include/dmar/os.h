@@ -16,11 +16,14 @@
  *      around page_alloc (the bounce pool grows under the bus lock); a device's lock
  *      also around dmar_unmap_deferred and dmar_domain_flush (a deferred unload, and
  *      the flush that gives the deferred ranges back), so it is taken before:
- *   2. a domain's lock (its page table; the table pages it allocates). Held across
- *      the invalidation of its changes, so together with:
+ *   2. a domain's lock (its page table; the table pages it allocates). Held while
+ *      the invalidation of its changes is queued, so together with:
  *   3. the unit's lock (context tables, domain ids, invalidation), held across MMIO,
  *      cache_flush, wmb, now_ns and delay_ns while a wait for the hardware lasts (at
- *      most hw.dmar.timeout_us).
+ *      most hw.dmar.timeout_us). dmar_unmap waits for its IOTLB invalidation holding
+ *      neither (it polls the unit's status word; other CPUs queue meanwhile); the
+ *      other waits (context and interrupt entries, flushes of deferred unmaps, the
+ *      retry of a failed invalidation) hold them.
  *   4. leaf locks, never held across a wait or an allocation: a unit's fault-register
  *      lock, then the system's fault-ring lock; and a unit's IR lock (its interrupt
  *      remapping table, entries and handles: taken inside the unit lock by the calls

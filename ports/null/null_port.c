@@ -9,6 +9,7 @@
 #include <time.h>
 
 #define NP_PHYS_OFFSET 0x100000000000ull
+#define NP_HELD_MAX 1024u /* wait descriptors in flight (the ring holds 128) */
 
 struct null_port {
 	struct dmar_os os;
@@ -21,6 +22,11 @@ struct null_port {
 	bool threaded;        /* null_port_create_threaded: real locks */
 	struct dmar_os_ops ops; /* np_ops, with the lock ops when threaded */
 	pthread_spinlock_t pool_lock, mmio_lock;
+	/* null_port_set_wait_latency: status writes of wait descriptors held back until
+	 * `due` (a FIFO under mmio_lock; nheld is read without it). */
+	uint64_t wait_latency_ns;
+	struct held_status { uint64_t pa, due; uint32_t val; } held[NP_HELD_MAX];
+	unsigned held_first, nheld;
 };
 
 static void pool_lock(struct null_port *np)
@@ -154,18 +160,53 @@ static void np_wmb(void *ctx)
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-static uint64_t np_now(void *ctx)
+static uint64_t clock_ns(void)
 {
 	struct timespec ts;
-	(void)ctx;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Writes the held status words whose time has come, in the order the unit made them. */
+static void deliver_due(struct null_port *np, uint64_t now)
+{
+	if (!__atomic_load_n(&np->nheld, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&np->held[__atomic_load_n(&np->held_first, __ATOMIC_RELAXED)].due,
+			    __ATOMIC_RELAXED) > now)
+		return;
+	mmio_lock(np);
+	while (np->nheld && np->held[np->held_first].due <= now) {
+		const struct held_status *h = &np->held[np->held_first];
+		__atomic_store_n((uint32_t *)np_phys_to_virt(np, h->pa), h->val, __ATOMIC_RELEASE);
+		__atomic_store_n(&np->held_first, (np->held_first + 1) % NP_HELD_MAX,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&np->nheld, np->nheld - 1, __ATOMIC_RELEASE);
+	}
+	mmio_unlock(np);
+}
+
+static uint64_t np_now(void *ctx)
+{
+	struct null_port *np = ctx;
+	uint64_t now = clock_ns();
+	if (np->wait_latency_ns)
+		deliver_due(np, now);
+	return now;
+}
+
+/* Without a wait latency nothing is ever waited for; with one, a busy wait. */
 static void np_delay(void *ctx, uint64_t ns)
 {
-	(void)ctx;
-	(void)ns;
+	struct null_port *np = ctx;
+	if (!np->wait_latency_ns)
+		return;
+	uint64_t end = clock_ns() + ns, now;
+	while ((now = clock_ns()) < end) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	deliver_due(np, now);
 }
 
 static void np_log(void *ctx, enum dmar_log_level level, const char *line)
@@ -236,7 +277,17 @@ static int mem_read(void *ctx, uint64_t pa, void *buf, size_t len, enum model_me
 static int mem_write(void *ctx, uint64_t pa, const void *buf, size_t len,
 		     enum model_mem_kind kind)
 {
-	(void)kind;
+	struct null_port *np = ctx;
+	if (kind == MODEL_MEM_STATUS && np->wait_latency_ns && len == 4 &&
+	    np->nheld < NP_HELD_MAX) {
+		/* (under mmio_lock: the model writes while it handles an IQT write) */
+		struct held_status *h = &np->held[(np->held_first + np->nheld) % NP_HELD_MAX];
+		h->pa = pa;
+		memcpy(&h->val, buf, 4);
+		h->due = clock_ns() + np->wait_latency_ns;
+		__atomic_store_n(&np->nheld, np->nheld + 1, __ATOMIC_RELEASE);
+		return 0;
+	}
 	memcpy(np_phys_to_virt(ctx, pa), buf, len);
 	return 0;
 }
@@ -316,6 +367,15 @@ void null_port_destroy(struct null_port *np)
 	free(np->free_stack);
 	free(np->pool);
 	free(np);
+}
+
+void null_port_set_wait_latency(struct null_port *np, uint64_t ns)
+{
+	mmio_lock(np);
+	np->wait_latency_ns = ns;
+	mmio_unlock(np);
+	while (!ns && __atomic_load_n(&np->nheld, __ATOMIC_ACQUIRE))
+		deliver_due(np, UINT64_MAX);
 }
 
 const struct dmar_os *null_port_os(struct null_port *np)

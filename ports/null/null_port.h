@@ -32,6 +32,11 @@ struct null_port *null_port_create_threaded(const struct model_config *cfg, uint
 void null_port_destroy(struct null_port *np);
 const struct dmar_os *null_port_os(struct null_port *np);
 struct model *null_port_model(struct null_port *np);
+/* A unit whose invalidation wait descriptors complete `ns` after the IQT write that
+ * handed them over (0, the default: at once), as real units take a while: each status
+ * write is held back and made by the first clock read or delay after it is due;
+ * delay_ns busy-waits then. Changing it delivers what is held. */
+void null_port_set_wait_latency(struct null_port *np, uint64_t ns);
 /* Table pages handed out and not freed. */
 size_t null_port_pages_in_use(const struct null_port *np);
 

@@ -564,11 +564,20 @@ static int unit_read(void *ctx, uint64_t pa, void *buf, size_t len, enum model_m
 static int unit_write(void *ctx, uint64_t pa, const void *buf, size_t len, enum model_mem_kind kind)
 {
 	struct pm_unit *u = ctx;
+	uint8_t *to;
 
-	(void)kind;
 	if (!in_arena(u->pm, pa, len))
 		return -1;
-	memcpy(u->pm->arena + (pa - u->pm->base), buf, len);
+	to = u->pm->arena + (pa - u->pm->base);
+	if (kind == MODEL_MEM_STATUS && len == 4 && !(pa & 3)) {
+		/* An aligned dword the unit writes at once, which a CPU may be polling with
+		 * no lock (a waiter outside the unit lock). */
+		uint32_t v;
+		memcpy(&v, buf, 4);
+		__atomic_store_n((uint32_t *)(void *)to, v, __ATOMIC_RELEASE);
+		return 0;
+	}
+	memcpy(to, buf, len);
 	return 0;
 }
 

@@ -27,6 +27,11 @@ struct inval_backend {
 	int (*iotlb)(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t addr,
 		     unsigned am, bool ih);
 	int (*sync)(struct dmar_unit *u);
+	/* sync in two halves (queued only; NULL in the register backend, whose requests
+	 * complete as they are made): start under the unit lock, then wait for the ticket
+	 * without it. */
+	int (*sync_start)(struct dmar_unit *u, uint32_t *ticket);
+	int (*sync_wait)(struct dmar_unit *u, uint32_t ticket);
 	/* Interrupt entry cache (queued only; NULL in the register backend): global, or
 	 * the 2^im entries from `index` (aligned). */
 	int (*iec)(struct dmar_unit *u, bool global, unsigned index, unsigned im);
@@ -40,7 +45,9 @@ struct inval_qi {
 	volatile uint32_t *status; /* wait-descriptor status word (in its own page) */
 	void *status_page;
 	uint64_t status_phys;
-	uint32_t seq;
+	uint32_t seq;            /* the last wait descriptor's number (unit lock) */
+	uint32_t failed_seq;     /* waits up to this number were dropped by a recovery
+				    (atomic; read by waiters without the unit lock) */
 };
 
 struct dmar_domain {
@@ -250,6 +257,12 @@ int dmar__inval_iotlb(struct dmar_unit *u, unsigned gran, uint16_t did, uint64_t
 int dmar__inval_iotlb_range(struct dmar_unit *u, uint16_t did, uint64_t start, uint64_t end,
 			    bool ih);
 int dmar__inval_sync(struct dmar_unit *u);
+/* dmar__inval_sync in two halves: start (unit lock held) hands everything queued so far
+ * to the unit with a wait behind it; wait (no lock needed, the unit must stay alive)
+ * returns once that wait completed, or its error (the queue error or timeout that
+ * dropped it). Between the two, other CPUs queue and wait on their own. */
+int dmar__inval_sync_start(struct dmar_unit *u, uint32_t *ticket);
+int dmar__inval_sync_wait(struct dmar_unit *u, uint32_t ticket);
 /* Interrupt entry cache invalidation: global, or index-selective over the 2^im entries
  * from `index` (im <= ECAP.MHMV). DMAR_ENOTSUP without queued invalidation. Queued:
  * call dmar__inval_sync. */

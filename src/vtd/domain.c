@@ -281,7 +281,8 @@ static int check_translated_range(const struct dmar_domain *dom, uint64_t iova, 
  * one, joins the range in one invalidation if the two lie close together (the union at
  * most twice their sizes: an unmap next to the table it releases), else gets its own.
  * Domain lock held. */
-static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
+static int flush_iotlb_start(struct dmar_domain *dom, const struct pgtable_flush *fl,
+			     uint32_t *ticket)
 {
 	struct dmar_unit *u = dom->unit;
 	const struct dmar_os *os = &u->sys->os;
@@ -302,9 +303,17 @@ static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
 	if (!rc && ts != te)
 		rc = dmar__inval_iotlb_range(u, dom->did, ts, te, false);
 	if (!rc)
-		rc = dmar__inval_sync(u);
+		rc = dmar__inval_sync_start(u, ticket);
 	os_unlock(os, u->lock);
 	return rc;
+}
+
+/* flush_iotlb_start, then its wait (both with the domain lock held). */
+static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
+{
+	uint32_t ticket;
+	int rc = flush_iotlb_start(dom, fl, &ticket);
+	return rc ? rc : dmar__inval_sync_wait(dom->unit, ticket);
 }
 
 /* Completes the invalidation an earlier failure left owed, then frees the table pages
@@ -444,9 +453,15 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 	return rc;
 }
 
-/* dmar_unmap with the domain lock held. */
-static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size)
+/* dmar_unmap: the entries cleared and their invalidation queued under the domain lock.
+ * With `drop_lock`, the lock is let go for the wait, so that maps and unmaps of other
+ * ranges proceed while the unit works (the range is still the caller's until dmar_unmap
+ * returns); not when the unmap takes deferred unmaps' invalidation over (until it
+ * completes, dmar_domain_flush must not report them flushed). Called and returns with
+ * the domain lock held. */
+static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size, bool drop_lock)
 {
+	const struct dmar_os *os = &dom->unit->sys->os;
 	struct pgtable_flush fl;
 	int rc = owed_settle(dom);
 	if (rc)
@@ -457,11 +472,20 @@ static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	if (rc)
 		return rc;
 	/* Deferred unmaps ride along: one invalidation settles them too. */
-	if (dom->deferred.count) {
+	bool took_deferred = dom->deferred.count != 0;
+	if (took_deferred) {
 		dmar__pgtable_flush_merge(&dom->pt, &fl, &dom->deferred.fl);
 		dom->deferred.count = 0;
 	}
-	rc = flush_iotlb(dom, &fl);
+	uint32_t ticket;
+	rc = flush_iotlb_start(dom, &fl, &ticket);
+	if (!rc && drop_lock && !took_deferred) {
+		os_unlock(os, dom->lock);
+		rc = dmar__inval_sync_wait(dom->unit, ticket);
+		os_lock(os, dom->lock);
+	} else if (!rc) {
+		rc = dmar__inval_sync_wait(dom->unit, ticket);
+	}
 	if (rc) {
 		struct dmar_range r = { iova, iova + size };
 		owed_add(dom, &fl, &r);
@@ -494,7 +518,7 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = unmap_locked(dom, iova, size);
+	rc = unmap_locked(dom, iova, size, true);
 	os_unlock(os, dom->lock);
 	return rc;
 }
@@ -560,7 +584,7 @@ static void release_rmrrs(struct dmar_domain *dom, const struct rmrr_claim *c)
 		int i = reserved_index(dom, &c->r[k]);
 		if (i < 0 || --dom->reserved_refs[i])
 			continue;
-		(void)unmap_locked(dom, c->r[k].start, c->r[k].end - c->r[k].start);
+		(void)unmap_locked(dom, c->r[k].start, c->r[k].end - c->r[k].start, false);
 		dom->nreserved--;
 		dom->reserved[i] = dom->reserved[dom->nreserved];
 		dom->reserved_refs[i] = dom->reserved_refs[dom->nreserved];

@@ -47,6 +47,32 @@ int dmar__inval_sync(struct dmar_unit *u)
 	return rc;
 }
 
+int dmar__inval_sync_start(struct dmar_unit *u, uint32_t *ticket)
+{
+	*ticket = 0;
+	if (!u->inval->sync_start)
+		return dmar__inval_sync(u); /* complete already */
+	int rc = u->inval->sync_start(u, ticket);
+	if (!rc)
+		u->stats.waits++;
+	return rc;
+}
+
+int dmar__inval_sync_wait(struct dmar_unit *u, uint32_t ticket)
+{
+	if (!u->inval->sync_wait)
+		return DMAR_OK;
+	int rc = u->inval->sync_wait(u, ticket);
+	if (rc) {
+		/* Counted when started: a wait that failed is no wait done. */
+		const struct dmar_os *os = &u->sys->os;
+		os_lock(os, u->lock);
+		u->stats.waits--;
+		os_unlock(os, u->lock);
+	}
+	return rc;
+}
+
 int dmar__inval_iec(struct dmar_unit *u, bool global, unsigned index, unsigned im)
 {
 	if (!u->inval->iec)

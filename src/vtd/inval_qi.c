@@ -2,7 +2,15 @@
  * Queued invalidation (VT-d 6.5.2): a one-page ring of 256 128-bit descriptors. Requests
  * are written to the ring and handed to the unit by one IQT write at sync time, followed
  * by an invalidation wait descriptor whose status write tells that all before it are
- * done. Context-cache, IOTLB and interrupt-entry-cache descriptors go this way. An invalid descriptor (FSTS.IQE) drops what was queued and fails the sync.
+ * done. Context-cache, IOTLB and interrupt-entry-cache descriptors go this way. An
+ * invalid descriptor (FSTS.IQE) drops what was queued and fails the sync.
+ *
+ * Waits outside the unit lock: each wait descriptor writes its own sequence number to
+ * the one status word, and the unit completes descriptors in order, so a waiter is done
+ * once the word has reached its number (serial comparison). dmar__inval_sync_start queues
+ * the wait descriptor and kicks the unit under the unit lock; dmar__inval_sync_wait
+ * polls the word with no lock, so other CPUs queue their invalidations meanwhile. A
+ * recovery from a queue error fails every wait queued before it (qi.failed_seq).
  */
 #include "dmar_internal.h"
 
@@ -31,6 +39,8 @@ static int qi_recover(struct dmar_unit *u)
 		 (unsigned long long)slot(u, h)[1]);
 	u->qi.tail = h;
 	u->qi.head = h;
+	/* The waits queued so far never complete now: their waiters fail. */
+	__atomic_store_n(&u->qi.failed_seq, u->qi.seq, __ATOMIC_RELEASE);
 	dmar__unit_write64(u, VTD_IQT_REG, (uint64_t)h << VTD_IQ_INDEX_SHIFT);
 	dmar__unit_write32(u, VTD_FSTS_REG, (uint32_t)VTD_FSTS_IQE);
 	return DMAR_EHW;
@@ -104,32 +114,75 @@ static int qi_iec(struct dmar_unit *u, bool global, unsigned index, unsigned im)
 	return qi_submit(u, lo, 0);
 }
 
+/* Serial comparison of sequence numbers: a at or past b. */
+static bool seq_reached(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) >= 0;
+}
+
+struct qi_waiter {
+	uint32_t seq;
+	bool locked;             /* the caller holds the unit lock */
+};
+
 static int wait_done(struct dmar_unit *u, void *arg)
 {
-	if (*u->qi.status == *(const uint32_t *)arg)
+	const struct qi_waiter *w = arg;
+	if (seq_reached(__atomic_load_n(u->qi.status, __ATOMIC_ACQUIRE), w->seq))
 		return 1;
+	if (seq_reached(__atomic_load_n(&u->qi.failed_seq, __ATOMIC_ACQUIRE), w->seq))
+		return DMAR_EHW; /* dropped by a recovery (logged there) */
+	if (!(dmar__unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE))
+		return 0;
+	const struct dmar_os *os = &u->sys->os;
+	if (!w->locked)
+		os_lock(os, u->lock);
+	int rc = 0;
+	/* Another waiter may have recovered already; then look at the word again. */
 	if (dmar__unit_read32(u, VTD_FSTS_REG) & VTD_FSTS_IQE)
-		return qi_recover(u);
-	return 0;
+		rc = qi_recover(u);
+	if (!w->locked)
+		os_unlock(os, u->lock);
+	if (seq_reached(__atomic_load_n(u->qi.status, __ATOMIC_ACQUIRE), w->seq))
+		return 1;
+	return rc ? rc : DMAR_EHW;
+}
+
+static int qi_sync_start(struct dmar_unit *u, uint32_t *ticket)
+{
+	uint32_t seq = ++u->qi.seq;
+	/* Keep failed_seq within reach of the serial comparison: a recovery's mark never
+	 * trails the live tickets by 2^31. */
+	if ((int32_t)(seq - u->qi.failed_seq) > (1 << 30))
+		__atomic_store_n(&u->qi.failed_seq, seq - (1u << 30), __ATOMIC_RELAXED);
+	int rc = qi_submit(u, VTD_INV_WAIT | VTD_INV_WAIT_SW | VTD_INV_WAIT_FN |
+				      VTD_INV_WAIT_SDATA(seq),
+			   u->qi.status_phys & VTD_INV_WAIT_HI_ADDR_MASK);
+	if (rc) {
+		u->qi.seq--;
+		return rc;
+	}
+	qi_kick(u);
+	*ticket = seq;
+	return DMAR_OK;
+}
+
+static int qi_wait(struct dmar_unit *u, uint32_t ticket, bool locked)
+{
+	struct qi_waiter w = { ticket, locked };
+	return dmar__unit_poll(u, wait_done, &w, "the invalidation wait descriptor");
+}
+
+static int qi_sync_wait(struct dmar_unit *u, uint32_t ticket)
+{
+	return qi_wait(u, ticket, false);
 }
 
 static int qi_sync(struct dmar_unit *u)
 {
-	uint32_t seq = ++u->qi.seq;
-	if (seq == 0)
-		seq = ++u->qi.seq;
-	int rc = qi_submit(u, VTD_INV_WAIT | VTD_INV_WAIT_SW | VTD_INV_WAIT_FN |
-				      VTD_INV_WAIT_SDATA(seq),
-			   u->qi.status_phys & VTD_INV_WAIT_HI_ADDR_MASK);
-	if (rc)
-		return rc;
-	qi_kick(u);
-	rc = dmar__unit_poll(u, wait_done, &seq, "the invalidation wait descriptor");
-	if (rc)
-		return rc;
-	/* Everything up to the tail has been consumed. */
-	u->qi.head = u->qi.tail;
-	return DMAR_OK;
+	uint32_t ticket;
+	int rc = qi_sync_start(u, &ticket);
+	return rc ? rc : qi_wait(u, ticket, true);
 }
 
 int dmar__inval_qi_start(struct dmar_unit *u)
@@ -177,5 +230,7 @@ const struct inval_backend dmar__inval_qi_backend = {
 	.context = qi_context,
 	.iotlb = qi_iotlb,
 	.sync = qi_sync,
+	.sync_start = qi_sync_start,
+	.sync_wait = qi_sync_wait,
 	.iec = qi_iec,
 };
