@@ -867,40 +867,44 @@ static unsigned iotlb_invalidations(struct rig *r)
 }
 
 /* hw.dmar.strict=0: the unload returns without invalidating; until the flush the unit
- * may still translate the old IOVA (the model's IOTLB keeps it); after it, it faults. */
+ * may still translate the old IOVA (the model's IOTLB keeps it); after it, it faults.
+ * Both ways a one-page load goes: the CPU's window, and (hw.dmar.cpu_windows=0) the
+ * space's allocator, whose deferred unmaps the domain counts. */
 TEST(deferred_unload_window_closes_at_the_flush)
 {
-	struct rig r;
-	rig_up(&r, "hw.dmar.strict=0");
-	uint8_t *buf = rig_buf(&r, 2 * PG);
-	rig_tag(&r, UINT64_MAX, PG, 1, PG, 0, 1);
-	fill(buf, PG, 3);
-	REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, 0));
-	uint64_t iova = dmar_dmamap_segs(r.m)[0].addr;
-	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0); /* into the IOTLB */
-	unsigned before = iotlb_invalidations(&r);
-	CHECK_OK(dmar_dmamap_unload(r.t, r.m));
-	CHECK_EQ(iotlb_invalidations(&r), before); /* nothing issued */
-	struct dmar_domain *dom = dmar_busdma_device_domain(r.dev);
-	uint64_t pa;
-	unsigned prot;
-	CHECK_EQ(dmar_lookup(dom, iova, &pa, &prot), DMAR_ENOENT);
-	CHECK_EQ(dmar_domain_deferred(dom), 1);
-	/* The window: the old page, and only it, may still be reached. */
-	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
-	CHECK_OK(dmar_busdma_flush(r.bus));
-	CHECK_EQ(iotlb_invalidations(&r), before + 1);
-	CHECK_EQ(dmar_domain_deferred(dom), 0);
-	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
-	dmar_fault_poll(r.sys);
-	/* A strict load in the deferred device: its unload waits. */
-	REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, DMAR_DMA_STRICT));
-	iova = dmar_dmamap_segs(r.m)[0].addr;
-	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
-	CHECK_OK(dmar_dmamap_unload(r.t, r.m));
-	CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
-	dmar_fault_poll(r.sys);
-	rig_down(&r);
+	for (int windows = 0; windows < 2; windows++) {
+		struct rig r;
+		rig_up(&r, windows ? "hw.dmar.strict=0" : "hw.dmar.strict=0 hw.dmar.cpu_windows=0");
+		uint8_t *buf = rig_buf(&r, 2 * PG);
+		rig_tag(&r, UINT64_MAX, PG, 1, PG, 0, 1);
+		fill(buf, PG, 3);
+		REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, 0));
+		uint64_t iova = dmar_dmamap_segs(r.m)[0].addr;
+		CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0); /* into the IOTLB */
+		unsigned before = iotlb_invalidations(&r);
+		CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+		CHECK_EQ(iotlb_invalidations(&r), before); /* nothing issued */
+		struct dmar_domain *dom = dmar_busdma_device_domain(r.dev);
+		uint64_t pa;
+		unsigned prot;
+		CHECK_EQ(dmar_lookup(dom, iova, &pa, &prot), DMAR_ENOENT);
+		CHECK_EQ(dmar_domain_deferred(dom), windows ? 0u : 1u);
+		/* The window: the old page, and only it, may still be reached. */
+		CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
+		CHECK_OK(dmar_busdma_flush(r.bus));
+		CHECK_EQ(iotlb_invalidations(&r), before + 1);
+		CHECK_EQ(dmar_domain_deferred(dom), 0);
+		CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
+		dmar_fault_poll(r.sys);
+		/* A strict load in the deferred device: its unload waits. */
+		REQUIRE_OK(dmar_dmamap_load(r.t, r.m, buf, PG, DMAR_DMA_STRICT));
+		iova = dmar_dmamap_segs(r.m)[0].addr;
+		CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), 0);
+		CHECK_OK(dmar_dmamap_unload(r.t, r.m));
+		CHECK_EQ(dma_at(&r, iova, 64, MODEL_DMA_READ), VTD_FR_READ);
+		dmar_fault_poll(r.sys);
+		rig_down(&r);
+	}
 }
 
 /* The window is bounded by count (defer_max unloads: one invalidation for all of them)

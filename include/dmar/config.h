@@ -52,6 +52,7 @@ struct dmar_config {
 	bool strict;
 	unsigned defer_max;
 	uint64_t defer_ns;
+	unsigned cpu_windows;    /* busdma: per-CPU IOVA windows per device (0: none) */
 	/* Interrupt remapping (dmar/ir.h). */
 	bool ir;                 /* dmar_ir_enable allowed */
 	unsigned ir_entries;     /* IRT size per unit */

@@ -240,6 +240,39 @@ int dmar_domain_flush(struct dmar_domain *dom);
 /* Deferred unmaps waiting for dmar_domain_flush. */
 unsigned dmar_domain_deferred(const struct dmar_domain *dom);
 
+/* Windows: 2 MiB of a translated domain's IOVA space (one leaf table, 512 pages) that
+ * one user owns, mapping and unmapping single pages there without any lock, so that
+ * several CPUs, each in its own window, never wait for one another (busdma gives each
+ * CPU one per device: hw.dmar.cpu_windows). dmar_map, dmar_unmap and
+ * dmar_unmap_deferred refuse ranges that overlap a window (DMAR_EBUSY).
+ *
+ * Creates a window at `base` (2 MiB-aligned, inside the domain's width, mapping
+ * nothing yet: DMAR_EEXIST otherwise; DMAR_EINVAL for a domain that is not
+ * translated). Its leaf table is allocated now (DMAR_ENOMEM) and stays linked. */
+struct dmar_window;
+#define DMAR_WINDOW_SIZE (2ull << 20)
+#define DMAR_WINDOW_PAGES 512u
+int dmar_window_create(struct dmar_domain *dom, uint64_t base, struct dmar_window **out);
+/* Destroys a window whose pages are all unmapped and invalidated (DMAR_EBUSY
+ * otherwise); its range becomes ordinary IOVA space of the domain again. */
+int dmar_window_destroy(struct dmar_window *w);
+/* Maps page `index` (0..511) of the window to phys (page-aligned) with prot. Takes no
+ * lock, except on a unit that must hear of new mappings: caching mode (CAP.CM: the page
+ * is invalidated, waited for without a lock) or CAP.RWBF (the write buffer is flushed).
+ * DMAR_EEXIST when mapped. Pages of one window may be mapped and unmapped from several
+ * threads at once, each page by one at a time. */
+int dmar_window_map(struct dmar_window *w, unsigned index, uint64_t phys, unsigned prot);
+/* Clears page `index` (DMAR_ENOENT when not mapped) without invalidating: the unit may
+ * still translate it from its IOTLB until a dmar_window_invalidate covering it returns
+ * 0. */
+int dmar_window_unmap(struct dmar_window *w, unsigned index);
+/* Invalidates the IOTLB for pages [first, first + n) of the window and waits, holding no
+ * lock while it waits. 0, or the hardware's error (DMAR_ETIMEDOUT, DMAR_EHW: nothing is
+ * known to be invalidated; call again). */
+int dmar_window_invalidate(struct dmar_window *w, unsigned first, unsigned n);
+/* The window's first IOVA. */
+uint64_t dmar_window_base(const struct dmar_window *w);
+
 /* Translation the domain's tables give now: DMAR_ENOENT when not mapped. */
 int dmar_lookup(struct dmar_domain *dom, uint64_t iova, uint64_t *phys, unsigned *prot);
 

@@ -105,6 +105,12 @@ struct dmar_os_ops {
 	void *(*contig_alloc)(void *ctx, size_t npages, uint64_t align, uint64_t max_addr,
 			      uint64_t *phys);
 	void (*contig_free)(void *ctx, void *va, uint64_t phys, size_t npages);
+
+	/* Optional (NULL: every caller counts as CPU 0): the index of the CPU calling, any
+	 * number (the library takes it modulo its count of per-CPU structures). It picks
+	 * busdma's per-CPU window (hw.dmar.cpu_windows); each is locked, so a thread that
+	 * moves to another CPU meanwhile is still correct, only slower. */
+	unsigned (*cpu_index)(void *ctx);
 };
 
 struct dmar_os {

@@ -301,6 +301,12 @@ static void bm_log(void *ctx, enum dmar_log_level level, const char *line)
 	kprintf("# dmar %s: %s\n", names[(unsigned)level & 3], line);
 }
 
+static unsigned bm_cpu_index(void *ctx)
+{
+	(void)ctx;
+	return smp_cpu_index();
+}
+
 static const struct dmar_os_ops baremetal_ops = {
 	.alloc = bm_alloc,
 	.free = bm_free,
@@ -323,6 +329,7 @@ static const struct dmar_os_ops baremetal_ops = {
 	.lock_release = bm_lock_release,
 	.lock_destroy = bm_lock_destroy,
 	.log = bm_log,
+	.cpu_index = bm_cpu_index,
 };
 
 void baremetal_os_init(struct dmar_os *os, enum dmar_log_level verbosity)

@@ -738,6 +738,17 @@ static void os_log(void *ctx, enum dmar_log_level level, const char *line)
 	log_line(ctx, level, line);
 }
 
+/* A thread of the host stands for a CPU: the threads get 0, 1, 2, ... as they first ask. */
+static unsigned os_cpu_index(void *ctx)
+{
+	static unsigned next;
+	static _Thread_local unsigned mine; /* index + 1; 0: not asked yet */
+	(void)ctx;
+	if (!mine)
+		mine = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+	return mine - 1;
+}
+
 static const struct dmar_os_ops posix_os_ops = {
 	.alloc = os_alloc,
 	.free = os_free,
@@ -760,6 +771,7 @@ static const struct dmar_os_ops posix_os_ops = {
 	.log = os_log,
 	.contig_alloc = os_contig_alloc,
 	.contig_free = os_contig_free,
+	.cpu_index = os_cpu_index,
 };
 
 /* ---- the machine ---- */

@@ -184,7 +184,8 @@ static int flush_spaces(struct dmar_busdma *bus, bool only_old)
 			/* npending is read without the space lock: a stale answer only
 			 * moves a flush to the next call. */
 			if (sp->flushed_gen == gen ||
-			    __atomic_load_n(&sp->npending, __ATOMIC_RELAXED) == 0)
+			    (__atomic_load_n(&sp->npending, __ATOMIC_RELAXED) == 0 &&
+			     __atomic_load_n(&sp->cpus_pending, __ATOMIC_RELAXED) == 0))
 				continue;
 			pick = sp;
 		}

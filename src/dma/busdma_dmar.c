@@ -37,6 +37,8 @@ static void space_free(struct dmar_busdma *bus, struct busdma_space *sp)
 				   sp->pending_cap * sizeof(*sp->pending));
 		bus->os->ops->free(bus->os->ctx, sp->ready, sp->pending_cap * sizeof(*sp->ready));
 	}
+	if (sp->mode == DMAR_BUSDMA_TRANSLATE)
+		dmar__busdma_cpu_fini(bus, sp);
 	if (sp->dom)
 		(void)dmar_domain_destroy(sp->dom);
 	if (sp->mode == DMAR_BUSDMA_TRANSLATE)
@@ -87,6 +89,8 @@ static int space_new(struct dmar_busdma_dev *dev, bool bounce, struct busdma_spa
 			if (last >= IOVA_INTR_START)
 				rc = dmar__iova_reserve(&sp->iova, IOVA_INTR_START,
 						  IOVA_INTR_END - IOVA_INTR_START + 1);
+			if (!rc)
+				rc = dmar__busdma_cpu_init(bus, sp);
 		}
 		if (rc) {
 			space_free(bus, sp);
@@ -339,6 +343,16 @@ int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsi
 	};
 	uint64_t iova;
 	struct busdma_space *sp = dev->space;
+	unsigned prot = (flags & DMAR_DMA_NOWRITE) ? DMAR_PROT_READ : DMAR_PROT_RW;
+	if (pages == 1 && !map->nbounce && src->kind != BUSDMA_SRC_SG &&
+	    req.align == DMAR_PAGE_SIZE && sp->ncpus) {
+		rc = dmar__busdma_cpu_load(map, src, prot);
+		if (rc <= 0) {
+			if (rc)
+				dmar__bounce_unload(map);
+			return rc;
+		}
+	}
 	dmar__busdma_lock(dev->bus, sp->lock);
 	if (pages == 1 && req.align == DMAR_PAGE_SIZE && sp->nready &&
 	    sp->ready[sp->nready - 1] + (DMAR_PAGE_SIZE - 1) <= req.max_addr) {
@@ -363,7 +377,7 @@ int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsi
 
 	struct layout l = {
 		.dom = sp->dom,
-		.prot = (flags & DMAR_DMA_NOWRITE) ? DMAR_PROT_READ : DMAR_PROT_RW,
+		.prot = prot,
 		.iova = iova,
 		.limit = pages,
 	};
@@ -391,8 +405,9 @@ int dmar__busdma_dmar_load(struct dmar_dmamap *map, struct busdma_src *src, unsi
 
 int dmar__busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due)
 {
-	dmar__busdma_lock(bus, sp->lock);
+	int crc = dmar__busdma_cpu_flush(bus, sp, due); /* (slot locks before the space's) */
 	int rc = 0;
+	dmar__busdma_lock(bus, sp->lock);
 	if (sp->npending && sp->oldest_ns <= due) {
 		rc = dmar_domain_flush(sp->dom);
 		for (unsigned i = 0; !rc && i < sp->npending; i++) {
@@ -406,7 +421,7 @@ int dmar__busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, u
 			__atomic_store_n(&sp->npending, 0, __ATOMIC_RELAXED);
 	}
 	dmar__busdma_unlock(bus, sp->lock);
-	return rc;
+	return crc ? crc : rc;
 }
 
 /* Flushes the deferred unloads and gives every flushed range back to the IOVA
@@ -470,6 +485,8 @@ int dmar__busdma_dmar_unload(struct dmar_dmamap *map)
 {
 	struct dmar_busdma_dev *dev = map->tag->dev;
 	struct busdma_space *sp = dev->space;
+	if (map->cpu)
+		return dmar__busdma_cpu_unload(map, dev->strict || map->strict);
 	if (!dev->strict && !map->strict && map->nbounce == 0) {
 		int drc = unload_deferred(dev, map);
 		if (drc <= 0)

@@ -50,6 +50,11 @@ struct busdma_space {
 	unsigned nready;
 	uint64_t oldest_ns;        /* when the first of them was unloaded */
 	unsigned flushed_gen;      /* bus lock: the last flush_spaces call that took it */
+	/* TRANSLATE: per-CPU windows (busdma_cpu.c), ncpus slots, each NULL until its CPU
+	 * first loads; cpus_pending counts the slots holding deferred unloads (atomic). */
+	struct busdma_cpu **cpus;
+	unsigned ncpus;
+	unsigned cpus_pending;
 };
 
 struct dmar_busdma_dev {
@@ -85,6 +90,8 @@ struct dmar_dmamap {
 	unsigned nsegs, maxsegs;
 	bool loaded;
 	uint64_t iova, iova_size;         /* TRANSLATE: the IOVA range of the load */
+	struct busdma_cpu *cpu;           /* loaded in this per-CPU window, at cpu_page */
+	unsigned cpu_page;
 	bool strict;                      /* loaded with DMAR_DMA_STRICT */
 	struct busdma_bounce *bounce;     /* BOUNCE: allocated on the first bounced load */
 	unsigned nbounce, bounce_cap;
@@ -157,6 +164,24 @@ int dmar__busdma_dmar_unload(struct dmar_dmamap *map);
 int dmar__busdma_space_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due);
 /* Drops a reference to a space; the last one unlinks and frees it. */
 void dmar__busdma_space_put(struct dmar_busdma *bus, struct busdma_space *sp);
+
+/* busdma_cpu.c: one-page loads in per-CPU windows (dmar/dmar.h's dmar_window), which
+ * take no lock shared between CPUs. Slot locks come before the space lock and the
+ * domain's.
+ * Sets the space's slots up (ncpus from hw.dmar.cpu_windows; none without room). */
+int dmar__busdma_cpu_init(struct dmar_busdma *bus, struct busdma_space *sp);
+/* Unmaps and destroys every window and frees the slots (the device is detached). */
+void dmar__busdma_cpu_fini(struct dmar_busdma *bus, struct busdma_space *sp);
+/* A load of the one page holding the source's single piece (not bounced, alignment at
+ * most a page) in the calling CPU's window: 0 loaded, 1 not taken (no window, none
+ * under the tag's lowaddr, or the window is full: load as usual), or an error. */
+int dmar__busdma_cpu_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned prot);
+/* Unloads a map loaded by dmar__busdma_cpu_load: strict (invalidates and waits; on
+ * error the map stays loaded, to be unloaded again) or deferred (the page stays out of
+ * use until its window's flush). */
+int dmar__busdma_cpu_unload(struct dmar_dmamap *map, bool strict);
+/* Flushes the windows whose oldest deferred unload happened at or before `due`. */
+int dmar__busdma_cpu_flush(struct dmar_busdma *bus, struct busdma_space *sp, uint64_t due);
 
 /* bounce.c */
 int dmar__bounce_load(struct dmar_dmamap *map, struct busdma_src *src, unsigned flags);

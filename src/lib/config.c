@@ -14,6 +14,7 @@ void dmar_config_default(struct dmar_config *cfg)
 	cfg->strict = true;
 	cfg->defer_max = 256;
 	cfg->defer_ns = 10000000ull;
+	cfg->cpu_windows = 16;
 	cfg->ir = true;
 	cfg->ir_entries = 256;
 	cfg->ir_compat = false;
@@ -171,6 +172,12 @@ static bool apply(struct dmar_config *cfg, struct word key, struct word val, con
 		if (!parse_u64(val, &v) || v == 0 || v > 65536)
 			return false;
 		cfg->defer_max = (unsigned)v;
+		return true;
+	}
+	if (word_eq(key, "hw.dmar.cpu_windows")) {
+		if (!parse_u64(val, &v) || v > 64)
+			return false;
+		cfg->cpu_windows = (unsigned)v;
 		return true;
 	}
 	if (word_eq(key, "hw.dmar.defer_us")) {

@@ -82,10 +82,21 @@ struct dmar_domain {
 		struct pgtable_flush fl;
 		unsigned count;
 	} deferred;
+	/* Windows (window.c), under the domain lock: their ranges are refused to map and
+	 * unmap, and destroying the domain frees those left. */
+	struct dmar_window *windows;
+	unsigned nwindows;
 	/* Under the unit lock: pins by fault explanations, and a destroy that waits for
 	 * the last one to go (the domain is unlinked and its id free already). */
 	unsigned pins;
 	bool dying;
+};
+
+struct dmar_window {
+	struct dmar_domain *dom;
+	struct dmar_window *next;  /* the domain's list (domain lock) */
+	uint64_t base;
+	uint64_t *leaf;            /* its leaf table */
 };
 
 /* Interrupt remapping of a unit while it is on (ir.c). The pointer in the unit changes
@@ -299,6 +310,9 @@ void dmar__domain_free(struct dmar_domain *dom);
  * (takes the unit lock), or NULL; dmar_domain_unpin releases it. */
 struct dmar_domain *dmar__domain_pin(struct dmar_unit *u, int did);
 void dmar__domain_unpin(struct dmar_domain *dom);
+/* Invalidates the IOTLB for leaf entries of [start, end) that changed (IH=1) and waits,
+ * holding no lock while waiting (the unit lock while queueing). For windows. */
+int dmar__domain_invalidate(struct dmar_domain *dom, uint64_t start, uint64_t end);
 
 /* ir.c */
 /* Turns interrupt remapping off (if the driver turned it on) and frees the table and

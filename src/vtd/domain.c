@@ -137,6 +137,11 @@ fail:
 static void domain_release(struct dmar_domain *dom)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
+	while (dom->windows) {
+		struct dmar_window *w = dom->windows;
+		dom->windows = w->next;
+		dmar__os_free(os, w, sizeof(*w));
+	}
 	if (dom->has_pgtable) {
 		dmar__pgtable_flush_done(&dom->pt, &dom->owed.fl);
 		dmar__pgtable_flush_done(&dom->pt, &dom->deferred.fl);
@@ -314,6 +319,23 @@ static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
 	uint32_t ticket;
 	int rc = flush_iotlb_start(dom, fl, &ticket);
 	return rc ? rc : dmar__inval_sync_wait(dom->unit, ticket);
+}
+
+int dmar__domain_invalidate(struct dmar_domain *dom, uint64_t start, uint64_t end)
+{
+	struct pgtable_flush fl = { .start = start, .end = end };
+	uint32_t ticket;
+	int rc = flush_iotlb_start(dom, &fl, &ticket);
+	return rc ? rc : dmar__inval_sync_wait(dom->unit, ticket);
+}
+
+/* Whether [iova, iova + size) overlaps a window (domain lock held). */
+static bool in_window(const struct dmar_domain *dom, uint64_t iova, uint64_t size)
+{
+	for (const struct dmar_window *w = dom->windows; w; w = w->next)
+		if (iova < w->base + DMAR_WINDOW_SIZE && iova + size > w->base)
+			return true;
+	return false;
 }
 
 /* Completes the invalidation an earlier failure left owed, then frees the table pages
@@ -506,7 +528,8 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = map_locked(dom, iova, phys, size, prot);
+	rc = dom->nwindows && in_window(dom, iova, size) ? DMAR_EBUSY
+							   : map_locked(dom, iova, phys, size, prot);
 	os_unlock(os, dom->lock);
 	return rc;
 }
@@ -518,7 +541,8 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = unmap_locked(dom, iova, size, true);
+	rc = dom->nwindows && in_window(dom, iova, size) ? DMAR_EBUSY
+							   : unmap_locked(dom, iova, size, true);
 	os_unlock(os, dom->lock);
 	return rc;
 }
@@ -530,7 +554,10 @@ int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = dmar__pgtable_unmap_merge(&dom->pt, iova, size, &dom->deferred.fl);
+	if (dom->nwindows && in_window(dom, iova, size))
+		rc = DMAR_EBUSY;
+	else
+		rc = dmar__pgtable_unmap_merge(&dom->pt, iova, size, &dom->deferred.fl);
 	if (rc == DMAR_OK)
 		dom->deferred.count++;
 	os_unlock(os, dom->lock);
@@ -641,10 +668,12 @@ static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim 
 				 dom->did, DMAR_MAX_RESERVED, (unsigned long long)rg.start);
 			continue;
 		}
-		if (check_range(dom, rg.start, rg.end - rg.start) == DMAR_OK)
-			rc = map_locked(dom, rg.start, rg.start, rg.end - rg.start, DMAR_PROT_RW);
-		else
+		if (check_range(dom, rg.start, rg.end - rg.start) != DMAR_OK)
 			rc = DMAR_ERANGE;
+		else if (dom->nwindows && in_window(dom, rg.start, rg.end - rg.start))
+			rc = DMAR_EBUSY; /* (logged and skipped below, as a clash) */
+		else
+			rc = map_locked(dom, rg.start, rg.start, rg.end - rg.start, DMAR_PROT_RW);
 		if (rc == DMAR_ENOMEM || rc == DMAR_ETIMEDOUT || rc == DMAR_EHW)
 			break;
 		if (rc) {

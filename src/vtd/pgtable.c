@@ -893,6 +893,79 @@ int dmar__pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush)
 	return DMAR_OK;
 }
 
+/* --- windows: leaf tables written one entry at a time, without the walk ---------------- */
+
+int dmar__pgtable_leaf_table(struct pgtable *pt, uint64_t iova, uint64_t **leaf)
+{
+	struct pt_pool pool = { 0 };
+	uint64_t *t;
+	unsigned need = 0;
+	int rc;
+
+	if (!pt || !pt->root)
+		return DMAR_EINVAL;
+	if (iova >= width_limit(pt))
+		return DMAR_ERANGE;
+	/* Count the missing tables; a superpage on the way is a mapping there. */
+	t = pt->root;
+	for (unsigned l = pt->levels; l > 1; l--) {
+		uint64_t e = t[lvl_index(iova, l)];
+		if (!pte_present(e)) {
+			need = l - 1;
+			break;
+		}
+		if (pte_leaf(e, l))
+			return DMAR_EEXIST;
+		t = tbl_va(pt, e);
+	}
+	if (!need) {
+		/* The leaf table exists: it must map nothing yet. */
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			if (pte_present(t[i]))
+				return DMAR_EEXIST;
+		if (t == pt->kept.va)
+			forget_kept(pt);
+		*leaf = t;
+		return DMAR_OK;
+	}
+	rc = pool_fill(pt, &pool, need);
+	if (rc)
+		return rc;
+	/* Link them top down, each filled (zeroes) and flushed before it is published. */
+	for (unsigned l = need + 1; l > 1; l--) {
+		uint64_t cphys;
+		uint64_t *child = pool_take(pt, &pool, &cphys);
+		unsigned i = lvl_index(iova, l);
+		flush_range(pt, child, DMAR_PAGE_SIZE);
+		pte_publish(&t[i], cphys | PT_PRESENT);
+		flush_entries(pt, t, i, i);
+		t = child;
+	}
+	*leaf = t;
+	return DMAR_OK;
+}
+
+int dmar__pgtable_leaf_set(const struct pgtable *pt, uint64_t *leaf, unsigned index,
+			   uint64_t phys, unsigned prot)
+{
+	uint64_t bits = ((prot & DMAR_PROT_READ) ? VTD_SL_R : 0) |
+			((prot & DMAR_PROT_WRITE) ? VTD_SL_W : 0);
+	if (pte_present(__atomic_load_n((pte_word *)&leaf[index], __ATOMIC_RELAXED)))
+		return DMAR_EEXIST;
+	pte_store(&leaf[index], phys | bits);
+	flush_entries(pt, leaf, index, index);
+	return DMAR_OK;
+}
+
+int dmar__pgtable_leaf_clear(const struct pgtable *pt, uint64_t *leaf, unsigned index)
+{
+	if (!pte_present(__atomic_load_n((pte_word *)&leaf[index], __ATOMIC_RELAXED)))
+		return DMAR_ENOENT;
+	pte_store(&leaf[index], 0);
+	flush_entries(pt, leaf, index, index);
+	return DMAR_OK;
+}
+
 /* --- lookup and explain ------------------------------------------------------------- */
 
 static unsigned pte_prot(uint64_t e)

@@ -143,6 +143,20 @@ void dmar__pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
  * dmar__pgtable_flush_done as after an unmap. DMAR_EINVAL without a table. */
 int dmar__pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush);
 
+/* Windows (dmar_window, domain.c): the leaf table of the 2 MiB region holding iova,
+ * created with the tables leading to it when missing, in *leaf. It must map nothing
+ * (DMAR_EEXIST otherwise, also for a superpage over the region); it stops being the
+ * kept empty table if it was. DMAR_ENOMEM with nothing changed. The caller keeps every
+ * other call of this engine out of the region from then on: the table is written only
+ * through leaf_set/leaf_clear, which take no lock (each entry a single store; distinct
+ * entries may be written from several threads at once), and no unmap ever detaches it. */
+int dmar__pgtable_leaf_table(struct pgtable *pt, uint64_t iova, uint64_t **leaf);
+/* Entry `index` of such a table: set to phys with prot (DMAR_EEXIST when present), or
+ * cleared (DMAR_ENOENT when not present); flushed when the unit does not snoop. */
+int dmar__pgtable_leaf_set(const struct pgtable *pt, uint64_t *leaf, unsigned index,
+			   uint64_t phys, unsigned prot);
+int dmar__pgtable_leaf_clear(const struct pgtable *pt, uint64_t *leaf, unsigned index);
+
 /* Translation of iova (any byte address): physical address, rights (DMAR_PROT_*) and
  * size of the leaf (4 KiB, 2 MiB or 1 GiB); out pointers may be NULL. DMAR_ENOENT when
  * not mapped, DMAR_ERANGE beyond the width, DMAR_EINVAL without a table. */
