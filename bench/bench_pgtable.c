@@ -198,8 +198,9 @@ static void bench_1g(void)
 }
 
 /* 1 GiB of 4 KiB leaves unmapped in 4 KiB pieces; each flush range must be exactly the
- * page, tables_changed only when a leaf table empties and the one kept before goes
- * (every leaf table but the first of a round); the last one stays kept. */
+ * page, tables_changed only when a leaf table empties and the oldest of the
+ * PGTABLE_KEPT kept before goes (every leaf table but the first PGTABLE_KEPT of a
+ * round); the last PGTABLE_KEPT stay kept. */
 static void bench_unmap_pieces(void)
 {
 	struct pgtable pt;
@@ -224,11 +225,11 @@ static void bench_unmap_pieces(void)
 	}
 	double total = bench_median(ns, rounds);
 	printf("unmap 1 GiB in 262144 pieces of 4 KiB: %.2f ms total, %.1f ns per piece; "
-	       "%" PRIu64 " inexact flush ranges, %" PRIu64 " with tables_changed (want 511: each "
-	       "emptied leaf table but the first freed the one kept before)\n",
-	       total / 1e6, total / 262144, inexact, tables);
-	/* root, level 3, level 2 and the kept leaf table */
-	if (pt.pages != 4 || inexact || tables != 511) {
+	       "%" PRIu64 " inexact flush ranges, %" PRIu64 " with tables_changed (want %u: each "
+	       "emptied leaf table but the first %u freed the oldest kept before)\n",
+	       total / 1e6, total / 262144, inexact, tables, 512 - PGTABLE_KEPT, PGTABLE_KEPT);
+	/* root, level 3, level 2 and the kept leaf tables */
+	if (pt.pages != 3 + PGTABLE_KEPT || inexact || tables != 512 - PGTABLE_KEPT) {
 		fprintf(stderr, "bench_pgtable: unexpected unmap result (pages %" PRIu64 ")\n", pt.pages);
 		exit(1);
 	}

@@ -11,6 +11,7 @@
 #include "dmar_table_builder.h"
 #include "dmar/busdma.h"
 #include "regs.h"
+#include "pgtable.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -52,9 +53,12 @@ static void failed_unmap_case(bool registers)
 	unsigned char b[32];
 	const uint64_t x = 0x40000000ull, y = 0x80000000ull;
 	CHECK_OK(dmar_domain_attach(d, SID));
-	/* x's leaf table is left empty and kept; unmapping y then detaches it. */
-	CHECK_OK(dmar_map(d, x, pa, 4096, DMAR_PROT_RW));
-	CHECK_OK(dmar_unmap(d, x, 4096));
+	/* x's leaf table is left empty and kept, the oldest of PGTABLE_KEPT; unmapping y
+	 * then detaches it to keep y's. */
+	for (unsigned i = 0; i < PGTABLE_KEPT; i++) {
+		CHECK_OK(dmar_map(d, x + i * (4ull << 20), pa, 4096, DMAR_PROT_RW));
+		CHECK_OK(dmar_unmap(d, x + i * (4ull << 20), 4096));
+	}
 	CHECK_OK(dmar_map(d, y, pa + 4096, 4096, DMAR_PROT_RW));
 	memset(buf + 4096, 0x7e, 32);
 	CHECK_EQ(simsys_dma(&s, SID, y, b, sizeof(b), false), 0); /* into the IOTLB */

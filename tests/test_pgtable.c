@@ -256,7 +256,7 @@ struct runs {
 	size_t n, cap;
 	uint64_t tables;
 	int bad;
-	bool kept_seen; /* the one empty table allowed: the one pgtable keeps */
+	unsigned kept_seen; /* bit k: kept slot k's table was found (empty tables allowed) */
 };
 
 static void runs_add(struct runs *r, uint64_t iova, uint64_t phys, uint64_t size, unsigned prot)
@@ -306,22 +306,26 @@ static void enum_table(const struct fake *f, const struct pgtable *pt, uint64_t 
 			enum_table(f, pt, e & 0x000ffffffffff000ull, L - 1, iova, r);
 		}
 	}
-	if (pt->kept.level == (unsigned)L && pt->kept.base == base) {
-		/* the table the engine tracks: its count of present entries is exact */
-		r->kept_seen = true;
-		if (pt->kept.present != present)
-			r->bad++;
-	} else if (!present && table != pt->root_phys) {
-		r->bad++;
+	for (unsigned j = 0; j < PGTABLE_KEPT; j++) {
+		if (pt->kept[j].level == (unsigned)L && pt->kept[j].base == base) {
+			/* a table the engine tracks: its count of present entries is exact */
+			r->kept_seen |= 1u << j;
+			if (pt->kept[j].present != present)
+				r->bad++;
+			return;
+		}
 	}
+	if (!present && table != pt->root_phys)
+		r->bad++;
 }
 
 static void enum_all(const struct fake *f, const struct pgtable *pt, struct runs *r)
 {
 	memset(r, 0, sizeof(*r));
 	enum_table(f, pt, pt->root_phys, (int)pt->levels, 0, r);
-	if (pt->kept.level && !r->kept_seen)
-		r->bad++; /* the table said to be kept is not there */
+	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
+		if (pt->kept[k].level && !(r->kept_seen & (1u << k)))
+			r->bad++; /* a table said to be kept is not there */
 }
 
 static bool runs_equal(const struct runs *a, const struct runs *b)
@@ -679,29 +683,28 @@ TEST(unmap_frees_empty_tables_after_flush_done)
 	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages);
 	/* another table left empty (the 3 MiB's level-2 table, whose 2 MiB leaf goes and
-	 * whose leaf table is detached on the way): that one is kept now, and the table
-	 * kept before goes with the ancestors it leaves empty; its region is the second
-	 * range to invalidate, with the paging-structure caches */
+	 * whose leaf table is detached on the way): that one is kept too, beside the
+	 * first (up to PGTABLE_KEPT are) */
 	CHECK_OK(dmar__pgtable_unmap(pt, 1ull << 50, 3 * MB, &fl));
 	CHECK(fl.tables_changed);
 	CHECK_EQ(fl.start, 1ull << 50);
 	CHECK_EQ(fl.end, (1ull << 50) + 3 * MB);
-	CHECK_EQ(fl.tables_start, 0);
-	CHECK_EQ(fl.tables_end, 2 * MB);
-	CHECK_EQ(fl.deferred_pages, 5);
+	CHECK_EQ(fl.tables_start, fl.tables_end);
+	CHECK_EQ(fl.deferred_pages, 1);
 	/* detached pages stay allocated (the unit may still walk them) until done */
 	CHECK_EQ(pt->pages, pages);
 	CHECK_EQ(f->live_pages, pages);
 	dmar__pgtable_flush_done(pt, &fl);
-	CHECK_EQ(pt->pages, 4); /* root, and levels 4 to 2 at 2^50 */
+	CHECK_EQ(pt->pages, 8); /* root; levels 4 to 1 below entry 0; levels 4 to 2 at 2^50 */
 	CHECK_EQ(f->live_pages, pt->pages);
-	/* trim: everything but the root goes, reported for invalidation */
+	/* trim: everything but the root goes, reported for invalidation as one range over
+	 * both regions */
 	CHECK_OK(dmar__pgtable_trim(pt, &fl));
 	CHECK(fl.tables_changed);
-	CHECK_EQ(fl.start, 1ull << 50);
+	CHECK_EQ(fl.start, 0);
 	CHECK_EQ(fl.end, (1ull << 50) + GB);
-	CHECK_EQ(fl.deferred_pages, 3);
-	CHECK_EQ(pt->pages, 4);
+	CHECK_EQ(fl.deferred_pages, 7);
+	CHECK_EQ(pt->pages, 8);
 	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, 1);
 	CHECK_EQ(f->live_pages, 1);
@@ -735,6 +738,51 @@ TEST(unmap_frees_empty_tables_after_flush_done)
 	fake_done(f);
 }
 
+
+/* Emptied in PGTABLE_KEPT + 1 regions one after the other: the oldest kept table makes
+ * room, detached with its ancestors and reported as the second range to invalidate;
+ * the others stay, and a map in each allocates nothing. */
+TEST(the_oldest_kept_table_goes_when_one_more_is_emptied)
+{
+	struct fake *f = fake_new(false);
+	struct pgtable *pt = pt_new(f, 4, 3);
+	struct pgtable_flush fl;
+	const uint64_t step = 4 * MB;
+
+	for (unsigned i = 0; i <= PGTABLE_KEPT; i++)
+		CHECK_OK(dmar__pgtable_map(pt, (uint64_t)i * step, 0x100000, PG, DMAR_PROT_RW));
+	uint64_t pages = pt->pages; /* root, levels 3 and 2, a leaf table per region */
+	CHECK_EQ(pages, 3 + PGTABLE_KEPT + 1);
+	for (unsigned i = 0; i < PGTABLE_KEPT; i++) {
+		CHECK_OK(dmar__pgtable_unmap(pt, (uint64_t)i * step, PG, &fl));
+		CHECK(!fl.tables_changed);
+		CHECK_EQ(fl.tables_start, fl.tables_end);
+		dmar__pgtable_flush_done(pt, &fl);
+	}
+	CHECK_EQ(pt->pages, pages);
+	CHECK_OK(dmar__pgtable_unmap(pt, (uint64_t)PGTABLE_KEPT * step, PG, &fl));
+	CHECK(fl.tables_changed);
+	CHECK_EQ(fl.tables_start, 0);
+	CHECK_EQ(fl.tables_end, 2 * MB);
+	CHECK_EQ(fl.deferred_pages, 1);
+	dmar__pgtable_flush_done(pt, &fl);
+	CHECK_EQ(pt->pages, pages - 1);
+	CHECK_EQ(unit_phys(f, pt, 0, NULL, NULL), 0);
+	uint64_t allocs = f->page_allocs;
+	for (unsigned i = 1; i <= PGTABLE_KEPT; i++)
+		CHECK_OK(dmar__pgtable_map(pt, (uint64_t)i * step + PG, 0x200000, PG, DMAR_PROT_RW));
+	CHECK_EQ(f->page_allocs, allocs);
+	CHECK_EQ(unit_phys(f, pt, step + PG + 8, NULL, NULL), 0x200008);
+	CHECK_OK(dmar__pgtable_map(pt, 0, 0x300000, PG, DMAR_PROT_RW));
+	CHECK_EQ(f->page_allocs, allocs + 1); /* the region whose table went */
+	struct runs r;
+	enum_all(f, pt, &r);
+	CHECK_EQ(r.bad, 0);
+	free(r.v);
+	dmar__pgtable_fini(pt);
+	CHECK_EQ(f->live_pages, 0);
+	fake_done(f);
+}
 TEST(map_over_a_mapping_is_eexist_and_changes_nothing)
 {
 	struct fake *f = fake_new(false);
@@ -1296,9 +1344,12 @@ static void property_run(unsigned levels, unsigned sp, bool coherent, uint64_t o
 		dmar__pgtable_flush_done(pt, &fl);
 		r.n--;
 	}
-	/* at most the last emptied table is left, with the tables above it */
-	CHECK(pt->pages <= pt->levels);
-	CHECK_EQ(pt->pages == 1, pt->kept.level == 0 || pt->kept.present != 0);
+	/* at most the last PGTABLE_KEPT emptied tables are left, with the tables above */
+	CHECK(pt->pages <= 1 + PGTABLE_KEPT * (pt->levels - 1));
+	unsigned empty_kept = 0;
+	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
+		empty_kept += pt->kept[k].level && !pt->kept[k].present;
+	CHECK_EQ(pt->pages == 1, empty_kept == 0);
 	struct pgtable_flush fl;
 	CHECK_OK(dmar__pgtable_trim(pt, &fl));
 	dmar__pgtable_flush_done(pt, &fl);

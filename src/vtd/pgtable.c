@@ -329,11 +329,28 @@ static int begin_change(const struct pgtable *pt, uint64_t iova, uint64_t size,
 	return DMAR_OK;
 }
 
-/* Stops tracking the kept table (it was detached, or is about to be). */
-static void forget_kept(struct pgtable *pt)
+/* Stops tracking kept table k (it was detached, or is about to be). */
+static void forget_kept(struct pgtable *pt, unsigned k)
 {
-	pt->kept.level = 0;
-	pt->kept.va = NULL;
+	pt->kept[k].level = 0;
+	pt->kept[k].va = NULL;
+}
+
+/* Which kept slot tracks table t, or -1. */
+static inline int kept_find(const struct pgtable *pt, const uint64_t *t)
+{
+	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
+		if (pt->kept[k].va == t)
+			return (int)k;
+	return -1;
+}
+
+/* Counts n more present entries in t if it is kept. */
+static inline void kept_add(struct pgtable *pt, const uint64_t *t, unsigned n)
+{
+	int k = kept_find(pt, t);
+	if (k >= 0)
+		pt->kept[k].present += n;
 }
 
 /* --- init / fini -------------------------------------------------------------------- */
@@ -388,7 +405,8 @@ void dmar__pgtable_fini(struct pgtable *pt)
 	if (!pt || !pt->root)
 		return;
 	free_tree(pt, pt->root, pt->levels, pt->root_phys);
-	forget_kept(pt);
+	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
+		forget_kept(pt, k);
 	pt->root = NULL;
 	pt->root_phys = 0;
 	cache_reset(pt);
@@ -452,8 +470,7 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 		hi = lvl_index(e - 1, 1);
 		for (unsigned i = lo; i <= hi; i++, pa += DMAR_PAGE_SIZE)
 			pte_store(&t[i], pa | c->bits);
-		if (t == pt->kept.va)
-			pt->kept.present += hi - lo + 1;
+		kept_add(pt, t, hi - lo + 1);
 	} else {
 		for (uint64_t a = s, next; a < e; a = next) {
 			unsigned i = lvl_index(a, level);
@@ -473,8 +490,7 @@ static void map_fill(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t s
 				pte_publish(&t[i], cphys | PT_PRESENT);
 				c->linked = true;
 			}
-			if (t == pt->kept.va)
-				pt->kept.present++;
+			kept_add(pt, t, 1);
 			lo = i < lo ? i : lo;
 			hi = i;
 		}
@@ -496,8 +512,7 @@ static int map_in_leaf_table(struct pgtable *pt, uint64_t *t, uint64_t iova, uin
 	uint64_t v = pa_bits + iova;
 	for (unsigned i = lo; i <= hi; i++, v += DMAR_PAGE_SIZE)
 		pte_store(&t[i], v);
-	if (t == pt->kept.va)
-		pt->kept.present += hi - lo + 1;
+	kept_add(pt, t, hi - lo + 1);
 	flush_entries(pt, t, lo, hi);
 	if (flush) {
 		flush->start = iova;
@@ -662,9 +677,11 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 				c->tables = true;
 			}
 		} else if (whole) {
-			/* the kept table, filled again since, may be among them */
-			if (pt->kept.level && pt->kept.base >= base && pt->kept.base < base + sz)
-				forget_kept(pt);
+			/* kept tables, filled again since, may be among them */
+			for (unsigned k = 0; k < PGTABLE_KEPT; k++)
+				if (pt->kept[k].level && pt->kept[k].base >= base &&
+				    pt->kept[k].base < base + sz)
+					forget_kept(pt, k);
 			detach_tree(pt, tbl_va(pt, ent), level - 1, ent & VTD_SL_ADDR_MASK, c->flush);
 			pte_store(&t[i], 0);
 			cleared++;
@@ -673,8 +690,9 @@ static bool unmap_apply(struct pgtable *pt, uint64_t *t, unsigned level, uint64_
 			child = tbl_va(pt, ent);
 			if (!unmap_apply(pt, child, level - 1, a, next, c, false))
 				continue;
-			if (child == pt->kept.va)
-				forget_kept(pt); /* emptied by a wider unmap */
+			int k = kept_find(pt, child);
+			if (k >= 0)
+				forget_kept(pt, (unsigned)k); /* emptied by a wider unmap */
 			defer_page(pt, c->flush, child, ent & VTD_SL_ADDR_MASK);
 			pte_store(&t[i], 0);
 			cleared++;
@@ -694,9 +712,10 @@ static bool after_clear(struct pgtable *pt, uint64_t *t, unsigned lo, unsigned h
 			unsigned cleared)
 {
 	flush_entries(pt, t, lo, hi);
-	if (t == pt->kept.va) {
-		pt->kept.present -= cleared;
-		return lo <= hi && !pt->kept.present;
+	int k = kept_find(pt, t);
+	if (k >= 0) {
+		pt->kept[k].present -= cleared;
+		return lo <= hi && !pt->kept[k].present;
 	}
 	return lo <= hi && table_empty(t, hi + 1);
 }
@@ -731,28 +750,37 @@ static void prune_up(struct pgtable *pt, uint64_t iova, unsigned level, struct u
 		uint64_t *parent = tables[l + 1];
 		unsigned i = lvl_index(iova, l + 1);
 
+		int k = kept_find(pt, tables[l]);
+		if (k >= 0)
+			forget_kept(pt, (unsigned)k);
 		defer_page(pt, c->flush, tables[l], phys[l]);
 		pte_store(&parent[i], 0);
 		flush_entries(pt, parent, i, i);
 		c->tables = c->detached = true;
+		if ((k = kept_find(pt, parent)) >= 0) {
+			/* a kept table filled again since: one entry fewer, and when that
+			 * was its last, it goes too (kept tables are never the root) */
+			if (--pt->kept[k].present)
+				break;
+			continue;
+		}
 		if (l + 1 == pt->levels || !table_empty(parent, i + 1))
 			break;
 	}
 }
 
-/* Detaches the kept empty table (and the ancestors that leaves empty) into c's flush,
- * which then names its region in tables_start/tables_end. */
-static void release_kept(struct pgtable *pt, struct unmap_ctx *c)
+/* Detaches kept empty table k (and the ancestors that leaves empty) into c's flush,
+ * whose tables_start/tables_end then cover its region too. */
+static void release_kept(struct pgtable *pt, unsigned k, struct unmap_ctx *c)
 {
-	uint64_t base = pt->kept.base;
-	unsigned level = pt->kept.level;
+	uint64_t base = pt->kept[k].base;
+	unsigned level = pt->kept[k].level;
 
-	forget_kept(pt);
+	forget_kept(pt, k);
 	prune_up(pt, base, level, c);
-	if (c->flush) {
-		c->flush->tables_start = base;
-		c->flush->tables_end = base + lvl_size(level + 1);
-	}
+	if (c->flush)
+		range_union(&c->flush->tables_start, &c->flush->tables_end, base,
+			    base + lvl_size(level + 1));
 }
 
 /* The unmap left table t (of `level`, below the root, holding iova) empty: it stays
@@ -762,15 +790,23 @@ static void release_kept(struct pgtable *pt, struct unmap_ctx *c)
 static void keep_empty(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t iova,
 		       struct unmap_ctx *c)
 {
-	if (pt->kept.level && pt->kept.va == t)
+	if (kept_find(pt, t) >= 0)
 		return;
-	if (pt->kept.level && !pt->kept.present)
-		release_kept(pt, c);
-	/* (a kept table filled again since is just a table now) */
-	pt->kept.level = level;
-	pt->kept.base = iova & ~(lvl_size(level + 1) - 1);
-	pt->kept.va = t;
-	pt->kept.present = 0;
+	/* A free slot, or one whose table was filled again since (just a table now);
+	 * else the oldest kept empty table makes room. */
+	unsigned k = PGTABLE_KEPT;
+	for (unsigned j = 0; j < PGTABLE_KEPT && k == PGTABLE_KEPT; j++)
+		if (!pt->kept[j].level || pt->kept[j].present)
+			k = j;
+	if (k == PGTABLE_KEPT) {
+		k = pt->kept_next;
+		pt->kept_next = (pt->kept_next + 1) % PGTABLE_KEPT;
+		release_kept(pt, k, c);
+	}
+	pt->kept[k].level = level;
+	pt->kept[k].base = iova & ~(lvl_size(level + 1) - 1);
+	pt->kept[k].va = t;
+	pt->kept[k].present = 0;
 }
 
 /* unmap for a range inside one leaf table t (the common busdma unload): no count
@@ -878,11 +914,13 @@ int dmar__pgtable_trim(struct pgtable *pt, struct pgtable_flush *flush)
 		dmar_memset(flush, 0, sizeof(*flush));
 	if (!pt || !pt->root)
 		return DMAR_EINVAL;
-	if (!pt->kept.level || pt->kept.present)
-		return DMAR_OK;
 	dmar_memset(&c, 0, sizeof(c));
 	c.flush = flush;
-	release_kept(pt, &c);
+	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
+		if (pt->kept[k].level && !pt->kept[k].present)
+			release_kept(pt, k, &c);
+	if (!c.detached)
+		return DMAR_OK;
 	cache_reset(pt);
 	if (flush) {
 		flush->start = flush->tables_start;
@@ -923,8 +961,9 @@ int dmar__pgtable_leaf_table(struct pgtable *pt, uint64_t iova, uint64_t **leaf)
 		for (unsigned i = 0; i < PT_ENTRIES; i++)
 			if (pte_present(t[i]))
 				return DMAR_EEXIST;
-		if (t == pt->kept.va)
-			forget_kept(pt);
+		int k = kept_find(pt, t);
+		if (k >= 0)
+			forget_kept(pt, (unsigned)k);
 		*leaf = t;
 		return DMAR_OK;
 	}

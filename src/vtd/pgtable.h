@@ -24,10 +24,12 @@
  * table the unmap started in (the deepest one holding the whole range) is left empty,
  * it stays linked, mapping nothing, for the next map in its region (a busdma load
  * after an unload at the same IOVA then writes one entry, allocates nothing and needs
- * no paging-structure invalidation). At most one table is kept: it is detached when a
- * later unmap leaves another one empty (reported in pgtable_flush.tables_start/end),
- * by dmar__pgtable_trim, or at fini. A map over a region that holds the kept table (or the
- * tables leading to it) fills that table rather than a superpage there.
+ * no paging-structure invalidation). At most PGTABLE_KEPT tables are kept (so that
+ * users working in different regions, e.g. one per CPU, each keep theirs): the oldest
+ * is detached when a later unmap leaves one more empty (reported in
+ * pgtable_flush.tables_start/end), all of them by dmar__pgtable_trim, or at fini. A map
+ * over a region that holds a kept table (or the tables leading to it) fills that table
+ * rather than a superpage there.
  *
  * Failure: a call that fails changes nothing (map and unmap allocate every page they
  * need before writing the first entry) and leaks nothing.
@@ -46,6 +48,7 @@
 #define PGTABLE_MAX_LEVELS 5
 #define PGTABLE_SP_2M 1u /* sp_levels bit: 2 MiB leaves allowed */
 #define PGTABLE_SP_1G 2u /* sp_levels bit: 1 GiB leaves allowed */
+#define PGTABLE_KEPT 8u  /* empty tables kept linked (see "Empty tables") */
 
 struct pgtable {
 	const struct dmar_os *os;
@@ -56,16 +59,17 @@ struct pgtable {
 	uint64_t root_phys;    /* its physical address, for the context entry */
 	uint64_t pages;        /* table pages in use, including the root and the pages an
 				  unmap detached until dmar__pgtable_flush_done frees them */
-	/* Private: the table an unmap left empty most recently, still linked (level 0:
-	 * none), covering [base, base + 512 entries of its level), and how many of its
-	 * entries are present now (maps may have filled it since): it is the kept empty
-	 * table while that is 0, and its emptiness is known without reading it. */
+	/* Private: the tables unmaps left empty most recently, still linked (level 0: a
+	 * free slot), each covering [base, base + 512 entries of its level), with how
+	 * many of its entries are present now (maps may have filled it since): a kept
+	 * empty table while that is 0, its emptiness known without reading it. */
 	struct {
 		unsigned level;
 		uint64_t base;
 		const uint64_t *va;
 		unsigned present;
-	} kept;
+	} kept[PGTABLE_KEPT];
+	unsigned kept_next;    /* the slot whose table makes room next */
 	/* Private: the table last walked at each level, so sequential calls start at the
 	 * leaf table instead of the root. tag is iova >> (bits covered by that table). */
 	struct {
@@ -137,7 +141,7 @@ void dmar__pgtable_flush_done(struct pgtable *pt, struct pgtable_flush *flush);
 void dmar__pgtable_flush_merge(struct pgtable *pt, struct pgtable_flush *into,
 			 struct pgtable_flush *from);
 
-/* Detaches the empty table kept by an earlier unmap, if any, with the ancestors that
+/* Detaches the empty tables kept by earlier unmaps, if any, with the ancestors that
  * leaves empty; then nothing but mapped leaves holds table pages. *flush (may be NULL:
  * pages freed at once) reports the region to invalidate, tables_changed set, and needs
  * dmar__pgtable_flush_done as after an unmap. DMAR_EINVAL without a table. */
