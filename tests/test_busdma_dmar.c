@@ -1013,9 +1013,9 @@ TEST(deferred_recycled_pages_respect_the_tag_and_make_room)
 }
 
 /* Random loads and unloads, deferred and strict, flushes and ticks, against the model
- * with its sticky caches: every loaded segment reaches exactly its buffer's bytes,
- * never a page of an earlier buffer at a recycled IOVA. */
-TEST(deferred_recycled_iova_never_reaches_an_old_buffer)
+ * with its sticky caches, through a tag of `lowaddr`: every loaded segment reaches
+ * exactly its buffer's bytes, never a page of an earlier buffer at a recycled IOVA. */
+static void recycled_case(uint64_t lowaddr)
 {
 	struct rig r;
 	rig_up(&r, "hw.dmar.strict=0 hw.dmar.defer_max=64 hw.dmar.guard_pages=0");
@@ -1023,7 +1023,7 @@ TEST(deferred_recycled_iova_never_reaches_an_old_buffer)
 	uint8_t *pool = rig_buf(&r, NBUF * PG);
 	for (unsigned b = 0; b < NBUF; b++)
 		memset(pool + b * PG, 0x10 + b, PG);
-	rig_tag(&r, 64 * PG - 1, 2 * PG, 2, PG, 0, 1); /* a small space: IOVAs recycle */
+	rig_tag(&r, lowaddr, 2 * PG, 2, PG, 0, 1);
 	struct dmar_dmamap *maps[NMAP];
 	int loaded[NMAP];
 	for (unsigned i = 0; i < NMAP; i++) {
@@ -1075,5 +1075,226 @@ TEST(deferred_recycled_iova_never_reaches_an_old_buffer)
 		CHECK_OK(dmar_dmamap_destroy(r.t, maps[i]));
 	}
 	printf("  %u steps, %u loads checked through the caches\n", STEPS, loads);
+	rig_down(&r);
+}
+
+/* In a small space (IOVAs recycle through the allocator's one-page stack) and in a
+ * wide one (one-page loads in the CPU's window, recycled at its flushes). */
+TEST(deferred_recycled_iova_never_reaches_an_old_buffer)
+{
+	recycled_case(64 * PG - 1);
+	recycled_case(0xffffffff);
+}
+
+/* ------------------------------------------------------- per-CPU windows --- */
+
+static uint64_t window_of(uint64_t iova)
+{
+	return iova & ~(DMAR_WINDOW_SIZE - 1);
+}
+
+struct cpu_load {
+	struct rig *r;
+	struct dmar_dma_tag *t;
+	uint8_t *page;            /* this thread's buffer page, its bytes all `tag` */
+	uint8_t tag;
+	pthread_barrier_t *both;  /* both loaded before either unloads */
+	uint64_t iova;
+	int load_rc, read_rc, after_rc;
+	uint8_t got;
+};
+
+static void *cpu_load_thread(void *arg)
+{
+	struct cpu_load *c = arg;
+	struct dmar_dmamap *m;
+	uint16_t sid = dmar_busdma_device_sid(c->r->dev);
+	c->load_rc = dmar_dmamap_create(c->t, 0, &m);
+	if (!c->load_rc)
+		c->load_rc = dmar_dmamap_load(c->t, m, c->page, PG, 0);
+	if (!c->load_rc) {
+		c->iova = dmar_dmamap_segs(m)[0].addr;
+		c->read_rc = dmar_posix_machine_dma(c->r->pm, c->r->unit, sid, c->iova, &c->got, 1,
+						    MODEL_DMA_READ, NULL);
+	}
+	pthread_barrier_wait(c->both);
+	if (!c->load_rc) {
+		c->load_rc = dmar_dmamap_unload(c->t, m);
+		uint8_t x;
+		c->after_rc = dmar_posix_machine_dma(c->r->pm, c->r->unit, sid, c->iova, &x, 1,
+						     MODEL_DMA_READ, NULL);
+		dmar_dmamap_destroy(c->t, m);
+	}
+	return NULL;
+}
+
+/* Two CPUs (threads of the host) load one page each on one device at once: each load
+ * lands in its own CPU's window (a 2 MiB-aligned range of its own), the device reads
+ * each buffer at its IOVA, and once unloaded (strictly) neither is reached. The
+ * domain refuses a mapping of its own over a window. */
+TEST(one_page_loads_of_two_cpus_go_to_their_own_windows)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	struct dmar_dma_tag *t = busdma_test_tag(r.dev, 0xffffffff, UINT64_MAX, PG, 1, PG, 0, 1);
+	uint8_t *buf = rig_buf(&r, 2 * PG);
+	pthread_barrier_t both;
+	pthread_barrier_init(&both, NULL, 2);
+	struct cpu_load c[2];
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		memset(buf + i * PG, 0xa0 + i, PG);
+		c[i] = (struct cpu_load){ .r = &r, .t = t, .page = buf + i * PG,
+					  .tag = (uint8_t)(0xa0 + i), .both = &both };
+		REQUIRE(pthread_create(&th[i], NULL, cpu_load_thread, &c[i]) == 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_OK(c[i].load_rc);
+		CHECK_EQ(c[i].read_rc, 0);
+		CHECK_EQ(c[i].got, c[i].tag);
+		CHECK_EQ(c[i].after_rc, VTD_FR_READ);
+		CHECK(c[i].iova + PG - 1 <= 0xffffffffull);
+	}
+	CHECK(window_of(c[0].iova) != window_of(c[1].iova));
+	pthread_barrier_destroy(&both);
+	dmar_fault_poll(r.sys);
+	struct dmar_domain *dom = dmar_busdma_device_domain(r.dev);
+	CHECK_EQ(dmar_map(dom, window_of(c[0].iova), r.buf_pa, PG, DMAR_PROT_RW), DMAR_EBUSY);
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+/* A CPU's window holds 256 one-page loads (a guard page after each): the next one goes
+ * to the space's allocator, outside the window; every load moves its own bytes, every
+ * unload (strict) faults its IOVA; unloaded, the window serves again. */
+TEST(a_full_window_sends_loads_to_the_allocator)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	enum { N = 300, NB = 16 };
+	struct dmar_dma_tag *t = busdma_test_tag(r.dev, 0xffffffff, UINT64_MAX, PG, 1, PG, 0, 1);
+	uint8_t *buf = rig_buf(&r, NB * PG);
+	for (unsigned b = 0; b < NB; b++)
+		memset(buf + b * PG, 0x30 + b, PG);
+	struct dmar_dmamap *m[N];
+	uint64_t iova[N];
+	uint16_t sid = dmar_busdma_device_sid(r.dev);
+	unsigned in_window = 0;
+	for (unsigned i = 0; i < N; i++) {
+		REQUIRE_OK(dmar_dmamap_create(t, 0, &m[i]));
+		REQUIRE_OK(dmar_dmamap_load(t, m[i], buf + (i % NB) * PG, PG, 0));
+		iova[i] = dmar_dmamap_segs(m[i])[0].addr;
+		in_window += window_of(iova[i]) == window_of(iova[0]);
+		uint8_t x = 0;
+		CHECK_EQ(dmar_posix_machine_dma(r.pm, r.unit, sid, iova[i], &x, 1, MODEL_DMA_READ,
+						NULL), 0);
+		CHECK_EQ(x, 0x30 + i % NB);
+	}
+	CHECK_EQ(iova[0] & (DMAR_WINDOW_SIZE - 1), 0); /* the window's first page */
+	CHECK_EQ(in_window, 256);
+	CHECK_EQ(iova[1], iova[0] + 2 * PG); /* its guard page between */
+	for (unsigned i = 256; i < N; i++)
+		CHECK(window_of(iova[i]) != window_of(iova[0]));
+	for (unsigned i = 0; i < N; i++) {
+		CHECK_OK(dmar_dmamap_unload(t, m[i]));
+		uint8_t x;
+		CHECK_EQ(dmar_posix_machine_dma(r.pm, r.unit, sid, iova[i], &x, 1, MODEL_DMA_READ,
+						NULL), VTD_FR_READ);
+		dmar_fault_poll(r.sys);
+	}
+	REQUIRE_OK(dmar_dmamap_load(t, m[0], buf, PG, 0));
+	CHECK_EQ(window_of(dmar_dmamap_segs(m[0])[0].addr), window_of(iova[0]));
+	CHECK_OK(dmar_dmamap_unload(t, m[0]));
+	for (unsigned i = 0; i < N; i++)
+		CHECK_OK(dmar_dmamap_destroy(t, m[i]));
+	CHECK_OK(dmar_dma_tag_destroy(t));
+	rig_down(&r);
+}
+
+/* A tag whose lowaddr ends below the window: its one-page loads go to the allocator,
+ * under lowaddr; with hw.dmar.cpu_windows=0 no load ever lands in a window. */
+TEST(one_page_loads_outside_windows_when_the_tag_or_the_tunable_says_so)
+{
+	for (int off = 0; off < 2; off++) {
+		struct rig r;
+		rig_up(&r, off ? "hw.dmar.cpu_windows=0" : NULL);
+		struct dmar_dma_tag *wide = busdma_test_tag(r.dev, 0xffffffff, UINT64_MAX, PG, 1,
+							    PG, 0, 1);
+		struct dmar_dma_tag *low = busdma_test_tag(r.dev, 0xfffff, UINT64_MAX, PG, 1, PG, 0,
+							   1);
+		uint8_t *buf = rig_buf(&r, PG);
+		struct dmar_dmamap *mw, *ml;
+		REQUIRE_OK(dmar_dmamap_create(wide, 0, &mw));
+		REQUIRE_OK(dmar_dmamap_create(low, 0, &ml));
+		REQUIRE_OK(dmar_dmamap_load(wide, mw, buf, PG, 0));
+		REQUIRE_OK(dmar_dmamap_load(low, ml, buf, PG, 0));
+		uint64_t a = dmar_dmamap_segs(mw)[0].addr, b = dmar_dmamap_segs(ml)[0].addr;
+		CHECK(b + PG - 1 <= 0xfffff);
+		/* Whether a lies in a window: the domain refuses a mapping of its own there. */
+		struct dmar_domain *dom = dmar_busdma_device_domain(r.dev);
+		uint64_t spare = window_of(a) + 100 * PG;
+		int rc = dmar_map(dom, spare, r.buf_pa, PG, DMAR_PROT_RW);
+		CHECK_EQ(rc, off ? 0 : DMAR_EBUSY);
+		if (!rc)
+			CHECK_OK(dmar_unmap(dom, spare, PG));
+		CHECK(window_of(b) != window_of(a));
+		CHECK_EQ(dma_at(&r, a, 8, MODEL_DMA_READ), 0);
+		CHECK_EQ(dma_at(&r, b, 8, MODEL_DMA_READ), 0);
+		CHECK_OK(dmar_dmamap_unload(wide, mw));
+		CHECK_OK(dmar_dmamap_unload(low, ml));
+		CHECK_OK(dmar_dmamap_destroy(wide, mw));
+		CHECK_OK(dmar_dmamap_destroy(low, ml));
+		CHECK_OK(dmar_dma_tag_destroy(wide));
+		CHECK_OK(dmar_dma_tag_destroy(low));
+		rig_down(&r);
+	}
+}
+
+/* Every allocation of a device's first one-page load failing in turn (the slot, its
+ * lock, the window's IOVA bookkeeping and table pages): the load still succeeds (the
+ * allocator's way when the window cannot be had) or fails cleanly, and nothing leaks. */
+TEST(fail_nth_across_a_first_one_page_load)
+{
+	struct rig r;
+	rig_up(&r, NULL);
+	uint8_t *buf = rig_buf(&r, PG);
+	memset(buf, 0x5a, PG);
+	uint64_t allocs0 = dmar_posix_machine_allocs_outstanding(r.pm);
+	uint64_t pages0 = dmar_posix_machine_pages_outstanding(r.pm);
+	unsigned n, windowed = 0;
+	for (n = 1; n < 200; n++) {
+		struct dmar_busdma_dev *dev = NULL;
+		struct dmar_dma_tag *t = NULL;
+		struct dmar_dmamap *m = NULL;
+		struct dmar_pci_addr a = { 0, 0, 5, 0 };
+		REQUIRE_OK(dmar_busdma_device(r.bus, a, NULL, NULL, &dev));
+		t = busdma_test_tag(dev, 0xffffffff, UINT64_MAX, PG, 1, PG, 0, 1);
+		REQUIRE_OK(dmar_dmamap_create(t, 0, &m));
+		dmar_posix_machine_fail_nth(r.pm, n);
+		int rc = dmar_dmamap_load(t, m, buf, PG, 0);
+		bool failed = dmar_posix_machine_failed(r.pm);
+		dmar_posix_machine_fail_nth(r.pm, 0);
+		if (rc) {
+			CHECK_EQ(rc, DMAR_ENOMEM);
+		} else {
+			uint64_t iova = dmar_dmamap_segs(m)[0].addr;
+			windowed += (iova & (DMAR_WINDOW_SIZE - 1)) == 0;
+			uint8_t x = 0;
+			CHECK_EQ(dmar_posix_machine_dma(r.pm, r.unit, dmar_busdma_device_sid(dev), iova,
+							&x, 1, MODEL_DMA_READ, NULL), 0);
+			CHECK_EQ(x, 0x5a);
+			CHECK_OK(dmar_dmamap_unload(t, m));
+		}
+		CHECK_OK(dmar_dmamap_destroy(t, m));
+		CHECK_OK(dmar_dma_tag_destroy(t));
+		CHECK_OK(dmar_busdma_device_destroy(dev));
+		CHECK_EQ(dmar_posix_machine_allocs_outstanding(r.pm), allocs0);
+		CHECK_EQ(dmar_posix_machine_pages_outstanding(r.pm), pages0);
+		if (!rc && !failed)
+			break;
+	}
+	CHECK(n > 3 && n < 200);
+	CHECK(windowed >= 1); /* the run without a failure */
 	rig_down(&r);
 }

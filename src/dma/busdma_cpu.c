@@ -108,12 +108,15 @@ static struct busdma_cpu *slot(struct dmar_busdma *bus, struct busdma_space *sp)
 	return n;
 }
 
-/* Gives the slot its window: 2 MiB of the space, aligned, under lowaddr (slot lock). */
+/* Gives the slot its window: 2 MiB of the space, aligned, the lowest free (under
+ * 4 GiB when there is room there, for 32-bit devices; under lowaddr when that is
+ * higher) (slot lock). Without room, the slot never gets one; without memory, the next
+ * load tries again. */
 static void window_new(struct dmar_busdma *bus, struct busdma_cpu *c, uint64_t lowaddr)
 {
 	struct busdma_space *sp = c->sp;
 	struct iova_request req = { .size = DMAR_WINDOW_SIZE, .align = DMAR_WINDOW_SIZE,
-				    .max_addr = lowaddr };
+				    .max_addr = lowaddr > 0xffffffffull ? lowaddr : 0xffffffffull };
 	uint64_t base;
 	dmar__busdma_lock(bus, sp->lock);
 	int rc = dmar__iova_alloc(&sp->iova, &req, &base);
@@ -127,7 +130,7 @@ static void window_new(struct dmar_busdma *bus, struct busdma_cpu *c, uint64_t l
 		}
 	}
 	if (rc) {
-		c->failed = true;
+		c->failed = rc != DMAR_ENOMEM; /* (out of memory: the next load tries again) */
 		return;
 	}
 	c->base = base;
