@@ -226,7 +226,7 @@ static void bench_unmap_pieces(void)
 	double total = bench_median(ns, rounds);
 	printf("unmap 1 GiB in 262144 pieces of 4 KiB: %.2f ms total, %.1f ns per piece; "
 	       "%" PRIu64 " inexact flush ranges, %" PRIu64 " with tables_changed (want %u: each "
-	       "emptied leaf table but the first %u freed the oldest kept before)\n",
+	       "emptied leaf table but the first %u freed the kept one nearest to it)\n",
 	       total / 1e6, total / 262144, inexact, tables, 512 - PGTABLE_KEPT, PGTABLE_KEPT);
 	/* root, level 3, level 2 and the kept leaf tables */
 	if (pt.pages != 3 + PGTABLE_KEPT || inexact || tables != 512 - PGTABLE_KEPT) {

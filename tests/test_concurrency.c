@@ -758,18 +758,19 @@ TEST(map_in_the_region_of_a_table_a_deferred_unmap_detached_is_reached)
 		const uint16_t sid = VTD_SID(0, 5, 0);
 		REQUIRE_OK(dmar_domain_attach(d, sid));
 		uint64_t pa = tagged_pages(&s, 4, PG), got = 0;
-		/* The table of [2 MiB, 4 MiB) kept empty, then released when PGTABLE_KEPT
-		 * more are emptied after it. */
+		/* Tables of 2 MiB regions kept empty, until one more empties: the one
+		 * nearest to it is released. */
 		for (unsigned i = 0; i <= PGTABLE_KEPT; i++) {
 			uint64_t at = (2 + 2 * (uint64_t)i) * MIB;
 			CHECK_OK(dmar_map(d, at, pa, PG, DMAR_PROT_RW));
 			CHECK_EQ(probe(&s, s.model, sid, at, &got), 0);
 			CHECK_OK(dmar_unmap_deferred(d, at, PG));
 		}
-		CHECK_OK(dmar_map(d, 2 * MIB + PG, pa + PG, PG, DMAR_PROT_RW));
-		CHECK_EQ(probe(&s, s.model, sid, 2 * MIB + PG, &got), 0);
+		const uint64_t released = (2 + 2 * (uint64_t)(PGTABLE_KEPT - 1)) * MIB;
+		CHECK_OK(dmar_map(d, released + PG, pa + PG, PG, DMAR_PROT_RW));
+		CHECK_EQ(probe(&s, s.model, sid, released + PG, &got), 0);
 		CHECK_EQ(got, pa + PG);
-		CHECK_OK(dmar_unmap(d, 2 * MIB + PG, PG));
+		CHECK_OK(dmar_unmap(d, released + PG, PG));
 		/* Two tables emptied by one unmap across their boundary. */
 		uint64_t edge = 64 * MIB;
 		CHECK_OK(dmar_map(d, edge - PG, pa, 2 * PG, DMAR_PROT_RW));

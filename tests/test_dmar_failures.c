@@ -53,8 +53,8 @@ static void failed_unmap_case(bool registers)
 	unsigned char b[32];
 	const uint64_t x = 0x40000000ull, y = 0x80000000ull;
 	CHECK_OK(dmar_domain_attach(d, SID));
-	/* x's leaf table is left empty and kept, the oldest of PGTABLE_KEPT; unmapping y
-	 * then detaches it to keep y's. */
+	/* Leaf tables at x and above are left empty and kept, PGTABLE_KEPT of them;
+	 * unmapping y then detaches the nearest (x + 28 MiB) to keep y's. */
 	for (unsigned i = 0; i < PGTABLE_KEPT; i++) {
 		CHECK_OK(dmar_map(d, x + i * (4ull << 20), pa, 4096, DMAR_PROT_RW));
 		CHECK_OK(dmar_unmap(d, x + i * (4ull << 20), 4096));
@@ -79,7 +79,7 @@ static void failed_unmap_case(bool registers)
 	CHECK_EQ(table_pages(d), pages);
 	dmar_model_set_ack_delay(s.model, dead, 0);
 	CHECK_OK(dmar_unmap(d, y, 4096));
-	CHECK(table_pages(d) < pages); /* x's detached tables freed at last */
+	CHECK(table_pages(d) < pages); /* the detached tables freed at last */
 	CHECK_EQ(simsys_dma(&s, SID, y, b, sizeof(b), false), VTD_FR_READ);
 	CHECK_EQ(simsys_dma(&s, SID, x, b, sizeof(b), false), VTD_FR_READ);
 	/* Once retried, the range is an ordinary unmapped one again. */

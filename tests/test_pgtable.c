@@ -739,15 +739,15 @@ TEST(unmap_frees_empty_tables_after_flush_done)
 }
 
 
-/* Emptied in PGTABLE_KEPT + 1 regions one after the other: the oldest kept table makes
- * room, detached with its ancestors and reported as the second range to invalidate;
- * the others stay, and a map in each allocates nothing. */
-TEST(the_oldest_kept_table_goes_when_one_more_is_emptied)
+/* Emptied in PGTABLE_KEPT + 1 regions one after the other: the kept table nearest to
+ * the last one makes room, detached with what it leaves empty and reported as the
+ * second range to invalidate; the others stay, and a map in each allocates nothing. */
+TEST(the_nearest_kept_table_goes_when_one_more_is_emptied)
 {
 	struct fake *f = fake_new(false);
 	struct pgtable *pt = pt_new(f, 4, 3);
 	struct pgtable_flush fl;
-	const uint64_t step = 4 * MB;
+	const uint64_t step = 4 * MB, last = PGTABLE_KEPT * step, gone = last - step;
 
 	for (unsigned i = 0; i <= PGTABLE_KEPT; i++)
 		CHECK_OK(dmar__pgtable_map(pt, (uint64_t)i * step, 0x100000, PG, DMAR_PROT_RW));
@@ -760,20 +760,22 @@ TEST(the_oldest_kept_table_goes_when_one_more_is_emptied)
 		dmar__pgtable_flush_done(pt, &fl);
 	}
 	CHECK_EQ(pt->pages, pages);
-	CHECK_OK(dmar__pgtable_unmap(pt, (uint64_t)PGTABLE_KEPT * step, PG, &fl));
+	CHECK_OK(dmar__pgtable_unmap(pt, last, PG, &fl));
 	CHECK(fl.tables_changed);
-	CHECK_EQ(fl.tables_start, 0);
-	CHECK_EQ(fl.tables_end, 2 * MB);
+	CHECK_EQ(fl.tables_start, gone);
+	CHECK_EQ(fl.tables_end, gone + 2 * MB);
 	CHECK_EQ(fl.deferred_pages, 1);
 	dmar__pgtable_flush_done(pt, &fl);
 	CHECK_EQ(pt->pages, pages - 1);
-	CHECK_EQ(unit_phys(f, pt, 0, NULL, NULL), 0);
+	CHECK_EQ(unit_phys(f, pt, gone, NULL, NULL), 0);
 	uint64_t allocs = f->page_allocs;
-	for (unsigned i = 1; i <= PGTABLE_KEPT; i++)
-		CHECK_OK(dmar__pgtable_map(pt, (uint64_t)i * step + PG, 0x200000, PG, DMAR_PROT_RW));
+	for (unsigned i = 0; i <= PGTABLE_KEPT; i++)
+		if ((uint64_t)i * step != gone)
+			CHECK_OK(dmar__pgtable_map(pt, (uint64_t)i * step + PG, 0x200000, PG,
+						   DMAR_PROT_RW));
 	CHECK_EQ(f->page_allocs, allocs);
 	CHECK_EQ(unit_phys(f, pt, step + PG + 8, NULL, NULL), 0x200008);
-	CHECK_OK(dmar__pgtable_map(pt, 0, 0x300000, PG, DMAR_PROT_RW));
+	CHECK_OK(dmar__pgtable_map(pt, gone, 0x300000, PG, DMAR_PROT_RW));
 	CHECK_EQ(f->page_allocs, allocs + 1); /* the region whose table went */
 	struct runs r;
 	enum_all(f, pt, &r);

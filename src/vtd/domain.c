@@ -475,20 +475,36 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 	return rc;
 }
 
-/* dmar_unmap: the entries cleared and their invalidation queued under the domain lock.
- * With `drop_lock`, the lock is let go for the wait, so that maps and unmaps of other
- * ranges proceed while the unit works (the range is still the caller's until dmar_unmap
- * returns); not when the unmap takes deferred unmaps' invalidation over (until it
- * completes, dmar_domain_flush must not report them flushed). Called and returns with
- * the domain lock held. */
-static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size, bool drop_lock)
+/* Completes an unmap whose invalidation was queued (domain lock held): on failure the
+ * domain owes it, else the table pages it detached are freed. */
+static int unmap_finish(struct dmar_domain *dom, uint64_t iova, uint64_t size,
+			struct pgtable_flush *fl, int rc)
 {
-	const struct dmar_os *os = &dom->unit->sys->os;
-	struct pgtable_flush fl;
+	if (rc) {
+		struct dmar_range r = { iova, iova + size };
+		owed_add(dom, fl, &r);
+		return rc;
+	}
+	/* Detached table pages are freed only now that the unit has let go of them. */
+	dmar__pgtable_flush_done(&dom->pt, fl);
+	return DMAR_OK;
+}
+
+/* dmar_unmap (domain lock held): the entries cleared and their invalidation queued. With
+ * *ticket set the caller waits for it (with no lock: maps and unmaps of other ranges
+ * proceed while the unit works; the range is the caller's until dmar_unmap returns) and
+ * calls unmap_finish; else the call is complete (or failed) and its result returned.
+ * An unmap that takes deferred unmaps' invalidation over waits here, under the lock:
+ * until it completes, dmar_domain_flush must not report them flushed. So does an unmap
+ * with ticket NULL. */
+static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size,
+			struct pgtable_flush *fl, uint32_t *ticket, bool *waiting)
+{
+	*waiting = false;
 	int rc = owed_settle(dom);
 	if (rc)
 		return rc;
-	rc = dmar__pgtable_unmap(&dom->pt, iova, size, &fl);
+	rc = dmar__pgtable_unmap(&dom->pt, iova, size, fl);
 	if (rc == DMAR_ENOENT && owed_retry(dom, iova, size))
 		return DMAR_OK;
 	if (rc)
@@ -496,26 +512,19 @@ static int unmap_locked(struct dmar_domain *dom, uint64_t iova, uint64_t size, b
 	/* Deferred unmaps ride along: one invalidation settles them too. */
 	bool took_deferred = dom->deferred.count != 0;
 	if (took_deferred) {
-		dmar__pgtable_flush_merge(&dom->pt, &fl, &dom->deferred.fl);
+		dmar__pgtable_flush_merge(&dom->pt, fl, &dom->deferred.fl);
 		dom->deferred.count = 0;
 	}
-	uint32_t ticket;
-	rc = flush_iotlb_start(dom, &fl, &ticket);
-	if (!rc && drop_lock && !took_deferred) {
-		os_unlock(os, dom->lock);
-		rc = dmar__inval_sync_wait(dom->unit, ticket);
-		os_lock(os, dom->lock);
-	} else if (!rc) {
-		rc = dmar__inval_sync_wait(dom->unit, ticket);
+	uint32_t t;
+	rc = flush_iotlb_start(dom, fl, &t);
+	if (!rc && ticket && !took_deferred) {
+		*ticket = t;
+		*waiting = true;
+		return DMAR_OK;
 	}
-	if (rc) {
-		struct dmar_range r = { iova, iova + size };
-		owed_add(dom, &fl, &r);
-		return rc;
-	}
-	/* Detached table pages are freed only now that the unit has let go of them. */
-	dmar__pgtable_flush_done(&dom->pt, &fl);
-	return DMAR_OK;
+	if (!rc)
+		rc = dmar__inval_sync_wait(dom->unit, t);
+	return unmap_finish(dom, iova, size, fl, rc);
 }
 
 int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
@@ -540,9 +549,21 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	int rc = check_translated_range(dom, iova, size);
 	if (rc)
 		return rc;
+	struct pgtable_flush fl;
+	uint32_t ticket;
+	bool waiting = false;
 	os_lock(os, dom->lock);
-	rc = dom->nwindows && in_window(dom, iova, size) ? DMAR_EBUSY
-							   : unmap_locked(dom, iova, size, true);
+	rc = dom->nwindows && in_window(dom, iova, size)
+		     ? DMAR_EBUSY
+		     : unmap_locked(dom, iova, size, &fl, &ticket, &waiting);
+	os_unlock(os, dom->lock);
+	if (!waiting)
+		return rc;
+	rc = dmar__inval_sync_wait(dom->unit, ticket);
+	if (!rc && !fl.deferred_pages)
+		return DMAR_OK; /* (nothing detached: no need of the lock again) */
+	os_lock(os, dom->lock);
+	rc = unmap_finish(dom, iova, size, &fl, rc);
 	os_unlock(os, dom->lock);
 	return rc;
 }
@@ -611,7 +632,10 @@ static void release_rmrrs(struct dmar_domain *dom, const struct rmrr_claim *c)
 		int i = reserved_index(dom, &c->r[k]);
 		if (i < 0 || --dom->reserved_refs[i])
 			continue;
-		(void)unmap_locked(dom, c->r[k].start, c->r[k].end - c->r[k].start, false);
+		struct pgtable_flush fl;
+		bool waiting;
+		(void)unmap_locked(dom, c->r[k].start, c->r[k].end - c->r[k].start, &fl, NULL,
+				   &waiting);
 		dom->nreserved--;
 		dom->reserved[i] = dom->reserved[dom->nreserved];
 		dom->reserved_refs[i] = dom->reserved_refs[dom->nreserved];

@@ -177,6 +177,9 @@ static int qi_sync_start(struct dmar_unit *u, uint32_t *ticket)
 
 static int qi_wait(struct dmar_unit *u, uint32_t ticket, bool locked)
 {
+	/* Done already, the common case on a quick unit. */
+	if (seq_reached(__atomic_load_n(u->qi.status, __ATOMIC_ACQUIRE), ticket))
+		return DMAR_OK;
 	struct qi_waiter w = { ticket, locked, 0 };
 	return dmar__unit_poll(u, wait_done, &w, "the invalidation wait descriptor");
 }

@@ -332,6 +332,8 @@ static int begin_change(const struct pgtable *pt, uint64_t iova, uint64_t size,
 /* Stops tracking kept table k (it was detached, or is about to be). */
 static void forget_kept(struct pgtable *pt, unsigned k)
 {
+	if (pt->kept[k].level)
+		pt->nkept--;
 	pt->kept[k].level = 0;
 	pt->kept[k].va = NULL;
 }
@@ -339,6 +341,8 @@ static void forget_kept(struct pgtable *pt, unsigned k)
 /* Which kept slot tracks table t, or -1. */
 static inline int kept_find(const struct pgtable *pt, const uint64_t *t)
 {
+	if (!pt->nkept)
+		return -1;
 	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
 		if (pt->kept[k].va == t)
 			return (int)k;
@@ -793,18 +797,28 @@ static void keep_empty(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t
 	if (kept_find(pt, t) >= 0)
 		return;
 	/* A free slot, or one whose table was filled again since (just a table now);
-	 * else the oldest kept empty table makes room. */
+	 * else the kept empty table nearest to this one makes room (a neighbour's region
+	 * is invalidated in one go with the unmap's range). */
+	uint64_t base = iova & ~(lvl_size(level + 1) - 1), best = UINT64_MAX;
 	unsigned k = PGTABLE_KEPT;
 	for (unsigned j = 0; j < PGTABLE_KEPT && k == PGTABLE_KEPT; j++)
 		if (!pt->kept[j].level || pt->kept[j].present)
 			k = j;
 	if (k == PGTABLE_KEPT) {
-		k = pt->kept_next;
-		pt->kept_next = (pt->kept_next + 1) % PGTABLE_KEPT;
+		for (unsigned j = 0; j < PGTABLE_KEPT; j++) {
+			uint64_t b = pt->kept[j].base;
+			uint64_t dist = b > base ? b - base : base - b;
+			if (dist < best) {
+				best = dist;
+				k = j;
+			}
+		}
 		release_kept(pt, k, c);
 	}
+	if (!pt->kept[k].level)
+		pt->nkept++;
 	pt->kept[k].level = level;
-	pt->kept[k].base = iova & ~(lvl_size(level + 1) - 1);
+	pt->kept[k].base = base;
 	pt->kept[k].va = t;
 	pt->kept[k].present = 0;
 }

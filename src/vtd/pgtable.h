@@ -25,8 +25,8 @@
  * it stays linked, mapping nothing, for the next map in its region (a busdma load
  * after an unload at the same IOVA then writes one entry, allocates nothing and needs
  * no paging-structure invalidation). At most PGTABLE_KEPT tables are kept (so that
- * users working in different regions, e.g. one per CPU, each keep theirs): the oldest
- * is detached when a later unmap leaves one more empty (reported in
+ * users working in different regions, e.g. one per CPU, each keep theirs): the one
+ * nearest to it is detached when a later unmap leaves one more empty (reported in
  * pgtable_flush.tables_start/end), all of them by dmar__pgtable_trim, or at fini. A map
  * over a region that holds a kept table (or the tables leading to it) fills that table
  * rather than a superpage there.
@@ -69,7 +69,7 @@ struct pgtable {
 		const uint64_t *va;
 		unsigned present;
 	} kept[PGTABLE_KEPT];
-	unsigned kept_next;    /* the slot whose table makes room next */
+	unsigned nkept;        /* slots in use */
 	/* Private: the table last walked at each level, so sequential calls start at the
 	 * leaf table instead of the root. tag is iova >> (bits covered by that table). */
 	struct {
