@@ -37,6 +37,7 @@
 #define STEPS 1000000u
 #endif
 #define TARGET_ONE_NS 25.0
+#define TARGET_ONE_NET_NS 8.0 /* 1 page, net of the loop: as Linux's per-CPU magazines */
 #define TARGET_MIXED_NS 40.0
 #define TARGET_BYTES 64.0
 
@@ -242,10 +243,9 @@ int main(int argc, char **argv)
 
 	printf("IOVA alloc+free pairs, one thread, 48-bit space, guard 1, huge pages for big blocks, median of %d rounds of %u pairs\n",
 	       ROUNDS, STEPS);
-	printf("targets: <= %.0f ns (1 page), <= %.0f ns (mixed), <= %.0f bytes per live allocation\n",
-	       TARGET_ONE_NS, TARGET_MIXED_NS, TARGET_BYTES);
-	printf("(ns/pair includes the loop itself; floor: the loop alone; net = ns/pair - floor; the target is\n"
-	       " checked against ns/pair)\n");
+	printf("targets: <= %.0f ns and <= %.0f ns net (1 page), <= %.0f ns (mixed), <= %.0f bytes per live "
+	       "allocation\n", TARGET_ONE_NS, TARGET_ONE_NET_NS, TARGET_MIXED_NS, TARGET_BYTES);
+	printf("(ns/pair includes the loop itself; floor: the loop alone; net = ns/pair - floor)\n");
 	printf("%-8s %10s %12s %10s %8s %12s %8s\n", "workload", "live", "ns/pair", "floor ns", "net ns",
 	       "bytes/live", "meets");
 	for (int mixed = 0; mixed < 2; mixed++) {
@@ -287,7 +287,8 @@ int main(int argc, char **argv)
 			}
 			double med = bench_median(ns, ROUNDS), fl = bench_median(floor_ns, ROUNDS);
 			double bytes = (double)dmar__iova_memory(&s) / (double)dmar__iova_live(&s);
-			int ok = med <= (mixed ? TARGET_MIXED_NS : TARGET_ONE_NS) && bytes <= TARGET_BYTES;
+			int ok = med <= (mixed ? TARGET_MIXED_NS : TARGET_ONE_NS) && bytes <= TARGET_BYTES &&
+				 (mixed || med - fl <= TARGET_ONE_NET_NS);
 			all_ok &= ok;
 			printf("%-8s %10" PRIu64 " %12.1f %10.1f %8.1f %12.1f %8s\n", mixed ? "mixed" : "1 page",
 			       sl.n, med, fl, med - fl, bytes, ok ? "yes" : "NO");

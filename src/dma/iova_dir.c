@@ -70,8 +70,8 @@ int dmar__iova_dir_reserve(struct iova_dir *d)
 	size_t n;
 	struct iova_dir_slot *slots;
 
-	if (d->slots && (d->count + 1) * 2 <= (uint64_t)1 << d->bits)
-		return DMAR_OK; /* at most half full after the next put */
+	if (d->slots && (d->count + 1) * 4 <= (uint64_t)1 << d->bits)
+		return DMAR_OK; /* at most a quarter full after the next put */
 	bits = d->slots ? d->bits + 1 : DIR_MIN_BITS;
 	if (bits >= sizeof(size_t) * 8 - 5)
 		return DMAR_ENOMEM;

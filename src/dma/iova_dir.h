@@ -4,7 +4,7 @@
  * (iova_marks.h) and chunks of slots (iova_chunk.h). Pure: no OS call but alloc/free
  * of its own table.
  *
- * Open addressing with linear probing, at most half full, so the home slot answers
+ * Open addressing with linear probing, at most a quarter full, so the home slot answers
  * most lookups; the entry found last is remembered and answers runs of lookups in one
  * window at once. Removal shifts the entries after it back, so no tombstone slows
  * later lookups. Find is O(1) and touches one or two cache lines.
