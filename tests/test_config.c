@@ -105,3 +105,18 @@ TEST(interrupt_remapping_tunables)
 	CHECK(c.x2apic);
 	CHECK(c.ir_compat);
 }
+
+TEST(cpu_windows_tunable)
+{
+	struct dmar_config c;
+	dmar_config_default(&c);
+	CHECK_EQ(c.cpu_windows, 16);
+	warned[0] = 0;
+	CHECK_EQ(dmar_config_parse(&c, "hw.dmar.cpu_windows=0", collect, NULL), 0);
+	CHECK_EQ(c.cpu_windows, 0);
+	CHECK_EQ(dmar_config_parse(&c, "hw.dmar.cpu_windows=64 hw.dmar.cpu_windows=65 "
+				       "hw.dmar.cpu_windows=many", collect, NULL), 2);
+	CHECK(strstr(warned, "hw.dmar.cpu_windows=65: bad value") != NULL);
+	CHECK(strstr(warned, "hw.dmar.cpu_windows=many: bad value") != NULL);
+	CHECK_EQ(c.cpu_windows, 64);
+}

@@ -17,6 +17,12 @@
  *                                 piece whose start breaks the tag's alignment (an IOVA
  *                                 keeps the in-page offset): that piece is copied
  *                                 through a bounce page mapped in its place.
+ *                                 A load of one page (not bounced, alignment at most a
+ *                                 page) takes a page of the calling CPU's window
+ *                                 (hw.dmar.cpu_windows, the OS layer's cpu_index): 2 MiB
+ *                                 of the device's IOVA space that CPU writes without
+ *                                 any lock shared with other CPUs (dmar_window_* in
+ *                                 dmar/dmar.h), so loads on several CPUs scale.
  *                      BOUNCE     used when hw.dmar.enable=0, when no unit covers the
  *                                 device, or for hw.busdma.pciD:B:S:F.bounce=1 (then the
  *                                 device is attached to a PASSTHROUGH domain: TT=2, or an
@@ -142,7 +148,8 @@ int dmar_busdma_device(struct dmar_busdma *bus, struct dmar_pci_addr addr,
  * the device's first load): an unload clears the device's mappings and returns without
  * waiting for the IOTLB invalidation; the IOVA range stays out of use until a flush
  * has completed, which happens after hw.dmar.defer_max deferred unloads of the
- * device's IOVA space, when dmar_busdma_tick finds the oldest older than
+ * device's IOVA space (of a CPU's window, for one-page loads: each window flushes its
+ * own with one invalidation), when dmar_busdma_tick finds the oldest older than
  * hw.dmar.defer_us, when a load finds no IOVA room (it flushes and tries again), on
  * dmar_busdma_flush, and when the device is destroyed. Until that flush the device may
  * still reach the old pages of a buffer it had loaded (through the unit's IOTLB); it

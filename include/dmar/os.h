@@ -12,10 +12,13 @@
  *
  * Locks the library takes, outermost first; a call never takes an outer lock while it
  * holds an inner one:
- *   1. busdma: the bus lock and each device's lock (bounce pool, IOVA space). Held
- *      around page_alloc (the bounce pool grows under the bus lock); a device's lock
- *      also around dmar_unmap_deferred and dmar_domain_flush (a deferred unload, and
- *      the flush that gives the deferred ranges back), so it is taken before:
+ *   1. busdma: first the lock of a device's per-CPU window (its free pages and
+ *      deferred unloads; held across the window's map of a new page on a unit in
+ *      caching mode and across its flush, i.e. an invalidation and its wait), then the
+ *      bus lock and each device's lock (bounce pool, IOVA space). Held around
+ *      page_alloc (the bounce pool grows under the bus lock); a device's lock also
+ *      around dmar_unmap_deferred and dmar_domain_flush (a deferred unload, and the
+ *      flush that gives the deferred ranges back), so it is taken before:
  *   2. a domain's lock (its page table; the table pages it allocates). Held while
  *      the invalidation of its changes is queued, so together with:
  *   3. the unit's lock (context tables, domain ids, invalidation), held across MMIO,

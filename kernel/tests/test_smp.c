@@ -408,6 +408,7 @@ struct loads_env {
 	struct dmar_dma_tag *tag[2];
 	unsigned ndev;
 	uint64_t src[SMP_MAX_CPUS], dst[SMP_MAX_CPUS];
+	uint64_t first[SMP_MAX_CPUS]; /* each CPU's first one-page load on device 0 */
 	struct smp_barrier round;
 };
 
@@ -436,6 +437,8 @@ static void loads_on_cpu(void *arg, unsigned cpu)
 			uint8_t *b = va(env->src[cpu] + 8 * (k % 64));
 			TRY(dmar_dmamap_load(env->tag[d], sm[d], b, 64 + 300 * (k % 8),
 					     DMAR_DMA_NOWRITE | DMAR_DMA_WAITOK));
+			if (r == 0 && k == 0)
+				env->first[cpu] = dmar_dmamap_segs(sm[d])[0].addr;
 			TRY(dmar_dmamap_load(env->tag[d], dm[d],
 					     va(env->dst[cpu] + PAGE - 8 * (k % 64)), SMP_XFER,
 					     DMAR_DMA_WAITOK));
@@ -528,6 +531,13 @@ void test_smp_busdma_loads(struct ktest *t)
 	smp_run(loads_on_cpu, &env);
 	runner_merge(t, &env.run);
 	expect_no_fault(t, &f);
+	/* One-page loads of a translated device go to their CPU's own window: no two
+	 * CPUs' first loads share a 2 MiB window (hw.dmar.cpu_windows). */
+	if (dmar_busdma_device_mode(env.dev[0]) == DMAR_BUSDMA_TRANSLATE && kenv.cfg.cpu_windows)
+		for (unsigned a = 0; a < n; a++)
+			for (unsigned b = a + 1; b < n; b++)
+				if (env.first[a] && env.first[b])
+					CHECK((env.first[a] ^ env.first[b]) >= DMAR_WINDOW_SIZE);
 out:
 	for (unsigned d = 0; d < 2; d++) {
 		if (env.tag[d])
