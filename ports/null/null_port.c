@@ -1,5 +1,6 @@
 /* The null-hardware OS layer: see null_port.h. */
 #include "null_port.h"
+#include "../thread_cpu.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,10 +24,13 @@ struct null_port {
 	struct dmar_os_ops ops; /* np_ops, with the lock ops when threaded */
 	pthread_spinlock_t pool_lock, mmio_lock;
 	/* null_port_set_wait_latency: status writes of wait descriptors held back until
-	 * `due` (a FIFO under mmio_lock; nheld is read without it). */
+	 * `due`, in a ring: entries [consumed, produced) are held. The unit (under
+	 * mmio_lock) produces; any thread whose clock passes an entry's due time claims it
+	 * (compare-and-swap on consumed) and writes it, with no lock, as a unit would
+	 * complete a wait on its own. */
 	uint64_t wait_latency_ns;
 	struct held_status { uint64_t pa, due; uint32_t val; } held[NP_HELD_MAX];
-	unsigned held_first, nheld;
+	uint64_t produced, consumed;
 };
 
 static void pool_lock(struct null_port *np)
@@ -170,22 +174,34 @@ static uint64_t clock_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Writes the held status words whose time has come, in the order the unit made them. */
+/* Stores a wait descriptor's status word, never moving it back: the unit writes the
+ * sequence numbers in order, and two threads delivering at once may land in either
+ * order (serial comparison, as the library's waiters read it). */
+static void status_store(uint32_t *w, uint32_t val)
+{
+	uint32_t cur = __atomic_load_n(w, __ATOMIC_RELAXED);
+	while ((int32_t)(val - cur) > 0 &&
+	       !__atomic_compare_exchange_n(w, &cur, val, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+/* Writes the held status words whose time has come. */
 static void deliver_due(struct null_port *np, uint64_t now)
 {
-	if (!__atomic_load_n(&np->nheld, __ATOMIC_ACQUIRE) ||
-	    __atomic_load_n(&np->held[__atomic_load_n(&np->held_first, __ATOMIC_RELAXED)].due,
-			    __ATOMIC_RELAXED) > now)
-		return;
-	mmio_lock(np);
-	while (np->nheld && np->held[np->held_first].due <= now) {
-		const struct held_status *h = &np->held[np->held_first];
-		__atomic_store_n((uint32_t *)np_phys_to_virt(np, h->pa), h->val, __ATOMIC_RELEASE);
-		__atomic_store_n(&np->held_first, (np->held_first + 1) % NP_HELD_MAX,
-				 __ATOMIC_RELAXED);
-		__atomic_store_n(&np->nheld, np->nheld - 1, __ATOMIC_RELEASE);
+	for (;;) {
+		uint64_t c = __atomic_load_n(&np->consumed, __ATOMIC_ACQUIRE);
+		if (c == __atomic_load_n(&np->produced, __ATOMIC_ACQUIRE))
+			return;
+		const struct held_status *h = &np->held[c % NP_HELD_MAX];
+		uint64_t pa = __atomic_load_n(&h->pa, __ATOMIC_RELAXED);
+		uint64_t due = __atomic_load_n(&h->due, __ATOMIC_RELAXED);
+		uint32_t val = __atomic_load_n(&h->val, __ATOMIC_RELAXED);
+		if (due > now)
+			return;
+		if (__atomic_compare_exchange_n(&np->consumed, &c, c + 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			status_store((uint32_t *)np_phys_to_virt(np, pa), val);
 	}
-	mmio_unlock(np);
 }
 
 static uint64_t np_now(void *ctx)
@@ -250,15 +266,10 @@ static void np_lock_destroy(void *ctx, void *lock)
 	free(lock);
 }
 
-/* A thread stands for a CPU: the threads get 0, 1, 2, ... as they first ask. */
 static unsigned np_cpu_index(void *ctx)
 {
-	static unsigned next;
-	static _Thread_local unsigned mine; /* index + 1; 0: not asked yet */
 	(void)ctx;
-	if (!mine)
-		mine = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
-	return mine - 1;
+	return dmar_port_thread_cpu_index();
 }
 
 static const struct dmar_os_ops np_ops = {
@@ -294,13 +305,22 @@ static int mem_write(void *ctx, uint64_t pa, const void *buf, size_t len,
 {
 	struct null_port *np = ctx;
 	if (kind == MODEL_MEM_STATUS && np->wait_latency_ns && len == 4 &&
-	    np->nheld < NP_HELD_MAX) {
-		/* (under mmio_lock: the model writes while it handles an IQT write) */
-		struct held_status *h = &np->held[(np->held_first + np->nheld) % NP_HELD_MAX];
-		h->pa = pa;
-		memcpy(&h->val, buf, 4);
-		h->due = clock_ns() + np->wait_latency_ns;
-		__atomic_store_n(&np->nheld, np->nheld + 1, __ATOMIC_RELEASE);
+	    np->produced - __atomic_load_n(&np->consumed, __ATOMIC_ACQUIRE) < NP_HELD_MAX) {
+		/* (under mmio_lock: the model writes while it handles an IQT write; a slot
+		 * is reused only once consumed, so no deliverer still reads it) */
+		struct held_status *h = &np->held[np->produced % NP_HELD_MAX];
+		uint32_t val;
+		memcpy(&val, buf, 4);
+		__atomic_store_n(&h->pa, pa, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->val, val, __ATOMIC_RELAXED);
+		__atomic_store_n(&h->due, clock_ns() + np->wait_latency_ns, __ATOMIC_RELAXED);
+		__atomic_store_n(&np->produced, np->produced + 1, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (kind == MODEL_MEM_STATUS && len == 4) {
+		uint32_t val;
+		memcpy(&val, buf, 4);
+		status_store((uint32_t *)np_phys_to_virt(ctx, pa), val);
 		return 0;
 	}
 	memcpy(np_phys_to_virt(ctx, pa), buf, len);
@@ -389,7 +409,7 @@ void null_port_set_wait_latency(struct null_port *np, uint64_t ns)
 	mmio_lock(np);
 	np->wait_latency_ns = ns;
 	mmio_unlock(np);
-	while (!ns && __atomic_load_n(&np->nheld, __ATOMIC_ACQUIRE))
+	if (!ns)
 		deliver_due(np, UINT64_MAX);
 }
 

@@ -4,6 +4,7 @@
  * failure injection, a virtual clock, and the OS layer over all of it.
  */
 #include "posix_machine.h"
+#include "../thread_cpu.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -738,15 +739,10 @@ static void os_log(void *ctx, enum dmar_log_level level, const char *line)
 	log_line(ctx, level, line);
 }
 
-/* A thread of the host stands for a CPU: the threads get 0, 1, 2, ... as they first ask. */
 static unsigned os_cpu_index(void *ctx)
 {
-	static unsigned next;
-	static _Thread_local unsigned mine; /* index + 1; 0: not asked yet */
 	(void)ctx;
-	if (!mine)
-		mine = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
-	return mine - 1;
+	return dmar_port_thread_cpu_index();
 }
 
 static const struct dmar_os_ops posix_os_ops = {
