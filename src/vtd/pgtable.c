@@ -330,19 +330,27 @@ static int begin_change(const struct pgtable *pt, uint64_t iova, uint64_t size,
 }
 
 /* Stops tracking kept table k (it was detached, or is about to be). */
+/* A bit per table page, for the filter of kept tables (kept_mask). */
+static inline uint64_t kept_bit(const uint64_t *t)
+{
+	return 1ull << (((uintptr_t)t >> 12) & 63u);
+}
+
 static void forget_kept(struct pgtable *pt, unsigned k)
 {
-	if (pt->kept[k].level)
-		pt->nkept--;
 	pt->kept[k].level = 0;
 	pt->kept[k].va = NULL;
+	pt->kept_mask = 0;
+	for (unsigned j = 0; j < PGTABLE_KEPT; j++)
+		if (pt->kept[j].level)
+			pt->kept_mask |= kept_bit(pt->kept[j].va);
 }
 
 /* Which kept slot tracks table t, or -1. */
 static inline int kept_find(const struct pgtable *pt, const uint64_t *t)
 {
-	if (!pt->nkept)
-		return -1;
+	if (!(pt->kept_mask & kept_bit(t)))
+		return -1; /* (the common answer, without looking at the slots) */
 	for (unsigned k = 0; k < PGTABLE_KEPT; k++)
 		if (pt->kept[k].va == t)
 			return (int)k;
@@ -815,8 +823,7 @@ static void keep_empty(struct pgtable *pt, uint64_t *t, unsigned level, uint64_t
 		}
 		release_kept(pt, k, c);
 	}
-	if (!pt->kept[k].level)
-		pt->nkept++;
+	pt->kept_mask |= kept_bit(t);
 	pt->kept[k].level = level;
 	pt->kept[k].base = base;
 	pt->kept[k].va = t;

@@ -69,7 +69,8 @@ struct pgtable {
 		const uint64_t *va;
 		unsigned present;
 	} kept[PGTABLE_KEPT];
-	unsigned nkept;        /* slots in use */
+	uint64_t kept_mask;    /* a bit per kept table (a hash of its address): a table
+				  whose bit is clear is not kept */
 	/* Private: the table last walked at each level, so sequential calls start at the
 	 * leaf table instead of the root. tag is iova >> (bits covered by that table). */
 	struct {
