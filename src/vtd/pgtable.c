@@ -1017,6 +1017,14 @@ int dmar__pgtable_leaf_set(const struct pgtable *pt, uint64_t *leaf, unsigned in
 	return DMAR_OK;
 }
 
+bool dmar__pgtable_leaf_empty(const uint64_t *leaf)
+{
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		if (pte_present(__atomic_load_n((const pte_word *)&leaf[i], __ATOMIC_RELAXED)))
+			return false;
+	return true;
+}
+
 int dmar__pgtable_leaf_clear(const struct pgtable *pt, uint64_t *leaf, unsigned index)
 {
 	if (!pte_present(__atomic_load_n((pte_word *)&leaf[index], __ATOMIC_RELAXED)))

@@ -161,6 +161,8 @@ int dmar__pgtable_leaf_table(struct pgtable *pt, uint64_t iova, uint64_t **leaf)
 int dmar__pgtable_leaf_set(const struct pgtable *pt, uint64_t *leaf, unsigned index,
 			   uint64_t phys, unsigned prot);
 int dmar__pgtable_leaf_clear(const struct pgtable *pt, uint64_t *leaf, unsigned index);
+/* Whether no entry of such a table is present. */
+bool dmar__pgtable_leaf_empty(const uint64_t *leaf);
 
 /* Translation of iova (any byte address): physical address, rights (DMAR_PROT_*) and
  * size of the leaf (4 KiB, 2 MiB or 1 GiB); out pointers may be NULL. DMAR_ENOENT when

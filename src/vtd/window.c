@@ -7,14 +7,6 @@
 #include "dmar_internal.h"
 #include "pgtable.h"
 
-static bool window_busy(const struct dmar_window *w)
-{
-	for (unsigned i = 0; i < DMAR_WINDOW_PAGES; i++)
-		if (__atomic_load_n(&w->leaf[i], __ATOMIC_RELAXED) & (VTD_SL_R | VTD_SL_W))
-			return true;
-	return false;
-}
-
 int dmar_window_create(struct dmar_domain *dom, uint64_t base, struct dmar_window **out)
 {
 	const struct dmar_os *os = &dom->unit->sys->os;
@@ -52,7 +44,7 @@ int dmar_window_destroy(struct dmar_window *w)
 {
 	struct dmar_domain *dom = w->dom;
 	const struct dmar_os *os = &dom->unit->sys->os;
-	if (window_busy(w))
+	if (!dmar__pgtable_leaf_empty(w->leaf))
 		return DMAR_EBUSY;
 	os_lock(os, dom->lock);
 	for (struct dmar_window **pp = &dom->windows; *pp; pp = &(*pp)->next) {
