@@ -83,10 +83,8 @@ int main(void)
 	struct dmar_busdma *bus;
 	struct dmar_busdma_dev *dev;
 	int rc;
-	if ((rc = dmar_system_create(os, &cfg, NULL, &sys)))
-		die("dmar_system_create", rc);
-	if ((rc = dmar_system_add_unit(sys, 0, UNIT_BASE, &unit)))
-		die("dmar_system_add_unit", rc);
+	if ((rc = null_port_system(np, &cfg, &sys, &unit)))
+		die("system bring-up", rc);
 	if ((rc = dmar_busdma_create(os, &cfg, sys, &bus)))
 		die("dmar_busdma_create", rc);
 	struct dmar_pci_addr a = { 0, 0, 3, 0 };

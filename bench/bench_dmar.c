@@ -28,14 +28,11 @@ static struct dmar_unit *unit;
 static struct dmar_domain *setup(unsigned sllps)
 {
 	struct model_config m;
-	struct dmar_config c;
 	dmar_model_config_default(&m);
 	m.c = true; /* coherent: no cache flushing, so the library's own cost shows */
 	m.sllps = sllps;
-	dmar_config_default(&c);
 	np = null_port_create(&m, REG_BASE, 4096);
-	if (!np || dmar_system_create(null_port_os(np), &c, NULL, &sys) ||
-	    dmar_system_add_unit(sys, 0, REG_BASE, &unit)) {
+	if (!np || null_port_system(np, NULL, &sys, &unit)) {
 		fprintf(stderr, "bench: bring-up failed\n");
 		exit(1);
 	}

@@ -171,10 +171,8 @@ int main(int argc, char **argv)
 	struct dmar_unit *unit;
 	struct dmar_busdma *bus;
 	int rc;
-	if ((rc = dmar_system_create(os, &cfg, NULL, &sys)))
-		die("dmar_system_create", rc);
-	if ((rc = dmar_system_add_unit(sys, 0, UNIT_BASE, &unit)))
-		die("dmar_system_add_unit", rc);
+	if ((rc = null_port_system(np, &cfg, &sys, &unit)))
+		die("system bring-up", rc);
 	if ((rc = dmar_busdma_create(os, &cfg, sys, &bus)))
 		die("dmar_busdma_create", rc);
 	uint8_t *bufs = aligned_alloc(PG, 2 * PG);

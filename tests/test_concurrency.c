@@ -639,14 +639,6 @@ static void run_storm(struct storm *st, bool roam)
 	free(w);
 }
 
-static struct model_config keep_everything(void)
-{
-	struct model_config m;
-	dmar_model_config_default(&m);
-	m.iotlb_capacity = 0; /* nothing evicted: a missing invalidation shows */
-	return m;
-}
-
 static struct dmar_domain *attached_domain(struct dmar_unit *u, uint16_t sid)
 {
 	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
@@ -672,7 +664,7 @@ static void storm_down(struct storm *st)
 TEST(map_unmap_lookup_storm_on_one_domain)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct storm st = { .s = &s, .ndoms = 1, .nthreads = 4, .slot = 16, .shared = 4096,
 			    .max_live = 3, .steps = steps(100000), .seed = seed_from_env(0x17) };
@@ -689,9 +681,9 @@ TEST(map_unmap_lookup_storm_on_one_domain)
 TEST(map_unmap_storm_on_several_domains_and_units)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
-	struct model_config m2 = keep_everything();
+	struct model_config m2 = simsys_keep_everything();
 	m2.qi = false;
 	m2.cm = true;
 	m2.c = true;
@@ -722,7 +714,7 @@ TEST(map_unmap_storm_on_several_domains_and_units)
 TEST(random_operations_from_many_threads_match_the_reference)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct storm st = { .s = &s, .ndoms = 2, .nthreads = 4, .slot = 8, .shared = 2048,
 			    .priv = 2, .random_ops = true, .deferred = true,
@@ -749,7 +741,7 @@ TEST(map_in_the_region_of_a_table_a_deferred_unmap_detached_is_reached)
 {
 	for (int holds = 0; holds < 2; holds++) {
 		struct simsys s;
-		struct model_config m = keep_everything();
+		struct model_config m = simsys_keep_everything();
 		REQUIRE_OK(simsys_up(&s, &m, NULL));
 		struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED,
 						.caller_holds_deferred = holds };
@@ -832,7 +824,7 @@ static uint64_t iotlb_count(struct simsys *s)
 TEST(an_unmap_waiting_for_its_invalidation_blocks_no_other_map)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	struct dmar_config cfg;
 	dmar_config_default(&cfg);
 	cfg.timeout_ns = 5000000000ull; /* 5 s of the machine's clock */
@@ -875,7 +867,7 @@ TEST(an_unmap_waiting_for_its_invalidation_blocks_no_other_map)
 TEST(a_flush_never_passes_deferred_unmaps_whose_invalidation_is_in_flight)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	struct dmar_config cfg;
 	dmar_config_default(&cfg);
 	cfg.timeout_ns = 5000000000ull; /* 5 s of the machine's clock: 100,000 polls fit */
@@ -1101,7 +1093,7 @@ static void *bd_churn(void *arg)
 static void busdma_threads(bool strict)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct bd b = { .s = &s, .strict = strict, .steps = steps(15000) };
 	REQUIRE_OK(dmar_busdma_create(dmar_posix_machine_os(s.pm), &s.cfg, s.sys, &b.bus));
@@ -1332,7 +1324,7 @@ static void *fz_poller(void *arg)
 TEST(fault_polling_while_devices_fault_and_tables_change)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	m.nfr = 8;
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct fz f = { .s = &s, .steps = steps(40000) };

@@ -56,11 +56,9 @@ static void check_pages(struct simsys *s, unsigned first, unsigned n, uint64_t s
 static void run(int qi, bool cm, unsigned long steps, uint64_t seed)
 {
 	struct simsys s;
-	struct model_config m;
+	struct model_config m = simsys_keep_everything(); /* stale entries must be invalidated */
 	struct dmar_config c;
-	dmar_model_config_default(&m);
 	m.cm = cm;
-	m.iotlb_capacity = 0; /* keep everything: stale entries must be invalidated */
 	dmar_config_default(&c);
 	c.qi = qi;
 	c.timeout_ns = 10000000;

@@ -18,14 +18,6 @@
 #define SID VTD_SID(0, 5, 0)
 #define WBASE (64 * MIB)
 
-static struct model_config keep_everything(void)
-{
-	struct model_config m;
-	dmar_model_config_default(&m);
-	m.iotlb_capacity = 0; /* nothing evicted: a missing invalidation shows */
-	return m;
-}
-
 static struct dmar_domain *attached(struct simsys *s)
 {
 	struct dmar_domain_params p = { .kind = DMAR_DOMAIN_TRANSLATED };
@@ -53,6 +45,14 @@ static uint64_t tagged(struct simsys *s)
 	return pa;
 }
 
+/* Unmaps the window's one mapped page, invalidates it and destroys the window. */
+static void window_done(struct dmar_window *w, unsigned page)
+{
+	CHECK_OK(dmar_window_unmap(w, page));
+	CHECK_OK(dmar_window_invalidate(w, page, 1));
+	CHECK_OK(dmar_window_destroy(w));
+}
+
 static void down(struct simsys *s, struct dmar_domain *d)
 {
 	dmar_fault_poll(s->sys);
@@ -64,7 +64,7 @@ static void down(struct simsys *s, struct dmar_domain *d)
 TEST(a_window_page_is_reached_and_faults_once_invalidated)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct dmar_domain *d = attached(&s);
 	uint64_t pa = tagged(&s), v;
@@ -157,7 +157,7 @@ TEST(a_window_refuses_what_would_break_it)
 TEST(a_window_keeps_its_table_when_the_domain_lets_empty_tables_go)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct dmar_domain *d = attached(&s);
 	uint64_t pa = tagged(&s), v;
@@ -173,9 +173,7 @@ TEST(a_window_keeps_its_table_when_the_domain_lets_empty_tables_go)
 	CHECK_OK(dmar_window_map(w, 7, pa + PG, DMAR_PROT_RW));
 	CHECK_EQ(reach(&s, WBASE + 7 * PG, &v), 0);
 	CHECK_EQ(v, 0x2222);
-	CHECK_OK(dmar_window_unmap(w, 7));
-	CHECK_OK(dmar_window_invalidate(w, 7, 1));
-	CHECK_OK(dmar_window_destroy(w));
+	window_done(w, 7);
 	down(&s, d);
 }
 
@@ -185,7 +183,7 @@ TEST(a_window_keeps_its_table_when_the_domain_lets_empty_tables_go)
 TEST(a_window_on_a_non_coherent_unit_flushes_its_entries)
 {
 	struct simsys s;
-	struct model_config m = keep_everything();
+	struct model_config m = simsys_keep_everything();
 	m.c = false;
 	REQUIRE_OK(simsys_up(&s, &m, NULL));
 	struct dmar_domain *d = attached(&s);
@@ -208,7 +206,7 @@ TEST(a_window_on_a_caching_mode_or_rwbf_unit_tells_it_of_each_map)
 {
 	for (int rwbf = 0; rwbf < 2; rwbf++) {
 		struct simsys s;
-		struct model_config m = keep_everything();
+		struct model_config m = simsys_keep_everything();
 		m.cm = !rwbf;
 		m.rwbf = rwbf;
 		REQUIRE_OK(simsys_up(&s, &m, NULL));
@@ -228,9 +226,7 @@ TEST(a_window_on_a_caching_mode_or_rwbf_unit_tells_it_of_each_map)
 			CHECK_EQ(st1.wbf, st0.wbf + 1);
 		else
 			CHECK_EQ(st1.iotlb_page, st0.iotlb_page + 1);
-		CHECK_OK(dmar_window_unmap(w, 2));
-		CHECK_OK(dmar_window_invalidate(w, 2, 1));
-		CHECK_OK(dmar_window_destroy(w));
+		window_done(w, 2);
 		down(&s, d);
 	}
 }

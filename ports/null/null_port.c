@@ -413,6 +413,23 @@ void null_port_set_wait_latency(struct null_port *np, uint64_t ns)
 		deliver_due(np, UINT64_MAX);
 }
 
+int null_port_system(struct null_port *np, const struct dmar_config *cfg,
+		     struct dmar_system **sys, struct dmar_unit **unit)
+{
+	struct dmar_config dflt;
+	if (!cfg) {
+		dmar_config_default(&dflt);
+		cfg = &dflt;
+	}
+	int rc = dmar_system_create(&np->os, cfg, NULL, sys);
+	if (rc)
+		return rc;
+	rc = dmar_system_add_unit(*sys, 0, np->reg_base, unit);
+	if (rc)
+		dmar_system_destroy(*sys);
+	return rc;
+}
+
 const struct dmar_os *null_port_os(struct null_port *np)
 {
 	return &np->os;

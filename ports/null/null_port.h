@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dmar/dmar.h"
 #include "dmar/os.h"
 #include "model.h"
 
@@ -37,6 +38,10 @@ struct model *null_port_model(struct null_port *np);
  * write is held back and made by the first clock read or delay after it is due;
  * delay_ns busy-waits then. Changing it delivers what is held. */
 void null_port_set_wait_latency(struct null_port *np, uint64_t ns);
+/* A system (config `cfg`, NULL: the defaults) with the port's one unit, brought up:
+ * 0, or the error of dmar_system_create / dmar_system_add_unit (nothing left made). */
+int null_port_system(struct null_port *np, const struct dmar_config *cfg,
+		     struct dmar_system **sys, struct dmar_unit **unit);
 /* Table pages handed out and not freed. */
 size_t null_port_pages_in_use(const struct null_port *np);
 

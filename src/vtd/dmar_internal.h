@@ -85,7 +85,6 @@ struct dmar_domain {
 	/* Windows (window.c), under the domain lock: their ranges are refused to map and
 	 * unmap, and destroying the domain frees those left. */
 	struct dmar_window *windows;
-	unsigned nwindows;
 	/* Under the unit lock: pins by fault explanations, and a destroy that waits for
 	 * the last one to go (the domain is unlinked and its id free already). */
 	unsigned pins;
@@ -313,6 +312,10 @@ void dmar__domain_unpin(struct dmar_domain *dom);
 /* Invalidates the IOTLB for leaf entries of [start, end) that changed (IH=1) and waits,
  * holding no lock while waiting (the unit lock while queueing). For windows. */
 int dmar__domain_invalidate(struct dmar_domain *dom, uint64_t start, uint64_t end);
+/* Tells the unit of entries a map made present (fl: what the map reported; read only
+ * in caching mode, where the unit may hold them as not present (6.1) and they are
+ * invalidated); with CAP.RWBF flushes the write buffer. No domain lock needed. */
+int dmar__domain_map_announce(struct dmar_domain *dom, const struct pgtable_flush *fl);
 
 /* ir.c */
 /* Turns interrupt remapping off (if the driver turned it on) and frees the table and

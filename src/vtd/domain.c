@@ -324,9 +324,26 @@ static int flush_iotlb(struct dmar_domain *dom, const struct pgtable_flush *fl)
 int dmar__domain_invalidate(struct dmar_domain *dom, uint64_t start, uint64_t end)
 {
 	struct pgtable_flush fl = { .start = start, .end = end };
-	uint32_t ticket;
-	int rc = flush_iotlb_start(dom, &fl, &ticket);
-	return rc ? rc : dmar__inval_sync_wait(dom->unit, ticket);
+	return flush_iotlb(dom, &fl);
+}
+
+static inline int map_announce(struct dmar_domain *dom, const struct pgtable_flush *fl)
+{
+	struct dmar_unit *u = dom->unit;
+	if (u->cm)
+		return flush_iotlb(dom, fl);
+	if (!u->rwbf)
+		return DMAR_OK;
+	const struct dmar_os *os = &u->sys->os;
+	os_lock(os, u->lock);
+	int rc = dmar__unit_flush_write_buffer(u);
+	os_unlock(os, u->lock);
+	return rc;
+}
+
+int dmar__domain_map_announce(struct dmar_domain *dom, const struct pgtable_flush *fl)
+{
+	return map_announce(dom, fl);
 }
 
 /* Whether [iova, iova + size) overlaps a window (domain lock held). */
@@ -431,8 +448,6 @@ static int deferred_settle(struct dmar_domain *dom)
 static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t size,
 		      unsigned prot)
 {
-	struct dmar_unit *u = dom->unit;
-	const struct dmar_os *os = &u->sys->os;
 	int rc = owed_settle(dom);
 	if (rc)
 		return rc;
@@ -453,25 +468,14 @@ static int map_locked(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uin
 		if (rc)
 			return rc;
 	}
-	if (u->cm) {
-		/* Caching mode: the unit may have cached the not-present entries (6.1). */
-		struct pgtable_flush fl;
-		rc = dmar__pgtable_map_flush(&dom->pt, iova, phys, size, prot, &fl);
-		if (rc == DMAR_OK) {
-			rc = flush_iotlb(dom, &fl);
-			if (rc)
-				map_undo(dom, iova, size);
-		}
-	} else {
-		rc = dmar__pgtable_map(&dom->pt, iova, phys, size, prot);
-		if (rc == DMAR_OK && u->rwbf) {
-			os_lock(os, u->lock);
-			rc = dmar__unit_flush_write_buffer(u);
-			os_unlock(os, u->lock);
-			if (rc)
-				map_undo(dom, iova, size);
-		}
-	}
+	struct dmar_unit *u = dom->unit;
+	if (!u->cm && !u->rwbf)
+		return dmar__pgtable_map(&dom->pt, iova, phys, size, prot);
+	/* (what turned present is reported only where the unit must hear of it) */
+	struct pgtable_flush fl;
+	rc = dmar__pgtable_map_flush(&dom->pt, iova, phys, size, prot, u->cm ? &fl : NULL);
+	if (rc == DMAR_OK && (rc = map_announce(dom, &fl)) != DMAR_OK)
+		map_undo(dom, iova, size);
 	return rc;
 }
 
@@ -537,8 +541,7 @@ int dmar_map(struct dmar_domain *dom, uint64_t iova, uint64_t phys, uint64_t siz
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	rc = dom->nwindows && in_window(dom, iova, size) ? DMAR_EBUSY
-							   : map_locked(dom, iova, phys, size, prot);
+	rc = in_window(dom, iova, size) ? DMAR_EBUSY : map_locked(dom, iova, phys, size, prot);
 	os_unlock(os, dom->lock);
 	return rc;
 }
@@ -553,9 +556,8 @@ int dmar_unmap(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	uint32_t ticket;
 	bool waiting = false;
 	os_lock(os, dom->lock);
-	rc = dom->nwindows && in_window(dom, iova, size)
-		     ? DMAR_EBUSY
-		     : unmap_locked(dom, iova, size, &fl, &ticket, &waiting);
+	rc = in_window(dom, iova, size) ? DMAR_EBUSY
+					: unmap_locked(dom, iova, size, &fl, &ticket, &waiting);
 	os_unlock(os, dom->lock);
 	if (!waiting)
 		return rc;
@@ -575,7 +577,7 @@ int dmar_unmap_deferred(struct dmar_domain *dom, uint64_t iova, uint64_t size)
 	if (rc)
 		return rc;
 	os_lock(os, dom->lock);
-	if (dom->nwindows && in_window(dom, iova, size))
+	if (in_window(dom, iova, size))
 		rc = DMAR_EBUSY;
 	else
 		rc = dmar__pgtable_unmap_merge(&dom->pt, iova, size, &dom->deferred.fl);
@@ -694,7 +696,7 @@ static int claim_rmrrs(struct dmar_domain *dom, uint16_t sid, struct rmrr_claim 
 		}
 		if (check_range(dom, rg.start, rg.end - rg.start) != DMAR_OK)
 			rc = DMAR_ERANGE;
-		else if (dom->nwindows && in_window(dom, rg.start, rg.end - rg.start))
+		else if (in_window(dom, rg.start, rg.end - rg.start))
 			rc = DMAR_EBUSY; /* (logged and skipped below, as a clash) */
 		else
 			rc = map_locked(dom, rg.start, rg.start, rg.end - rg.start, DMAR_PROT_RW);

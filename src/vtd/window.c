@@ -29,7 +29,6 @@ int dmar_window_create(struct dmar_domain *dom, uint64_t base, struct dmar_windo
 	if (!rc) {
 		w->next = dom->windows;
 		dom->windows = w;
-		dom->nwindows++;
 	}
 	os_unlock(os, dom->lock);
 	if (rc) {
@@ -50,7 +49,6 @@ int dmar_window_destroy(struct dmar_window *w)
 	for (struct dmar_window **pp = &dom->windows; *pp; pp = &(*pp)->next) {
 		if (*pp == w) {
 			*pp = w->next;
-			dom->nwindows--;
 			break;
 		}
 	}
@@ -62,23 +60,15 @@ int dmar_window_destroy(struct dmar_window *w)
 int dmar_window_map(struct dmar_window *w, unsigned index, uint64_t phys, unsigned prot)
 {
 	struct dmar_domain *dom = w->dom;
-	struct dmar_unit *u = dom->unit;
 	if (index >= DMAR_WINDOW_PAGES || !prot || (prot & ~DMAR_PROT_RW) ||
 	    (phys & (DMAR_PAGE_SIZE - 1)))
 		return DMAR_EINVAL;
 	int rc = dmar__pgtable_leaf_set(&dom->pt, w->leaf, index, phys, prot);
 	if (rc)
 		return rc;
-	if (u->cm) {
-		/* The unit may cache the entry as not present (6.1). */
-		uint64_t a = w->base + (uint64_t)index * DMAR_PAGE_SIZE;
-		rc = dmar__domain_invalidate(dom, a, a + DMAR_PAGE_SIZE);
-	} else if (u->rwbf) {
-		const struct dmar_os *os = &u->sys->os;
-		os_lock(os, u->lock);
-		rc = dmar__unit_flush_write_buffer(u);
-		os_unlock(os, u->lock);
-	}
+	uint64_t a = w->base + (uint64_t)index * DMAR_PAGE_SIZE;
+	struct pgtable_flush fl = { .start = a, .end = a + DMAR_PAGE_SIZE };
+	rc = dmar__domain_map_announce(dom, &fl);
 	if (rc) /* the unit may not see it: take it out again (nothing reached it) */
 		(void)dmar__pgtable_leaf_clear(&dom->pt, w->leaf, index);
 	return rc;

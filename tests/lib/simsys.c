@@ -6,6 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct model_config simsys_keep_everything(void)
+{
+	struct model_config m;
+	dmar_model_config_default(&m);
+	m.iotlb_capacity = 0; /* nothing evicted */
+	return m;
+}
+
 int simsys_up(struct simsys *s, const struct model_config *mcfg, const struct dmar_config *cfg)
 {
 	return simsys_up_after(s, mcfg, cfg, NULL);

@@ -20,6 +20,9 @@ struct simsys {
 	struct model_config mcfg;
 };
 
+/* QEMU's unit whose caches keep every entry until it is invalidated (no eviction), so
+ * that a missing invalidation shows as a stale translation. */
+struct model_config simsys_keep_everything(void);
 /* Machine + unit with `mcfg` (NULL: QEMU defaults) and a system with `cfg` (NULL:
  * defaults, timeout 10 ms). Returns 0 or the error of dmar_system_create/add_unit; the
  * machine stays up on error so the caller can inspect it (call simsys_down). */
